@@ -1,0 +1,91 @@
+/*
+ * HTTP/1.1 request parsing (RFC 9112) for the file server. Zero-copy and
+ * bounded: every pointer in struct st_http_req points into the caller's
+ * buffer, nothing is allocated, and every count is capped. The parser is
+ * strict on purpose: anything that could let two parsers disagree about
+ * where a request ends (request smuggling) is an error and the connection
+ * is closed without answering what follows.
+ */
+#ifndef ST_HTTP_H
+#define ST_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ST_HTTP_MAX_HEADERS 64 /* more -> 431 */
+#define ST_HTTP_MAX_HEADER_BYTES 16384 /* whole request head; more -> 431 */
+#define ST_HTTP_MAX_URI 8192 /* request-target; more -> 414 */
+
+enum st_http_method { ST_HTTP_GET, ST_HTTP_HEAD, ST_HTTP_OTHER };
+
+struct st_http_str {
+	const char *p;
+	size_t len;
+};
+
+struct st_http_hdr {
+	struct st_http_str name, value; /* value has surrounding OWS removed */
+};
+
+struct st_http_req {
+	enum st_http_method method;
+	struct st_http_str method_str;
+	struct st_http_str target; /* request-target as sent */
+	int minor; /* HTTP/1.<minor>: 0 or 1 */
+	struct st_http_hdr hdrs[ST_HTTP_MAX_HEADERS];
+	unsigned nhdrs;
+	/* Derived from the headers (RFC 9112 §6, §9.3): */
+	struct st_http_str host, range, if_range; /* len 0 = absent */
+	bool has_content_length;
+	uint64_t content_length;
+	bool chunked; /* Transfer-Encoding ends in chunked */
+	bool keep_alive; /* 1.1 default on, 1.0 default off, Connection overrides */
+	bool loop_header; /* carries our loop-protection header (X-Cachebox-Via) */
+};
+
+/*
+ * Parses one request head from buf[0..len).
+ * Returns the bytes consumed by the head (request line + headers + empty
+ * line), -2 if the head is incomplete (read more), or -1 on error with
+ * *status set to the answer: 400 (malformed, smuggling-prone framing, NUL,
+ * bare CR, obs-fold, CL with TE, differing duplicate CL, TE other than
+ * chunked as last coding, missing or duplicate Host in 1.1), 414 (target
+ * longer than ST_HTTP_MAX_URI), 431 (head over ST_HTTP_MAX_HEADER_BYTES or
+ * more than ST_HTTP_MAX_HEADERS fields), 501 (unknown Transfer-Encoding),
+ * 505 (version other than HTTP/1.0 or 1.1). An incomplete head that is
+ * already too long returns -1 with 414/431, so the caller never buffers
+ * without bound.
+ */
+int st_http_parse_request(const char *buf, size_t len, struct st_http_req *req, int *status);
+
+/* Finds header name (case-insensitive); NULL if absent. */
+const struct st_http_hdr *st_http_find(const struct st_http_req *req, const char *name);
+
+/*
+ * Chunked body decoder (RFC 9112 §7.1), resumable across reads. The file
+ * server accepts GET/HEAD only and discards request bodies, so the decoder
+ * only validates framing and counts; chunk extensions are skipped, trailers
+ * validated like header fields. Sizes are overflow-checked.
+ */
+struct st_http_chunked {
+	int state;
+	uint64_t remaining; /* bytes left in the current chunk */
+	uint64_t total; /* body bytes seen so far */
+	unsigned line_len; /* bytes of the current size/trailer line (capped) */
+};
+
+void st_http_chunked_init(struct st_http_chunked *c);
+/*
+ * Consumes buf[0..len). Returns bytes consumed (all of them unless the body
+ * ends inside buf), -1 on bad framing, and sets *done once the last chunk
+ * and the trailer section are complete.
+ */
+long st_http_chunked_feed(struct st_http_chunked *c, const char *buf, size_t len, bool *done);
+
+/* Formats an IMF-fixdate (RFC 9110 §5.6.7) into out (30 bytes incl. NUL). */
+void st_http_date_format(int64_t unix_secs, char out[30]);
+/* Parses an IMF-fixdate; 0 or -1 (obsolete formats are not accepted). */
+int st_http_date_parse(const char *s, size_t len, int64_t *unix_secs);
+
+#endif
