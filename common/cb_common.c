@@ -3,6 +3,7 @@
 #include "cb_log.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -18,6 +19,17 @@ void cb_assert_fail(const char *cond, const char *file, int line, const char *fu
 		cond, file, line, func);
 	fflush(stderr);
 	abort();
+}
+
+int cb_fmt(char *out, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, cap, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
 void cb_hex_encode(const uint8_t *in, size_t len, char *out)

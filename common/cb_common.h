@@ -18,6 +18,7 @@
 #define CB_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define CB_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define CB_CACHELINE 64
+#define CB_PATH_TMP 1024 /* paths we build: shard dir + object name */
 
 /* Invariant checks stay on in release builds: they guard our bugs, not input. */
 #define CB_ASSERT(cond)                                                                  \
@@ -44,6 +45,9 @@ static inline uint64_t cb_wall_ns(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+/* snprintf that reports truncation: 0 or -ENAMETOOLONG (out is always terminated). */
+int cb_fmt(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Writes 2*len lower-case hex digits and a NUL to out (2*len+1 bytes). */
 void cb_hex_encode(const uint8_t *in, size_t len, char *out);

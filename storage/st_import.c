@@ -1,1 +1,257 @@
-/* placeholder: being written */
+/* Import of a local file into the cache (see st_import.h). */
+#include "st_import.h"
+
+#include "cb_common.h"
+#include "cb_log.h"
+#include "st_format.h"
+#include "st_url.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int st_url_key_of(const struct cfg *c, const char *url, char *key, size_t cap, char *err,
+		  size_t errlen)
+{
+	const char *host, *host_end, *rest, *p;
+	const struct cfg_origin *o;
+	struct st_target t;
+	size_t host_len;
+	int n;
+
+	if (strncasecmp(url, "http://", 7) == 0)
+		host = url + 7;
+	else if (strncasecmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else {
+		snprintf(err, errlen, "URL must start with http:// or https://: '%s'", url);
+		return -1;
+	}
+	rest = strchr(host, '/');
+	if (!rest)
+		rest = host + strlen(host);
+	host_end = rest;
+	if (*host == '[') { /* IPv6 literal: keep the brackets, drop a port */
+		p = memchr(host, ']', (size_t)(rest - host));
+		if (!p) {
+			snprintf(err, errlen, "bad IPv6 host in URL '%s'", url);
+			return -1;
+		}
+		host_end = p + 1;
+	} else {
+		p = memchr(host, ':', (size_t)(rest - host));
+		if (p)
+			host_end = p;
+	}
+	host_len = (size_t)(host_end - host);
+	if (host_len == 0 || memchr(host, '@', (size_t)(rest - host))) {
+		snprintf(err, errlen, "URL has no usable host: '%s'", url);
+		return -1;
+	}
+	if (*rest == '\0')
+		rest = "/";
+	if (st_url_split(rest, strlen(rest), &t) < 0) {
+		snprintf(err, errlen, "bad path in URL '%s'", url);
+		return -1;
+	}
+	o = cfg_origin_find(c, host, host_len);
+	n = st_cache_key(host, host_len, t.path, t.path_len, t.query, t.query_len,
+			 o && o->key_query_keep, key, cap);
+	if (n < 0) {
+		snprintf(err, errlen, "URL refused (bad host or path, or too long): '%s'", url);
+		return -1;
+	}
+	return n;
+}
+
+static int write_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t w = pwrite(fd, buf + done, len - done, (off_t)(off + done));
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		done += (size_t)w;
+	}
+	return 0;
+}
+
+static int read_full(int fd, uint8_t *buf, size_t len, size_t *got)
+{
+	*got = 0;
+	while (*got < len) {
+		ssize_t r = read(fd, buf + *got, len - *got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		*got += (size_t)r;
+	}
+	return 0;
+}
+
+static uint64_t new_gen(uint64_t old)
+{
+	uint64_t g = cb_wall_ns();
+
+	return g > old ? g : old + 1;
+}
+
+int st_import_file(const struct cfg *c, const struct st_shards *ss, struct st_index *ix,
+		   const char *src, const char *url, struct st_import_result *res, char *err,
+		   size_t errlen)
+{
+	char data[CB_PATH_TMP], meta_path[CB_PATH_TMP], old_data[CB_PATH_TMP], dir[CB_PATH_TMP];
+	struct st_index_rec rec, old;
+	struct st_meta m;
+	struct stat st;
+	uint8_t *buf = NULL;
+	int in = -1, out = -1, ret, klen, have_old;
+	uint64_t off = 0;
+
+	memset(res, 0, sizeof(*res));
+	memset(&m, 0, sizeof(m));
+	data[0] = '\0';
+	klen = st_url_key_of(c, url, res->key, sizeof(res->key), err, errlen);
+	if (klen < 0)
+		return -EINVAL;
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || fstat(in, &st) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot read %s: %s", src, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "%s is not a regular file", src);
+		goto out;
+	}
+	m.piece_size = (uint32_t)c->storage.piece_size;
+	m.size = (uint64_t)st.st_size;
+	m.npieces = st_npieces(m.size, m.piece_size);
+	if (m.npieces > ST_MAX_PIECES) {
+		ret = -EFBIG;
+		snprintf(err, errlen, "%s is too large for piece_size %u", src, m.piece_size);
+		goto out;
+	}
+	st_content_id(res->key, (size_t)klen, m.id);
+	memcpy(m.key, res->key, (size_t)klen);
+	m.key_len = (uint16_t)klen;
+	m.created = time(NULL);
+	m.last_modified = st.st_mtime;
+	have_old = st_index_lookup(ix, m.id, &old) == 0;
+	m.gen = new_gen(have_old ? old.gen : 0);
+	ret = st_meta_alloc(&m);
+	if (ret)
+		goto out;
+	res->shard = st_shards_place(ss, m.id);
+	st_path_dir(ss->s[res->shard].path, m.id, dir, sizeof(dir));
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	st_path_data(ss->s[res->shard].path, m.id, m.gen, data, sizeof(data));
+	out = open(data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	buf = malloc(m.piece_size);
+	if (out < 0 || !buf) {
+		ret = out < 0 ? -errno : -ENOMEM;
+		snprintf(err, errlen, "cannot create %s: %s", data, strerror(-ret));
+		goto out;
+	}
+	for (uint32_t p = 0; p < m.npieces; p++) {
+		size_t want = (size_t)CB_MIN((uint64_t)m.piece_size, m.size - off), got;
+
+		ret = read_full(in, buf, want, &got);
+		if (ret == 0 && got != want)
+			ret = -EIO; /* the file shrank under us */
+		if (ret == 0)
+			ret = write_all(out, buf, got, off);
+		if (ret) {
+			snprintf(err, errlen, "copying %s: %s", src, strerror(-ret));
+			goto out;
+		}
+		SHA256(buf, got, m.hashes + (size_t)p * 32);
+		m.present[p >> 3] |= (uint8_t)(1u << (p & 7));
+		off += got;
+	}
+	if (fsync(out) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "fsync %s: %s", data, strerror(errno));
+		goto out;
+	}
+	m.flags = ST_META_COMPLETE;
+	st_meta_content_etag(&m);
+
+	/* Publish: metadata and index switch together under the writer lock. */
+	st_index_lock(ix);
+	have_old = st_index_lookup(ix, m.id, &old) == 0;
+	if (have_old && old.gen >= m.gen) {
+		m.gen = new_gen(old.gen);
+		/* Rare: a concurrent import won the race; keep the newest version ours. */
+		st_path_data(ss->s[res->shard].path, m.id, m.gen, old_data, sizeof(old_data));
+		if (rename(data, old_data) < 0) {
+			ret = -errno;
+			st_index_unlock(ix);
+			snprintf(err, errlen, "rename %s: %s", data, strerror(errno));
+			goto out;
+		}
+		memcpy(data, old_data, sizeof(data));
+	}
+	if (have_old)
+		m.flags |= old.flags & ST_META_PINNED;
+	st_path_meta(ss->s[res->shard].path, m.id, meta_path, sizeof(meta_path));
+	ret = st_meta_write(meta_path, &m);
+	if (ret == 0) {
+		st_index_rec_from_meta(&rec, &m, res->shard);
+		ret = st_index_put(ix, &rec);
+		if (ret)
+			unlink(meta_path);
+	}
+	if (ret == 0 && have_old) {
+		if (old.shard != res->shard && old.shard < ss->n) {
+			st_path_meta(ss->s[old.shard].path, m.id, old_data, sizeof(old_data));
+			unlink(old_data);
+		}
+		if (old.shard < ss->n) {
+			st_path_data(ss->s[old.shard].path, m.id, old.gen, old_data,
+				     sizeof(old_data));
+			unlink(old_data);
+		}
+	}
+	st_index_unlock(ix);
+	if (ret) {
+		snprintf(err, errlen, "publishing %s: %s", res->key, strerror(-ret));
+		goto out;
+	}
+	memcpy(res->id, m.id, ST_ID_LEN);
+	res->size = m.size;
+	res->npieces = m.npieces;
+	res->replaced = have_old;
+	memcpy(res->etag, m.etag, sizeof(res->etag));
+	data[0] = '\0'; /* keep it */
+	ret = 0;
+out:
+	if (ret && data[0])
+		unlink(data);
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	free(buf);
+	st_meta_fini(&m);
+	return ret;
+}

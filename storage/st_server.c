@@ -1,1 +1,1396 @@
-/* placeholder */
+/*
+ * The io_uring file server (see st_server.h and docs/storage.md).
+ *
+ * Each worker thread owns one ring, one SO_REUSEPORT listener and its
+ * connections; nothing is shared between workers but the index (lock-free
+ * reads) and the open-object cache. A connection moves through:
+ *
+ *   READ   head bytes arrive by recv into provided buffers (copied into the
+ *          connection's input buffer, the buffer goes straight back);
+ *   SEND   a response is a list of segments, memory (status line, headers,
+ *          multipart separators, small bodies) or file ranges; file ranges
+ *          go by splice (file -> pipe -> socket, no copy through user
+ *          space);
+ *   LINGER after an error answer: write side shut, input drained for a
+ *          moment so the client reads the answer rather than a reset.
+ *
+ * Pipelined requests wait in the input buffer and are parsed only after the
+ * previous response is sent, so answers leave in order; a bad request
+ * stops parsing, so nothing pipelined behind it is answered.
+ *
+ * Every operation's user_data is the connection pointer with the op kind in
+ * the low 3 bits. A connection is freed only when no operation of it is in
+ * flight (c->pending).
+ */
+#include "st_server.h"
+
+#include "cb_common.h"
+#include "cb_log.h"
+#include "st_format.h"
+#include "st_http.h"
+#include "st_range.h"
+#include "st_url.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RING_ENTRIES	 1024
+#define RBUF_COUNT	 256 /* provided receive buffers per worker */
+#define RBUF_SIZE	 4096
+#define IN_CAP		 (ST_HTTP_MAX_HEADER_BYTES + 4096)
+#define PIPE_SIZE	 (1 << 20)
+#define LINGER_MS	 2000
+#define ALOG_CAP	 (64 * 1024)
+#define MAX_SEGS	 (2 * ST_RANGE_MAX + 2)
+#define BODY_DISCARD_MAX (1u << 20) /* request bodies we read and drop, at most */
+
+enum op {
+	OP_ACCEPT = 1,
+	OP_RECV,
+	OP_SEND,
+	OP_SPLICE_IN,
+	OP_SPLICE_OUT,
+	OP_EVENT, /* timer or wake-up: user_data of the worker itself */
+};
+
+enum conn_state { CS_READ, CS_SEND, CS_LINGER };
+
+struct seg {
+	bool file;
+	uint64_t off, len; /* mem: offset into c->out; file: object offset */
+};
+
+struct conn {
+	int fd;
+	unsigned pending; /* operations in flight */
+	enum conn_state state;
+	bool recv_armed, closing, want_close, peer_eof;
+	uint64_t deadline_ns;
+	struct conn *prev, *next;
+	char peer[64];
+
+	char in[IN_CAP];
+	size_t in_len;
+	uint64_t discard_left; /* Content-Length body bytes still to drop */
+	bool discard_chunked;
+	struct st_http_chunked chunked;
+
+	/* the response being sent */
+	char *out;
+	size_t out_cap, out_len;
+	struct seg segs[MAX_SEGS];
+	unsigned nseg, cur;
+	uint64_t seg_done; /* bytes of segs[cur] handed to the kernel and completed */
+	struct st_obj *obj;
+	int pipe[2];
+	uint64_t pipe_bytes;
+
+	/* for the access log */
+	uint64_t t_start;
+	int status;
+	uint64_t body_len, body_sent;
+	char method[8];
+	char range_desc[48];
+	char id_hex[ST_ID_HEX + 1];
+	const char *result; /* HIT MISS PARTIAL - */
+};
+
+struct worker {
+	unsigned idx;
+	struct st_server *srv;
+	pthread_t thread;
+	struct io_uring ring;
+	int lfd;
+	int efd; /* eventfd: stop request */
+	uint64_t efd_val;
+	struct __kernel_timespec tick;
+	bool stopping;
+	struct io_uring_buf_ring *br;
+	uint8_t *rbufs;
+	struct conn *conns;
+	unsigned nconns;
+	uint8_t *scratch;
+	size_t scratch_len;
+	char date[30];
+	time_t date_sec;
+	char alog[ALOG_CAP];
+	size_t alog_len;
+	uint64_t rng;
+	struct st_worker_stats *stats;
+};
+
+struct st_server {
+	struct st_server_conf conf;
+	unsigned nworkers;
+	struct worker *w;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static uint64_t ud_make(void *p, enum op op)
+{
+	CB_ASSERT(((uintptr_t)p & 7) == 0);
+	return (uint64_t)(uintptr_t)p | (uint64_t)op;
+}
+
+static struct io_uring_sqe *get_sqe(struct worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+
+	if (unlikely(!sqe)) {
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	CB_ASSERT(sqe);
+	return sqe;
+}
+
+static struct io_uring_sqe *conn_sqe(struct worker *w, struct conn *c, enum op op)
+{
+	struct io_uring_sqe *sqe = get_sqe(w);
+
+	io_uring_sqe_set_data64(sqe, ud_make(c, op));
+	c->pending++;
+	return sqe;
+}
+
+static void refresh_date(struct worker *w)
+{
+	time_t now = time(NULL);
+
+	if (now != w->date_sec) {
+		w->date_sec = now;
+		st_http_date_format(now, w->date);
+	}
+}
+
+static int out_reserve(struct conn *c, size_t more)
+{
+	size_t need = c->out_len + more, cap = c->out_cap ? c->out_cap : 4096;
+	char *p;
+
+	if (need <= c->out_cap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	p = realloc(c->out, cap);
+	if (!p)
+		return -ENOMEM;
+	c->out = p;
+	c->out_cap = cap;
+	return 0;
+}
+
+static void out_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void out_printf(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (int tries = 0; tries < 2; tries++) {
+		size_t room = c->out_cap - c->out_len;
+
+		va_start(ap, fmt);
+		n = vsnprintf(c->out + c->out_len, room, fmt, ap);
+		va_end(ap);
+		CB_ASSERT(n >= 0);
+		if ((size_t)n < room) {
+			c->out_len += (size_t)n;
+			return;
+		}
+		CB_ASSERT(out_reserve(c, (size_t)n + 1) == 0);
+	}
+}
+
+static void seg_mem(struct conn *c, size_t from)
+{
+	struct seg *s;
+
+	if (c->out_len == from)
+		return;
+	/* Merge with a previous memory segment that ends here. */
+	if (c->nseg && !c->segs[c->nseg - 1].file &&
+	    c->segs[c->nseg - 1].off + c->segs[c->nseg - 1].len == from) {
+		c->segs[c->nseg - 1].len += c->out_len - from;
+		return;
+	}
+	CB_ASSERT(c->nseg < MAX_SEGS);
+	s = &c->segs[c->nseg++];
+	s->file = false;
+	s->off = from;
+	s->len = c->out_len - from;
+}
+
+static void seg_file(struct conn *c, uint64_t off, uint64_t len)
+{
+	struct seg *s;
+
+	CB_ASSERT(c->nseg < MAX_SEGS);
+	s = &c->segs[c->nseg++];
+	s->file = true;
+	s->off = off;
+	s->len = len;
+}
+
+/* ------------------------------------------------------------- access log */
+
+static void alog_flush(struct worker *w)
+{
+	int fd = w->srv->conf.access_fd >= 0 ? w->srv->conf.access_fd : STDERR_FILENO;
+	size_t done = 0;
+
+	while (done < w->alog_len) {
+		ssize_t n = write(fd, w->alog + done, w->alog_len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	w->alog_len = 0;
+}
+
+/* time client method content-id range status bytes HIT|MISS|PARTIAL source duration */
+static void alog_line(struct worker *w, struct conn *c)
+{
+	uint64_t dur_us = (cb_now_ns() - c->t_start) / 1000;
+	struct timespec ts;
+	struct tm tm;
+	int n;
+
+	if (w->alog_len + 512 > ALOG_CAP)
+		alog_flush(w);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = snprintf(
+		w->alog + w->alog_len, ALOG_CAP - w->alog_len,
+		"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s %s %s %d %llu %s %s %llu.%03llums\n",
+		tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		ts.tv_nsec / 1000000, c->peer, c->method[0] ? c->method : "-",
+		c->id_hex[0] ? c->id_hex : "-", c->range_desc[0] ? c->range_desc : "-", c->status,
+		(unsigned long long)c->body_sent, c->result ? c->result : "-",
+		c->result && strcmp(c->result, "HIT") == 0 ? "cache" : "-",
+		(unsigned long long)(dur_us / 1000), (unsigned long long)(dur_us % 1000));
+	if (n > 0)
+		w->alog_len += CB_MIN((size_t)n, ALOG_CAP - w->alog_len - 1);
+}
+
+/* ------------------------------------------------------------ connections */
+
+static void conn_link(struct worker *w, struct conn *c)
+{
+	c->next = w->conns;
+	c->prev = NULL;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+}
+
+static void conn_unlink(struct worker *w, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->nconns--;
+}
+
+static void response_reset(struct worker *w, struct conn *c)
+{
+	if (c->obj) {
+		st_obj_put(w->srv->conf.oc, c->obj);
+		c->obj = NULL;
+	}
+	c->out_len = 0;
+	c->nseg = c->cur = 0;
+	c->seg_done = 0;
+	c->body_len = c->body_sent = 0;
+	c->status = 0;
+	c->method[0] = c->range_desc[0] = c->id_hex[0] = '\0';
+	c->result = NULL;
+	if (c->out_cap > 256 * 1024) { /* a big pieces list: give the memory back */
+		free(c->out);
+		c->out = NULL;
+		c->out_cap = 0;
+	}
+}
+
+static void conn_free(struct worker *w, struct conn *c)
+{
+	CB_ASSERT(c->pending == 0);
+	conn_unlink(w, c);
+	response_reset(w, c);
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->pipe[0] >= 0) {
+		close(c->pipe[0]);
+		close(c->pipe[1]);
+	}
+	free(c->out);
+	w->stats->conns_open--;
+	free(c);
+}
+
+/*
+ * Starts closing: shuts the socket so in-flight operations end soon. The
+ * connection is freed by handle_cqe once its last operation completes, or
+ * by conn_close_idle outside completion handling.
+ */
+static void conn_close(struct worker *w, struct conn *c)
+{
+	(void)w;
+	if (!c->closing) {
+		c->closing = true;
+		shutdown(c->fd, SHUT_RDWR);
+	}
+}
+
+static void conn_close_idle(struct worker *w, struct conn *c)
+{
+	conn_close(w, c);
+	if (c->pending == 0)
+		conn_free(w, c);
+}
+
+static void set_deadline(struct worker *w, struct conn *c, uint64_t ms)
+{
+	(void)w;
+	c->deadline_ns = cb_now_ns() + ms * 1000000ull;
+}
+
+static void arm_recv(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->recv_armed || c->closing || c->peer_eof || c->in_len >= IN_CAP)
+		return;
+	sqe = conn_sqe(w, c, OP_RECV);
+	io_uring_prep_recv(sqe, c->fd, NULL, RBUF_SIZE, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = 0;
+	c->recv_armed = true;
+}
+
+/* Fallback when no provided buffer is free: receive straight into c->in. */
+static void arm_recv_direct(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe = conn_sqe(w, c, OP_RECV);
+
+	io_uring_prep_recv(sqe, c->fd, c->in + c->in_len, IN_CAP - c->in_len, 0);
+	c->recv_armed = true;
+}
+
+/* ---------------------------------------------------------------- sending */
+
+static void send_next(struct worker *w, struct conn *c);
+static void process_input(struct worker *w, struct conn *c);
+
+static void response_done(struct worker *w, struct conn *c)
+{
+	w->stats->bytes_served += c->body_sent;
+	alog_line(w, c);
+	response_reset(w, c);
+	if (c->want_close) {
+		/* Lingering close: the client reads our answer, not a reset. */
+		shutdown(c->fd, SHUT_WR);
+		c->state = CS_LINGER;
+		c->in_len = 0;
+		c->peer_eof = false;
+		set_deadline(w, c, LINGER_MS);
+		arm_recv(w, c);
+		return;
+	}
+	c->state = CS_READ;
+	set_deadline(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
+	process_input(w, c);
+}
+
+static int ensure_pipe(struct conn *c)
+{
+	if (c->pipe[0] >= 0)
+		return 0;
+	if (pipe2(c->pipe, O_CLOEXEC) < 0) {
+		c->pipe[0] = c->pipe[1] = -1;
+		return -errno;
+	}
+	fcntl(c->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
+	return 0;
+}
+
+static bool more_after(const struct conn *c)
+{
+	return c->cur + 1 < c->nseg;
+}
+
+static void splice_next(struct worker *w, struct conn *c, const struct seg *s)
+{
+	struct io_uring_sqe *sqe;
+	uint64_t left = s->len - c->seg_done;
+
+	if (c->pipe_bytes) {
+		sqe = conn_sqe(w, c, OP_SPLICE_OUT);
+		io_uring_prep_splice(sqe, c->pipe[0], -1, c->fd, -1, (unsigned)c->pipe_bytes,
+				     SPLICE_F_MOVE | SPLICE_F_MORE);
+		return;
+	}
+	sqe = conn_sqe(w, c, OP_SPLICE_IN);
+	io_uring_prep_splice(sqe, c->obj->fd, (int64_t)(s->off + c->seg_done), c->pipe[1], -1,
+			     (unsigned)CB_MIN(left, (uint64_t)PIPE_SIZE), SPLICE_F_MOVE);
+}
+
+static void send_next(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+	struct seg *s;
+
+	while (c->cur < c->nseg && c->seg_done == c->segs[c->cur].len) {
+		c->cur++;
+		c->seg_done = 0;
+	}
+	if (c->cur == c->nseg) {
+		response_done(w, c);
+		return;
+	}
+	s = &c->segs[c->cur];
+	if (!s->file) {
+		sqe = conn_sqe(w, c, OP_SEND);
+		io_uring_prep_send(sqe, c->fd, c->out + s->off + c->seg_done, s->len - c->seg_done,
+				   MSG_NOSIGNAL | (more_after(c) ? MSG_MORE : 0));
+		return;
+	}
+	if (ensure_pipe(c) < 0) {
+		cb_err("pipe: %s", strerror(errno));
+		conn_close(w, c);
+		return;
+	}
+	splice_next(w, c, s);
+}
+
+/* --------------------------------------------------------------- requests */
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 206:
+		return "Partial Content";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 413:
+		return "Content Too Large";
+	case 414:
+		return "URI Too Long";
+	case 416:
+		return "Range Not Satisfiable";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Unknown";
+	}
+}
+
+static void status_line(struct worker *w, struct conn *c, int status)
+{
+	refresh_date(w);
+	c->status = status;
+	out_printf(c, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: cachebox\r\n", status, reason(status),
+		   w->date);
+	if (c->want_close)
+		out_printf(c, "Connection: close\r\n");
+}
+
+/* A small text answer (errors, health). */
+static void simple_response(struct worker *w, struct conn *c, int status, const char *cstatus,
+			    const char *body, bool head)
+{
+	size_t blen = strlen(body), from = c->out_len;
+
+	if (status >= 400)
+		w->stats->status_4xx += status < 500;
+	if (status >= 500)
+		w->stats->status_5xx++;
+	status_line(w, c, status);
+	if (status == 405)
+		out_printf(c, "Allow: GET, HEAD\r\n");
+	out_printf(c, "Content-Type: text/plain\r\nContent-Length: %zu\r\n", blen);
+	if (cstatus)
+		out_printf(c, "Cache-Status: %s\r\n", cstatus);
+	out_printf(c, "\r\n");
+	if (!head) {
+		out_printf(c, "%s", body);
+		c->body_len = c->body_sent = blen;
+	}
+	seg_mem(c, from);
+}
+
+static void error_response(struct worker *w, struct conn *c, int status, bool close_after)
+{
+	char body[64];
+
+	if (close_after)
+		c->want_close = true;
+	snprintf(body, sizeof(body), "%d %s\n", status, reason(status));
+	simple_response(w, c, status, "cachebox; fwd=bypass", body, false);
+}
+
+static void validators(struct conn *c, const struct st_obj *o)
+{
+	char lm[30];
+
+	out_printf(c, "Accept-Ranges: bytes\r\n");
+	if (o->etag[0])
+		out_printf(c, "ETag: %s\r\n", o->etag);
+	st_http_date_format(o->last_modified, lm);
+	out_printf(c, "Last-Modified: %s\r\n", lm);
+}
+
+static uint64_t rng_next(struct worker *w)
+{
+	w->rng ^= w->rng << 13;
+	w->rng ^= w->rng >> 7;
+	w->rng ^= w->rng << 17;
+	return w->rng;
+}
+
+static size_t scratch_for(struct worker *w, size_t len)
+{
+	if (w->scratch_len < len) {
+		free(w->scratch);
+		w->scratch = malloc(len);
+		w->scratch_len = w->scratch ? len : 0;
+	}
+	return w->scratch_len;
+}
+
+/* GET/HEAD of a cached object, with ranges. Takes the reference on o. */
+static void object_response(struct worker *w, struct conn *c, const struct st_http_req *req,
+			    struct st_obj *o, bool head)
+{
+	struct st_range r[ST_RANGE_MAX];
+	enum st_range_result rr = ST_RANGE_NONE;
+	unsigned n = 0;
+	size_t from = c->out_len;
+
+	c->obj = o;
+	if (req->range.len &&
+	    (!req->if_range.len ||
+	     st_range_if_range(req->if_range.p, req->if_range.len, o->etag, o->last_modified) == 1))
+		rr = st_range_parse(req->range.p, req->range.len, o->size, r, &n);
+	if (req->range.len)
+		snprintf(c->range_desc, sizeof(c->range_desc), "%.*s",
+			 (int)CB_MIN(req->range.len, sizeof(c->range_desc) - 1), req->range.p);
+	if (rr == ST_RANGE_UNSATISFIABLE) {
+		w->stats->status_4xx++;
+		c->result = "HIT";
+		status_line(w, c, 416);
+		out_printf(c, "Content-Range: bytes */%llu\r\nContent-Length: 0\r\n",
+			   (unsigned long long)o->size);
+		validators(c, o);
+		out_printf(c, "Cache-Status: cachebox; hit\r\n\r\n");
+		seg_mem(c, from);
+		return;
+	}
+	if (rr == ST_RANGE_NONE) {
+		n = o->size ? 1 : 0;
+		r[0].first = 0;
+		r[0].last = o->size ? o->size - 1 : 0;
+	}
+	/* Never a byte that is not present and verified. */
+	for (unsigned i = 0; i < n; i++) {
+		int ret = -ENOENT;
+
+		if (head) {
+			ret = st_obj_present(o, r[i].first, r[i].last) ? 0 : -ENOENT;
+		} else if (scratch_for(w, o->piece_size)) {
+			ret = st_obj_verify(w->srv->conf.oc, o, r[i].first, r[i].last, w->scratch);
+		}
+		if (ret) {
+			w->stats->misses++;
+			c->result = "MISS";
+			simple_response(w, c, 404, "cachebox; fwd=miss; detail=incomplete",
+					"404 object not cached\n", head);
+			return;
+		}
+	}
+	w->stats->hits++;
+	c->result = "HIT";
+	if (rr == ST_RANGE_NONE) {
+		status_line(w, c, 200);
+		out_printf(c, "Content-Type: application/octet-stream\r\nContent-Length: %llu\r\n",
+			   (unsigned long long)o->size);
+		validators(c, o);
+		out_printf(c, "Cache-Status: cachebox; hit\r\n\r\n");
+		seg_mem(c, from);
+		c->body_len = o->size;
+		if (!head && o->size)
+			seg_file(c, 0, o->size);
+		return;
+	}
+	if (n == 1) {
+		uint64_t len = r[0].last - r[0].first + 1;
+
+		status_line(w, c, 206);
+		out_printf(c,
+			   "Content-Type: application/octet-stream\r\nContent-Length: %llu\r\n"
+			   "Content-Range: bytes %llu-%llu/%llu\r\n",
+			   (unsigned long long)len, (unsigned long long)r[0].first,
+			   (unsigned long long)r[0].last, (unsigned long long)o->size);
+		validators(c, o);
+		out_printf(c, "Cache-Status: cachebox; hit\r\n\r\n");
+		seg_mem(c, from);
+		c->body_len = len;
+		if (!head)
+			seg_file(c, r[0].first, len);
+		return;
+	}
+	/* multipart/byteranges (RFC 9110 §14.6): the length is known in advance. */
+	{
+		char boundary[40], part[160];
+		uint64_t total = 0;
+		size_t body_from;
+
+		snprintf(boundary, sizeof(boundary), "cachebox-%016llx",
+			 (unsigned long long)rng_next(w));
+		for (unsigned i = 0; i < n; i++) {
+			total += (uint64_t)snprintf(
+				part, sizeof(part),
+				"\r\n--%s\r\nContent-Type: application/octet-stream\r\n"
+				"Content-Range: bytes %llu-%llu/%llu\r\n\r\n",
+				boundary, (unsigned long long)r[i].first,
+				(unsigned long long)r[i].last, (unsigned long long)o->size);
+			total += r[i].last - r[i].first + 1;
+		}
+		total += strlen(boundary) + 8; /* "\r\n--" boundary "--\r\n" */
+		status_line(w, c, 206);
+		out_printf(c,
+			   "Content-Type: multipart/byteranges; boundary=%s\r\n"
+			   "Content-Length: %llu\r\n",
+			   boundary, (unsigned long long)total);
+		validators(c, o);
+		out_printf(c, "Cache-Status: cachebox; hit\r\n\r\n");
+		c->body_len = total;
+		if (head) {
+			seg_mem(c, from);
+			return;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			body_from = c->out_len;
+			out_printf(c,
+				   "\r\n--%s\r\nContent-Type: application/octet-stream\r\n"
+				   "Content-Range: bytes %llu-%llu/%llu\r\n\r\n",
+				   boundary, (unsigned long long)r[i].first,
+				   (unsigned long long)r[i].last, (unsigned long long)o->size);
+			seg_mem(c, i == 0 ? from : body_from);
+			seg_file(c, r[i].first, r[i].last - r[i].first + 1);
+		}
+		body_from = c->out_len;
+		out_printf(c, "\r\n--%s--\r\n", boundary);
+		seg_mem(c, body_from);
+	}
+}
+
+/* /_cachebox/pieces/<id>: the documented text format (docs/storage.md). */
+static void pieces_response(struct worker *w, struct conn *c, struct st_obj *o, bool head)
+{
+	size_t from = c->out_len, body_from;
+	char hex[65];
+
+	c->obj = o;
+	c->result = "HIT";
+	status_line(w, c, 200);
+	out_printf(c, "Content-Type: text/plain\r\nContent-Length: ");
+	/* Fixed-width length, patched once the body is written. */
+	size_t len_at = c->out_len;
+
+	out_printf(c, "%020llu\r\nCache-Status: cachebox; hit\r\n", 0ull);
+	validators(c, o);
+	out_printf(c, "\r\n");
+	body_from = c->out_len;
+	out_printf(c, "cachebox-pieces 1\nsize %llu\npiece_size %u\npieces %u\n",
+		   (unsigned long long)o->size, o->piece_size, o->npieces);
+	CB_ASSERT(out_reserve(c, (size_t)o->npieces * 66) == 0);
+	for (uint32_t p = 0; p < o->npieces; p++) {
+		if (st_meta_has(&o->meta, p)) {
+			cb_hex_encode(o->meta.hashes + (size_t)p * 32, 32, hex);
+			out_printf(c, "%s\n", hex);
+		} else {
+			out_printf(c, "-\n");
+		}
+	}
+	c->body_len = c->out_len - body_from;
+	{
+		char num[21];
+
+		snprintf(num, sizeof(num), "%020llu", (unsigned long long)c->body_len);
+		memcpy(c->out + len_at, num, 20);
+	}
+	if (head)
+		c->out_len = body_from;
+	else
+		c->body_sent = c->body_len;
+	seg_mem(c, from);
+}
+
+/* Resolves the request to a content ID; 0, or an HTTP status to answer. */
+static int resolve_id(struct worker *w, const struct st_http_req *req, uint8_t id[ST_ID_LEN],
+		      int *kind)
+{
+	const struct cfg *cfg = w->srv->conf.cfg;
+	char key[ST_KEY_MAX], host[CFG_HOST_MAX];
+	const struct cfg_origin *o;
+	struct st_target t;
+	const char *hp;
+	size_t hl;
+	int n;
+
+	if (st_url_split(req->target.p, req->target.len, &t) < 0)
+		return 400;
+	*kind = 0;
+	if (t.path_len == 17 && memcmp(t.path, "/_cachebox/health", 17) == 0) {
+		*kind = 1;
+		return 0;
+	}
+	if (t.path_len == 19 + ST_ID_HEX && memcmp(t.path, "/_cachebox/content/", 19) == 0) {
+		return cb_hex_decode(t.path + 19, ST_ID_HEX, id) ? 404 : 0;
+	}
+	if (t.path_len == 18 + ST_ID_HEX && memcmp(t.path, "/_cachebox/pieces/", 18) == 0) {
+		*kind = 2;
+		return cb_hex_decode(t.path + 18, ST_ID_HEX, id) ? 404 : 0;
+	}
+	if (t.path_len >= 11 && memcmp(t.path, "/_cachebox/", 11) == 0)
+		return 404;
+	/* Connected-cache form first, then the DNS-redirect form (Host). */
+	n = t.query ? st_url_query_param(t.query, t.query_len, "cacheHostOrigin", host,
+					 sizeof(host))
+		    : -1;
+	if (n > 0) {
+		hp = host;
+		hl = (size_t)n;
+	} else {
+		const char *colon;
+
+		hp = req->host.p;
+		hl = req->host.len;
+		if (hl && hp[0] != '[') {
+			colon = memchr(hp, ':', hl);
+			if (colon)
+				hl = (size_t)(colon - hp);
+		}
+	}
+	o = hl ? cfg_origin_find(cfg, hp, hl) : NULL;
+	if (!o)
+		return 404; /* never an open proxy */
+	n = st_cache_key(o->host, strlen(o->host), t.path, t.path_len, t.query, t.query_len,
+			 o->key_query_keep, key, sizeof(key));
+	if (n < 0)
+		return 400;
+	st_content_id(key, (size_t)n, id);
+	return 0;
+}
+
+static void handle_request(struct worker *w, struct conn *c, const struct st_http_req *req)
+{
+	struct st_index *ix = w->srv->conf.ix;
+	bool head = req->method == ST_HTTP_HEAD;
+	struct st_index_rec rec;
+	uint8_t id[ST_ID_LEN];
+	struct st_obj *o;
+	int status, kind;
+
+	w->stats->requests++;
+	c->t_start = cb_now_ns();
+	snprintf(c->method, sizeof(c->method), "%.*s", (int)CB_MIN(req->method_str.len, 7),
+		 req->method_str.p);
+	if (!req->keep_alive)
+		c->want_close = true;
+	if (req->method == ST_HTTP_OTHER) {
+		error_response(w, c, 405, false);
+		return;
+	}
+	status = resolve_id(w, req, id, &kind);
+	if (status) {
+		error_response(w, c, status, status == 400);
+		return;
+	}
+	if (kind == 1) {
+		simple_response(w, c, 200, NULL, "ok\n", head);
+		return;
+	}
+	cb_hex_encode(id, ST_ID_LEN, c->id_hex);
+	if (st_index_lookup(ix, id, &rec) < 0 || !(o = st_obj_get(w->srv->conf.oc, &rec))) {
+		w->stats->misses++;
+		c->result = "MISS";
+		simple_response(w, c, 404, "cachebox; fwd=miss", "404 object not cached\n", head);
+		return;
+	}
+	st_index_touch(ix, id, w->date_sec ? w->date_sec : time(NULL));
+	if (kind == 2)
+		pieces_response(w, c, o, head);
+	else
+		object_response(w, c, req, o, head);
+}
+
+/* Drops request body bytes (GET with a body is legal, if odd). */
+static bool discard_body(struct conn *c, bool *bad)
+{
+	size_t used = 0;
+
+	*bad = false;
+	if (c->discard_left) {
+		used = (size_t)CB_MIN(c->discard_left, (uint64_t)c->in_len);
+		c->discard_left -= used;
+	} else if (c->discard_chunked) {
+		bool done = false;
+		long n = st_http_chunked_feed(&c->chunked, c->in, c->in_len, &done);
+
+		if (n < 0 || c->chunked.total > BODY_DISCARD_MAX) {
+			*bad = true;
+			return false;
+		}
+		used = (size_t)n;
+		if (done)
+			c->discard_chunked = false;
+	}
+	memmove(c->in, c->in + used, c->in_len - used);
+	c->in_len -= used;
+	return c->discard_left == 0 && !c->discard_chunked;
+}
+
+static void start_response(struct worker *w, struct conn *c)
+{
+	c->state = CS_SEND;
+	set_deadline(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
+	send_next(w, c);
+}
+
+/* Parses and answers the next buffered request, if any and if idle. */
+static void process_input(struct worker *w, struct conn *c)
+{
+	struct st_http_req req;
+	int status = 0, n;
+	bool bad;
+
+	if (c->closing || c->state != CS_READ)
+		return;
+	if ((c->discard_left || c->discard_chunked) && !discard_body(c, &bad)) {
+		if (bad) {
+			c->in_len = 0;
+			error_response(w, c, 400, true);
+			start_response(w, c);
+		} else {
+			arm_recv(w, c);
+		}
+		return;
+	}
+	if (c->in_len == 0) {
+		if (c->peer_eof)
+			conn_close(w, c);
+		else
+			arm_recv(w, c);
+		return;
+	}
+	n = st_http_parse_request(c->in, c->in_len, &req, &status);
+	if (n == -2) {
+		if (c->peer_eof) {
+			conn_close(w, c);
+			return;
+		}
+		/* A head has begun: the header timeout runs from its first byte. */
+		if (c->deadline_ns == 0 || c->state == CS_READ)
+			set_deadline(w, c, w->srv->conf.cfg->server.header_timeout_ms);
+		arm_recv(w, c);
+		return;
+	}
+	c->t_start = cb_now_ns();
+	if (n < 0) {
+		/* Nothing after a bad request is ever answered. */
+		c->in_len = 0;
+		w->stats->requests++;
+		error_response(w, c, status ? status : 400, true);
+		start_response(w, c);
+		return;
+	}
+	handle_request(w, c, &req);
+	/* req points into c->in: consume the head only now. */
+	if (req.has_content_length)
+		c->discard_left = req.content_length;
+	if (req.chunked) {
+		c->discard_chunked = true;
+		st_http_chunked_init(&c->chunked);
+	}
+	if (c->discard_left > BODY_DISCARD_MAX)
+		c->want_close = true; /* not worth reading: answer and close */
+	memmove(c->in, c->in + n, c->in_len - (size_t)n);
+	c->in_len -= (size_t)n;
+	start_response(w, c);
+	arm_recv(w, c);
+}
+
+/* ------------------------------------------------------------ completions */
+
+static void on_accept(struct worker *w, struct io_uring_cqe *cqe)
+{
+	const struct cfg *cfg = w->srv->conf.cfg;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN];
+	struct conn *c;
+	int fd = cqe->res, one = 1;
+
+	if (!(cqe->flags & IORING_CQE_F_MORE) && !w->stopping) {
+		struct io_uring_sqe *sqe = get_sqe(w);
+
+		io_uring_prep_multishot_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
+		io_uring_sqe_set_data64(sqe, ud_make(w, OP_ACCEPT));
+	}
+	if (fd < 0) {
+		if (fd != -ECANCELED)
+			cb_warn("accept: %s", strerror(-fd));
+		return;
+	}
+	if (w->stopping || w->nconns >= cfg->server.max_connections) {
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->pipe[0] = c->pipe[1] = -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+			snprintf(c->peer, sizeof(c->peer), "%s:%u", host, ntohs(a->sin_port));
+		} else {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			snprintf(c->peer, sizeof(c->peer), "[%s]:%u", host, ntohs(a->sin6_port));
+		}
+	}
+	conn_link(w, c);
+	w->stats->conns_open++;
+	w->stats->conns_total++;
+	c->state = CS_READ;
+	set_deadline(w, c, cfg->server.header_timeout_ms);
+	arm_recv(w, c);
+}
+
+static void on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
+{
+	int res = cqe->res;
+
+	c->recv_armed = false;
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
+		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+		uint8_t *buf = w->rbufs + (size_t)bid * RBUF_SIZE;
+
+		if (res > 0 && !c->closing) {
+			size_t take = CB_MIN((size_t)res, IN_CAP - c->in_len);
+
+			if (c->state != CS_LINGER)
+				memcpy(c->in + c->in_len, buf, take);
+			if (c->state != CS_LINGER)
+				c->in_len += take;
+		}
+		io_uring_buf_ring_add(w->br, buf, RBUF_SIZE, (unsigned short)bid,
+				      io_uring_buf_ring_mask(RBUF_COUNT), 0);
+		io_uring_buf_ring_advance(w->br, 1);
+	} else if (res > 0 && c->state != CS_LINGER) {
+		c->in_len += (size_t)res; /* direct receive into c->in */
+	}
+	if (c->closing)
+		return;
+	if (res == -ENOBUFS) {
+		arm_recv_direct(w, c);
+		return;
+	}
+	if (c->state == CS_LINGER) {
+		if (res <= 0)
+			conn_close(w, c);
+		else
+			arm_recv(w, c);
+		return;
+	}
+	if (res <= 0) {
+		if (res == 0 && c->state == CS_SEND) {
+			c->peer_eof = true; /* half-close: finish the answers first */
+			return;
+		}
+		if (res == 0 && c->in_len) {
+			c->peer_eof = true;
+			process_input(w, c);
+			return;
+		}
+		conn_close(w, c);
+		return;
+	}
+	if (c->state == CS_READ)
+		process_input(w, c);
+	else
+		arm_recv(w, c);
+}
+
+static void on_send(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
+{
+	if (c->closing)
+		return;
+	if (cqe->res <= 0) {
+		conn_close(w, c);
+		return;
+	}
+	c->seg_done += (uint64_t)cqe->res;
+	set_deadline(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
+	send_next(w, c);
+}
+
+static void on_splice(struct worker *w, struct conn *c, struct io_uring_cqe *cqe, bool in)
+{
+	if (c->closing)
+		return;
+	if (cqe->res <= 0) {
+		/* A short file (truncated under us) or a dead peer: cut the body short. */
+		if (in && cqe->res == 0)
+			cb_err("object %s: data file shorter than its metadata", c->id_hex);
+		conn_close(w, c);
+		return;
+	}
+	if (in) {
+		c->pipe_bytes += (uint64_t)cqe->res;
+	} else {
+		c->pipe_bytes -= (uint64_t)cqe->res;
+		c->seg_done += (uint64_t)cqe->res;
+		c->body_sent += (uint64_t)cqe->res;
+		set_deadline(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
+	}
+	send_next(w, c);
+}
+
+static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	enum op op = (enum op)(ud & 7);
+	void *p = (void *)(uintptr_t)(ud & ~7ull);
+	struct conn *c = p;
+
+	switch (op) {
+	case OP_ACCEPT:
+		on_accept(w, cqe);
+		return;
+	case OP_EVENT:
+		return;
+	case OP_RECV:
+		c->pending--;
+		on_recv(w, c, cqe);
+		break;
+	case OP_SEND:
+		c->pending--;
+		on_send(w, c, cqe);
+		break;
+	case OP_SPLICE_IN:
+	case OP_SPLICE_OUT:
+		c->pending--;
+		on_splice(w, c, cqe, op == OP_SPLICE_IN);
+		break;
+	default:
+		CB_ASSERT(!"unknown op");
+	}
+	if (c->closing && c->pending == 0)
+		conn_free(w, c);
+}
+
+/* -------------------------------------------------------------- the loop */
+
+static void arm_tick(struct worker *w)
+{
+	struct io_uring_sqe *sqe = get_sqe(w);
+
+	w->tick.tv_sec = 1;
+	w->tick.tv_nsec = 0;
+	io_uring_prep_timeout(sqe, &w->tick, 0, 0);
+	io_uring_sqe_set_data64(sqe, ud_make(w, OP_EVENT) | 0);
+}
+
+static void arm_wake(struct worker *w)
+{
+	struct io_uring_sqe *sqe = get_sqe(w);
+
+	io_uring_prep_read(sqe, w->efd, &w->efd_val, sizeof(w->efd_val), 0);
+	io_uring_sqe_set_data64(sqe, ud_make(&w->efd_val, OP_EVENT));
+}
+
+/* Closes connections past their deadline: header, idle, slow reader, linger. */
+static void sweep_timeouts(struct worker *w)
+{
+	uint64_t now = cb_now_ns();
+	struct conn *c, *next;
+
+	for (c = w->conns; c; c = next) {
+		next = c->next;
+		if (c->closing || !c->deadline_ns || now < c->deadline_ns)
+			continue;
+		cb_dbg("%s: timed out in state %d", c->peer, c->state);
+		conn_close_idle(w, c);
+	}
+}
+
+static int setup_buffers(struct worker *w)
+{
+	struct io_uring_buf_reg reg = {0};
+	void *mem;
+	int ret;
+
+	if (posix_memalign(&mem, 4096, RBUF_COUNT * sizeof(struct io_uring_buf)))
+		return -ENOMEM;
+	w->br = mem;
+	io_uring_buf_ring_init(w->br);
+	reg.ring_addr = (unsigned long)w->br;
+	reg.ring_entries = RBUF_COUNT;
+	reg.bgid = 0;
+	ret = io_uring_register_buf_ring(&w->ring, &reg, 0);
+	if (ret)
+		return ret;
+	w->rbufs = malloc((size_t)RBUF_COUNT * RBUF_SIZE);
+	if (!w->rbufs)
+		return -ENOMEM;
+	for (unsigned i = 0; i < RBUF_COUNT; i++)
+		io_uring_buf_ring_add(w->br, w->rbufs + (size_t)i * RBUF_SIZE, RBUF_SIZE,
+				      (unsigned short)i, io_uring_buf_ring_mask(RBUF_COUNT),
+				      (int)i);
+	io_uring_buf_ring_advance(w->br, RBUF_COUNT);
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	uint64_t last_sweep = cb_now_ns();
+
+	sqe = get_sqe(w);
+	io_uring_prep_multishot_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, ud_make(w, OP_ACCEPT));
+	arm_tick(w);
+	arm_wake(w);
+	for (;;) {
+		unsigned head, count = 0;
+		int ret = io_uring_submit_and_wait(&w->ring, 1);
+
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+			cb_err("worker %u: io_uring_submit_and_wait: %s", w->idx, strerror(-ret));
+			break;
+		}
+		io_uring_for_each_cqe(&w->ring, head, cqe)
+		{
+			uint64_t ud = io_uring_cqe_get_data64(cqe);
+
+			count++;
+			if ((ud & 7) == OP_EVENT) {
+				if ((void *)(uintptr_t)(ud & ~7ull) == &w->efd_val) {
+					w->stopping = true;
+				} else if (!w->stopping) {
+					arm_tick(w);
+				}
+				continue;
+			}
+			handle_cqe(w, cqe);
+		}
+		io_uring_cq_advance(&w->ring, count);
+		if (cb_now_ns() - last_sweep >= 500000000ull) {
+			last_sweep = cb_now_ns();
+			sweep_timeouts(w);
+			alog_flush(w);
+		}
+		if (w->stopping)
+			break;
+	}
+	/* Stop: close every connection and drain their operations. */
+	close(w->lfd);
+	w->lfd = -1;
+	for (struct conn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		conn_close_idle(w, c);
+	}
+	for (int rounds = 0; w->conns && rounds < 1000; rounds++) {
+		unsigned head, count = 0;
+
+		io_uring_submit_and_wait(&w->ring, 1);
+		io_uring_for_each_cqe(&w->ring, head, cqe)
+		{
+			uint64_t ud = io_uring_cqe_get_data64(cqe);
+
+			count++;
+			if ((ud & 7) != OP_EVENT && (ud & 7) != OP_ACCEPT)
+				handle_cqe(w, cqe);
+		}
+		io_uring_cq_advance(&w->ring, count);
+	}
+	alog_flush(w);
+	return NULL;
+}
+
+static int listen_socket(const struct cfg_addr *a)
+{
+	struct addrinfo hints = {0}, *res = NULL;
+	char port[8];
+	int fd = -1, one = 1, ret;
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", a->port);
+	ret = getaddrinfo(a->host[0] ? a->host : NULL, port, &hints, &res);
+	if (ret) {
+		cb_err("listen %s:%u: %s", a->host, a->port, gai_strerror(ret));
+		errno = EINVAL;
+		return -1;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0)
+		goto fail;
+	freeaddrinfo(res);
+	return fd;
+fail:
+	ret = errno;
+	cb_err("listen %s:%u: %s", a->host, a->port, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	errno = ret;
+	return -1;
+}
+
+struct st_server *st_server_start(const struct st_server_conf *conf)
+{
+	struct st_server *srv;
+	unsigned n = conf->cfg->server.workers;
+	int ret;
+
+	if (n == 0)
+		n = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	n = CB_MAX(1u, CB_MIN(n, (unsigned)ST_MAX_WORKERS));
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return NULL;
+	srv->conf = *conf;
+	srv->w = calloc(n, sizeof(*srv->w));
+	if (!srv->w)
+		goto fail;
+	for (unsigned i = 0; i < n; i++) {
+		struct worker *w = &srv->w[i];
+		struct io_uring_params p = {0};
+
+		w->idx = i;
+		w->srv = srv;
+		w->lfd = -1;
+		w->efd = -1;
+		w->rng = cb_wall_ns() ^ ((uint64_t)i << 32) ^ 0x9e3779b97f4a7c15ull;
+		w->stats = st_index_stats(conf->ix, i);
+		w->lfd = listen_socket(&conf->cfg->server.listen);
+		if (w->lfd < 0)
+			goto fail;
+		w->efd = eventfd(0, EFD_CLOEXEC);
+		/* The ring is made here and used by the worker thread: no SINGLE_ISSUER. */
+		p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
+		ret = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+		if (ret == -EINVAL) {
+			memset(&p, 0, sizeof(p));
+			ret = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+		}
+		if (ret < 0) {
+			cb_err("io_uring_queue_init: %s", strerror(-ret));
+			errno = -ret;
+			goto fail;
+		}
+		ret = setup_buffers(w);
+		if (ret < 0) {
+			cb_err("io_uring buffers: %s", strerror(-ret));
+			errno = -ret;
+			goto fail;
+		}
+		srv->nworkers++;
+	}
+	for (unsigned i = 0; i < srv->nworkers; i++) {
+		ret = pthread_create(&srv->w[i].thread, NULL, worker_main, &srv->w[i]);
+		CB_ASSERT(ret == 0);
+	}
+	return srv;
+fail:
+	for (unsigned i = 0; srv->w && i < n; i++) {
+		if (srv->w[i].lfd >= 0)
+			close(srv->w[i].lfd);
+	}
+	free(srv->w);
+	free(srv);
+	return NULL;
+}
+
+void st_server_stop(struct st_server *srv)
+{
+	uint64_t one = 1;
+
+	if (!srv)
+		return;
+	for (unsigned i = 0; i < srv->nworkers; i++)
+		if (write(srv->w[i].efd, &one, sizeof(one)) < 0)
+			cb_warn("worker %u: wake: %s", i, strerror(errno));
+	for (unsigned i = 0; i < srv->nworkers; i++) {
+		struct worker *w = &srv->w[i];
+
+		pthread_join(w->thread, NULL);
+		io_uring_queue_exit(&w->ring);
+		close(w->efd);
+		free(w->br);
+		free(w->rbufs);
+		free(w->scratch);
+	}
+	free(srv->w);
+	free(srv);
+}

@@ -1,0 +1,51 @@
+# The README's two commands. Each one installs the Debian packages it needs,
+# configures meson into build/ and compiles before doing its job:
+#   make run   start the appliance in the foreground on config/cachebox.conf
+#   make test  every test: unit, integration, fuzz smoke
+# CI (.ci/run) also runs `make test-asan` (ASan+UBSan, -Dwerror=true).
+
+BUILD     ?= build
+CONFIG    ?= config/cachebox.conf
+MESON_OPTS ?=
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Everything a fresh Debian 12 machine lacks for building, running and testing.
+DEBS := build-essential meson ninja-build pkg-config clang libclang-rt-14-dev \
+	liburing-dev libssl-dev openssl libjemalloc-dev libinih-dev libcriterion-dev \
+	nginx aria2 curl wrk gnuplot-nox python3 iproute2 procps util-linux
+
+.PHONY: all deps build run test test-unit test-integration test-fuzz test-asan bench clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEBS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) sh -c 'if [ ! -e /usr/sbin/policy-rc.d ]; then printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; trap "rm -f /usr/sbin/policy-rc.d" EXIT; fi; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends '"$$missing"; \
+	fi
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_OPTS)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: build
+	@mkdir -p var
+	exec $(BUILD)/control/cachebox-control --config $(CONFIG)
+
+test: build
+	BUILD=$(BUILD) tests/run.sh
+
+test-asan:
+	$(MAKE) test BUILD=build-asan MESON_OPTS="-Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false"
+
+bench: build
+	bench/compare.sh
+
+clean:
+	rm -rf build build-asan build-fuzz var

@@ -1,0 +1,144 @@
+/*
+ * cacheboxctl: the operator's command line. Reads the config only to find
+ * the control socket, sends one verb to cachebox-control and prints the
+ * answer. Usage text and argument checks come from ctl_verbs.h, the same
+ * table the control process dispatches on.
+ */
+#include "cb_common.h"
+#include "cfg.h"
+#include "ctl_ipc.h"
+#include "ctl_verbs.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cacheboxctl [--config FILE] [--json] VERB [ARGS]\n\n"
+		   "Talks to a running cachebox-control over its control socket\n"
+		   "([control] socket in the config; default config: config/cachebox.conf).\n\n"
+		   "verbs:\n");
+	for (int i = 0; i < CTL_NVERBS; i++) {
+		char left[64];
+
+		snprintf(left, sizeof(left), "%s %s", ctl_verbs[i].name, ctl_verbs[i].args);
+		fprintf(f, "  %-22s %s\n", left, ctl_verbs[i].help);
+	}
+	fprintf(f, "\noptions:\n"
+		   "  -c, --config FILE      configuration file\n"
+		   "  -j, --json             machine-readable output\n"
+		   "  -h, --help             this text\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *config = getenv("CACHEBOX_CONFIG");
+	char err[512], abs_path[PATH_MAX], *args[CTL_MAX_ARGS + 1];
+	const struct ctl_verb *v;
+	struct cfg *cfg = NULL;
+	bool json = false;
+	int i, fd = -1, nargs, ret = 1;
+	char buf[65536];
+	ssize_t n;
+	size_t got = 0;
+
+	if (!config)
+		config = "config/cachebox.conf";
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) {
+			if (++i == argc) {
+				fprintf(stderr, "cacheboxctl: --config needs a FILE\n");
+				return 2;
+			}
+			config = argv[i];
+		} else if (strncmp(argv[i], "--config=", 9) == 0) {
+			config = argv[i] + 9;
+		} else if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0) {
+			json = true;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (argv[i][0] == '-') {
+			fprintf(stderr, "cacheboxctl: unknown option '%s'\n\n", argv[i]);
+			usage(stderr);
+			return 2;
+		} else {
+			break;
+		}
+	}
+	if (i == argc) {
+		usage(stderr);
+		return 2;
+	}
+	v = ctl_verb_find(argv[i]);
+	if (!v) {
+		fprintf(stderr, "cacheboxctl: unknown verb '%s'\n\n", argv[i]);
+		usage(stderr);
+		return 2;
+	}
+	nargs = argc - i - 1;
+	if (nargs < v->min_args || nargs > v->max_args) {
+		fprintf(stderr, "usage: cacheboxctl %s %s\n", v->name, v->args);
+		return 2;
+	}
+	for (int k = 0; k <= nargs; k++)
+		args[k] = argv[i + k];
+	args[nargs + 1] = NULL;
+	/* The control process opens FILE itself: give it an absolute path. */
+	if (strcmp(v->name, "import") == 0) {
+		if (!realpath(args[1], abs_path)) {
+			fprintf(stderr, "cacheboxctl: %s: %s\n", args[1], strerror(errno));
+			return 1;
+		}
+		args[1] = abs_path;
+	}
+	cfg = cfg_load(config, err, sizeof(err));
+	if (!cfg) {
+		fprintf(stderr, "cacheboxctl: %s\n", err);
+		return 1;
+	}
+	fd = ctl_ipc_connect(cfg->control.socket);
+	if (fd < 0) {
+		fprintf(stderr, "cacheboxctl: cannot reach cachebox-control at %s: %s\n",
+			cfg->control.socket, strerror(-fd));
+		goto out;
+	}
+	if (ctl_ipc_send(fd, json, nargs + 1, args) < 0) {
+		fprintf(stderr, "cacheboxctl: sending the request: %s\n", strerror(errno));
+		goto out;
+	}
+	/* Reply: "OK\n" or "ERR reason\n", then the output. */
+	while ((n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0) {
+		char *nl;
+
+		got += (size_t)n;
+		buf[got] = '\0';
+		nl = strchr(buf, '\n');
+		if (!nl && got < sizeof(buf) - 1)
+			continue;
+		if (strncmp(buf, "OK\n", 3) == 0) {
+			fwrite(buf + 3, 1, got - 3, stdout);
+			ret = 0;
+		} else {
+			fprintf(stderr, "cacheboxctl: %s", strncmp(buf, "ERR ", 4) ? buf : buf + 4);
+			ret = 1;
+		}
+		break;
+	}
+	if (got == 0) {
+		fprintf(stderr, "cacheboxctl: cachebox-control closed the connection without an "
+				"answer (not allowed, or it stopped)\n");
+		goto out;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, (size_t)n, ret ? stderr : stdout);
+out:
+	if (fd >= 0)
+		close(fd);
+	cfg_free(cfg);
+	return ret;
+}

@@ -1,0 +1,40 @@
+/*
+ * The CLI verbs: one table drives cacheboxctl's usage text, its argument
+ * checks and the control process's dispatch, so they cannot disagree.
+ */
+#ifndef CTL_VERBS_H
+#define CTL_VERBS_H
+
+struct ctl_verb {
+	const char *name;
+	const char *args; /* usage of the arguments */
+	int min_args, max_args; /* after the verb */
+	const char *help;
+};
+
+static const struct ctl_verb ctl_verbs[] = {
+	{ "status", "", 0, 0, "processes, listeners, shards and object count" },
+	{ "list", "", 0, 0, "cached objects: content ID, size, pieces, state, key" },
+	{ "import", "FILE URL", 2, 2,
+	  "store a local file under URL's cache key, hashing every piece (prestage)" },
+	{ "evict", "URL|ID", 1, 1, "remove one object (a URL or a 64-hex content ID)" },
+};
+
+#define CTL_NVERBS ((int)(sizeof(ctl_verbs) / sizeof(ctl_verbs[0])))
+
+static inline const struct ctl_verb *ctl_verb_find(const char *name)
+{
+	for (int i = 0; i < CTL_NVERBS; i++) {
+		const char *a = ctl_verbs[i].name, *b = name;
+
+		while (*a && *a == *b) {
+			a++;
+			b++;
+		}
+		if (*a == '\0' && *b == '\0')
+			return &ctl_verbs[i];
+	}
+	return 0;
+}
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * Import (prestage from a local file): stores a file under a URL's cache
+ * key, hashing every piece, and publishes it in the index. Replacing an
+ * existing object is atomic: a new data file (new generation) is written
+ * and synced, then the metadata is renamed into place and the index entry
+ * switched under the writer lock; the old data file is unlinked last, so
+ * its open readers finish with the old bytes.
+ */
+#ifndef ST_IMPORT_H
+#define ST_IMPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg.h"
+#include "st_index.h"
+#include "st_shard.h"
+
+struct st_import_result {
+	uint8_t id[ST_ID_LEN];
+	char key[ST_KEY_MAX];
+	uint64_t size;
+	uint32_t npieces;
+	unsigned shard;
+	char etag[ST_ETAG_MAX];
+	int replaced; /* an older version existed */
+};
+
+/*
+ * Cache key of an absolute http:// or https:// URL (port dropped, host
+ * lower-cased, path normalised, query kept only if the URL's origin is
+ * configured with key_query = keep). Returns the key length or -1 with a
+ * reason in err.
+ */
+int st_url_key_of(const struct cfg *c, const char *url, char *key, size_t cap, char *err,
+		  size_t errlen);
+
+/* Imports src under url. 0, or -errno with a one-line reason in err. */
+int st_import_file(const struct cfg *c, const struct st_shards *ss, struct st_index *ix,
+		   const char *src, const char *url, struct st_import_result *res, char *err,
+		   size_t errlen);
+
+#endif

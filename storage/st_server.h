@@ -1,0 +1,31 @@
+/*
+ * The file server: one io_uring event loop per worker thread, each with its
+ * own SO_REUSEPORT listening socket, answering the HTTP surface of
+ * DESIGN.md from the cache shards. See docs/storage.md for the send paths.
+ */
+#ifndef ST_SERVER_H
+#define ST_SERVER_H
+
+#include <signal.h>
+
+#include "cfg.h"
+#include "st_index.h"
+#include "st_object.h"
+#include "st_shard.h"
+
+struct st_server;
+
+struct st_server_conf {
+	const struct cfg *cfg;
+	const struct st_shards *ss;
+	struct st_index *ix;
+	struct st_objcache *oc;
+	int access_fd; /* access log, O_APPEND; -1 = stderr */
+};
+
+/* Binds the listeners and starts the workers; NULL with errno (logged). */
+struct st_server *st_server_start(const struct st_server_conf *conf);
+/* Asks every worker to stop, joins them and frees the server. */
+void st_server_stop(struct st_server *srv);
+
+#endif
