@@ -57,7 +57,6 @@
 #define LINGER_MS	 2000
 #define ALOG_CAP	 (64 * 1024)
 #define MAX_SEGS	 (2 * ST_RANGE_MAX + 2)
-#define BODY_DISCARD_MAX (1u << 20) /* request bodies we read and drop, at most */
 
 enum op {
 	OP_ACCEPT = 1,
@@ -80,15 +79,13 @@ struct conn {
 	unsigned pending; /* operations in flight */
 	enum conn_state state;
 	bool recv_armed, closing, want_close, peer_eof;
+	bool head_timer; /* the header timeout of a begun head is running */
 	uint64_t deadline_ns;
 	struct conn *prev, *next;
 	char peer[64];
 
 	char in[IN_CAP];
 	size_t in_len;
-	uint64_t discard_left; /* Content-Length body bytes still to drop */
-	bool discard_chunked;
-	struct st_http_chunked chunked;
 
 	/* the response being sent */
 	char *out;
@@ -747,7 +744,7 @@ static void pieces_response(struct worker *w, struct conn *c, struct st_obj *o, 
 		   (unsigned long long)o->size, o->piece_size, o->npieces);
 	CB_ASSERT(out_reserve(c, (size_t)o->npieces * 66) == 0);
 	for (uint32_t p = 0; p < o->npieces; p++) {
-		if (st_meta_has(&o->meta, p)) {
+		if (st_obj_present(o, (uint64_t)p * o->piece_size, (uint64_t)p * o->piece_size)) {
 			cb_hex_encode(o->meta.hashes + (size_t)p * 32, 32, hex);
 			out_printf(c, "%s\n", hex);
 		} else {
@@ -867,30 +864,40 @@ static void handle_request(struct worker *w, struct conn *c, const struct st_htt
 		object_response(w, c, req, o, head);
 }
 
-/* Drops request body bytes (GET with a body is legal, if odd). */
-static bool discard_body(struct conn *c, bool *bad)
+/*
+ * A request is answered only once its whole body is buffered (GET with a
+ * body is legal, if odd; the body is validated and dropped). Returns the
+ * body length, -2 to wait for more, or -1 with *status set.
+ */
+static long body_length(const struct conn *c, const struct st_http_req *req, size_t head,
+			int *status)
 {
-	size_t used = 0;
+	struct st_http_chunked ch;
+	bool done = false;
+	long n;
 
-	*bad = false;
-	if (c->discard_left) {
-		used = (size_t)CB_MIN(c->discard_left, (uint64_t)c->in_len);
-		c->discard_left -= used;
-	} else if (c->discard_chunked) {
-		bool done = false;
-		long n = st_http_chunked_feed(&c->chunked, c->in, c->in_len, &done);
-
-		if (n < 0 || c->chunked.total > BODY_DISCARD_MAX) {
-			*bad = true;
-			return false;
+	if (req->has_content_length) {
+		if (req->content_length > IN_CAP - head) {
+			*status = 413;
+			return -1;
 		}
-		used = (size_t)n;
-		if (done)
-			c->discard_chunked = false;
+		return c->in_len - head >= req->content_length ? (long)req->content_length : -2;
 	}
-	memmove(c->in, c->in + used, c->in_len - used);
-	c->in_len -= used;
-	return c->discard_left == 0 && !c->discard_chunked;
+	if (!req->chunked)
+		return 0;
+	st_http_chunked_init(&ch);
+	n = st_http_chunked_feed(&ch, c->in + head, c->in_len - head, &done);
+	if (n < 0) {
+		*status = 400;
+		return -1;
+	}
+	if (done)
+		return n;
+	if (c->in_len == IN_CAP) {
+		*status = 413;
+		return -1;
+	}
+	return -2;
 }
 
 static void start_response(struct worker *w, struct conn *c)
@@ -905,20 +912,10 @@ static void process_input(struct worker *w, struct conn *c)
 {
 	struct st_http_req req;
 	int status = 0, n;
-	bool bad;
+	long body = 0;
 
 	if (c->closing || c->state != CS_READ)
 		return;
-	if ((c->discard_left || c->discard_chunked) && !discard_body(c, &bad)) {
-		if (bad) {
-			c->in_len = 0;
-			error_response(w, c, 400, true);
-			start_response(w, c);
-		} else {
-			arm_recv(w, c);
-		}
-		return;
-	}
 	if (c->in_len == 0) {
 		if (c->peer_eof)
 			conn_close(w, c);
@@ -933,13 +930,27 @@ static void process_input(struct worker *w, struct conn *c)
 			return;
 		}
 		/* A head has begun: the header timeout runs from its first byte. */
-		if (c->deadline_ns == 0 || c->state == CS_READ)
+		if (!c->head_timer) {
+			c->head_timer = true;
 			set_deadline(w, c, w->srv->conf.cfg->server.header_timeout_ms);
+		}
 		arm_recv(w, c);
 		return;
 	}
+	if (n >= 0) {
+		body = body_length(c, &req, (size_t)n, &status);
+		if (body == -2) {
+			if (!c->head_timer) {
+				c->head_timer = true;
+				set_deadline(w, c, w->srv->conf.cfg->server.header_timeout_ms);
+			}
+			arm_recv(w, c);
+			return;
+		}
+	}
+	c->head_timer = false;
 	c->t_start = cb_now_ns();
-	if (n < 0) {
+	if (n < 0 || body < 0) {
 		/* Nothing after a bad request is ever answered. */
 		c->in_len = 0;
 		w->stats->requests++;
@@ -948,15 +959,8 @@ static void process_input(struct worker *w, struct conn *c)
 		return;
 	}
 	handle_request(w, c, &req);
-	/* req points into c->in: consume the head only now. */
-	if (req.has_content_length)
-		c->discard_left = req.content_length;
-	if (req.chunked) {
-		c->discard_chunked = true;
-		st_http_chunked_init(&c->chunked);
-	}
-	if (c->discard_left > BODY_DISCARD_MAX)
-		c->want_close = true; /* not worth reading: answer and close */
+	/* req points into c->in: consume the request only now. */
+	n += (int)body;
 	memmove(c->in, c->in + n, c->in_len - (size_t)n);
 	c->in_len -= (size_t)n;
 	start_response(w, c);

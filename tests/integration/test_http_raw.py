@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Raw-socket client against the file server: pipelining, malformed and
+smuggling-prone requests, limits, timeouts and path tricks."""
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cbtest import (Appliance, check, content_id, finish, make_file,  # noqa: E402
+                    parse_responses, recv_all)
+
+
+def exchange(app, raw, timeout=5):
+    s = socket.create_connection(("127.0.0.1", app.port), timeout=timeout)
+    try:
+        s.sendall(raw)
+        return recv_all(s, timeout)
+    finally:
+        s.close()
+
+
+def main():
+    app = Appliance()
+    try:
+        app.start()
+        path = make_file(os.path.join(app.dir, "obj"), 300000, seed=7)
+        app.import_file(path, "http://dl.example.com/o.bin")
+        data = open(path, "rb").read()
+        cid = content_id("dl.example.com/o.bin")
+        target = "/_cachebox/content/" + cid
+
+        # 100 pipelined GETs on one connection: 100 answers, in order, exact.
+        reqs = b""
+        expect = []
+        for i in range(100):
+            first = i * 997
+            last = first + (i % 7) * 100 + 10
+            reqs += ("GET %s HTTP/1.1\r\nHost: x\r\nRange: bytes=%d-%d\r\n\r\n"
+                     % (target, first, last)).encode()
+            expect.append(data[first:last + 1])
+        reqs += ("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % target).encode()
+        expect.append(data)
+        got = parse_responses(exchange(app, reqs, 10))
+        check(len(got) == 101, "pipelined: %d of 101 responses" % len(got))
+        check(all(g[0] in (200, 206) for g in got), "pipelined: statuses")
+        check([g[2] for g in got] == expect, "pipelined: bodies exact and in order")
+
+        # Framing errors: 400 and close; the request pipelined behind is never answered.
+        follow = ("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target).encode()
+        bad = {
+            "CL+TE": b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "two CL": b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                      b"Content-Length: 6\r\n\r\nhello",
+            "bad chunk": b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"zz\r\nhello\r\n0\r\n\r\n",
+            "obs-fold": b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
+            "NUL": b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
+            "bare CR": b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",
+            "no Host": b"GET / HTTP/1.1\r\n\r\n",
+            "space before colon": b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
+        }
+        for name, raw in bad.items():
+            got = parse_responses(exchange(app, raw + follow))
+            check(len(got) == 1 and got[0][0] == 400, "%s: one 400 (%s)" % (
+                name, [g[0] for g in got]))
+            check(len(got) < 2, "%s: nothing pipelined behind answered" % name)
+
+        # A GET with a well-framed body is answered, and so is the next request.
+        raw = (b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" +
+               b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"5\r\nhello\r\n0\r\n\r\n" +
+               b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        got = parse_responses(exchange(app, raw))
+        check([g[0] for g in got] == [200, 200, 200], "bodies skipped: %s" % [g[0] for g in got])
+
+        # Limits: long URI 414, many or huge headers 431, then close.
+        got = parse_responses(exchange(app, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"))
+        check(got and got[0][0] == 414, "long URI: 414")
+        raw = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(
+            b"X-%d: y\r\n" % i for i in range(100)) + b"\r\n"
+        got = parse_responses(exchange(app, raw))
+        check(got and got[0][0] == 431, "100 headers: 431")
+        raw = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20000 + b"\r\n\r\n"
+        got = parse_responses(exchange(app, raw))
+        check(got and got[0][0] == 431, "20 kB header: 431")
+        got = parse_responses(exchange(app, b"GET / HTTP/2.0\r\nHost: x\r\n\r\n"))
+        check(got and got[0][0] == 505, "HTTP/2.0 request line: 505")
+        got = parse_responses(exchange(app, b"POST /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+        check(got and got[0][0] == 405 and "GET" in got[0][1].get("allow", ""), "POST: 405")
+
+        # Path tricks never reach outside the shards: 400 or an ordinary miss.
+        for p in ["/../../etc/passwd?cacheHostOrigin=dl.example.com",
+                  "/%2e%2e/%2e%2e/etc/passwd?cacheHostOrigin=dl.example.com",
+                  "/a%2fb?cacheHostOrigin=dl.example.com",
+                  "/a%00b?cacheHostOrigin=dl.example.com",
+                  "/a\\b?cacheHostOrigin=dl.example.com",
+                  "/_cachebox/content/../../../etc/passwd"]:
+            st, _, body = app.request("GET", p)
+            check(st in (400, 404) and b"root:" not in body, "path %s: %d" % (p, st))
+        # ... and dot segments normalise onto the same key.
+        st, _, body = app.request("GET", "/x/../o.bin?cacheHostOrigin=dl.example.com")
+        check(st == 200 and body == data, "dot segments normalised")
+        st, _, body = app.request("GET", "/%6F.bin?cacheHostOrigin=DL.example.com")
+        check(st == 200 and body == data, "unreserved escapes decoded, host case folded")
+
+        # If-Range: strong match gives 206, weak or wrong gives 200.
+        st, h, _ = app.request("HEAD", target)
+        etag, lm = h.get("etag"), h.get("last-modified")
+        st, _, b = app.request("GET", target, {"Range": "bytes=0-3", "If-Range": etag})
+        check(st == 206 and b == data[:4], "If-Range strong etag: 206")
+        st, _, b = app.request("GET", target, {"Range": "bytes=0-3", "If-Range": "W/" + etag})
+        check(st == 200 and b == data, "If-Range weak etag: 200")
+        st, _, b = app.request("GET", target, {"Range": "bytes=0-3", "If-Range": lm})
+        check(st == 206, "If-Range exact date: 206")
+        st, _, b = app.request("GET", target, {"Range": "bytes=0-3",
+                                                "If-Range": "Sat, 01 Jan 2000 00:00:00 GMT"})
+        check(st == 200, "If-Range wrong date: 200")
+        st, h, _ = app.request("GET", target, {"Range": "bytes=18446744073709551616-"})
+        check(st == 416 and h.get("content-range") == "bytes */300000", "2^64 range: 416")
+        st, h, _ = app.request("GET", target, {"Range": "bytes=-0"})
+        check(st == 416, "-0: 416")
+        st, h, b = app.request("GET", target, {"Range": "Bytes=0-1"})
+        check(st == 206 and b == data[:2], "Bytes= unit case-insensitive")
+        many = ",".join("%d-%d" % (i, i) for i in range(0, 200, 2))
+        st, h, b = app.request("GET", target, {"Range": "bytes=" + many})
+        check(st == 200 and b == data, "100 ranges: capped, whole body")
+
+        # Slowloris: a head that never completes is closed by header_timeout (3 s).
+        s = socket.create_connection(("127.0.0.1", app.port))
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        t0 = time.time()
+        s.settimeout(10)
+        try:
+            while s.recv(4096):
+                pass
+        except (socket.timeout, ConnectionResetError):
+            pass
+        took = time.time() - t0
+        s.close()
+        check(took < 5, "slowloris closed after %.1f s (header_timeout 3 s)" % took)
+
+        # ... also when it trickles a byte every half second.
+        s = socket.create_connection(("127.0.0.1", app.port))
+        t0 = time.time()
+        closed = False
+        for i in range(40):
+            try:
+                s.sendall(b"X-Slow: y\r\n"[i % 11:i % 11 + 1] if i else b"G")
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            time.sleep(0.5)
+        took = time.time() - t0
+        s.close()
+        check(closed and took < 6, "trickling head closed after %.1f s" % took)
+
+        # An idle keep-alive connection is closed by idle_timeout (5 s).
+        s = socket.create_connection(("127.0.0.1", app.port))
+        s.sendall(b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        t0 = time.time()
+        s.settimeout(12)
+        try:
+            while s.recv(4096):
+                pass
+        except (socket.timeout, ConnectionResetError):
+            pass
+        took = time.time() - t0
+        s.close()
+        check(3 < took < 8, "idle keep-alive closed after %.1f s (idle_timeout 5 s)" % took)
+
+        # A reader that stops reading is disconnected after idle_timeout (5 s)
+        # without progress, and the server keeps serving others meanwhile.
+        s = socket.create_connection(("127.0.0.1", app.port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        big = make_file(os.path.join(app.dir, "big"), 64 << 20, seed=9)
+        app.import_file(big, "http://dl.example.com/big.bin")
+        s.sendall(("GET /_cachebox/content/%s HTTP/1.1\r\nHost: x\r\n\r\n"
+                   % content_id("dl.example.com/big.bin")).encode())
+        s.recv(1000)
+        t0 = time.time()
+        time.sleep(1)
+        st, _, _ = app.request("GET", "/_cachebox/health")
+        check(st == 200, "others served while a reader stalls")
+        closed = False
+        while time.time() - t0 < 15 and not closed:
+            time.sleep(0.5)
+            info = open("/proc/net/tcp").read()
+            # our socket's peer (the server side) is gone once the server closed it
+            port_hex = ":%04X" % s.getsockname()[1]
+            closed = not any(port_hex in ln.split()[2] and ln.split()[3] == "01"
+                             for ln in info.splitlines()[1:])
+        took = time.time() - t0
+        s.close()
+        check(closed and took < 9, "stalled reader disconnected after %.1f s" % took)
+
+    finally:
+        app.cleanup()
+    finish()
+
+
+main()

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Every test of cachebox: Criterion unit tests (meson test), integration
+# scenarios against the real binaries (tests/integration/test_*.py), and a
+# fuzz smoke run of every libFuzzer target (clang, build-fuzz/).
+# Ends with one line "N passed, N failed[, N skipped]".
+#   BUILD=dir     build directory (default build)
+#   FUZZ=0        skip the fuzz smoke   FUZZ_SECS=n  seconds per target (default 20)
+#   ONLY=pattern  run only integration scenarios matching pattern
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+FUZZ=${FUZZ:-1}
+FUZZ_SECS=${FUZZ_SECS:-20}
+passed=0 failed=0 skipped=0
+failures=()
+
+note() { printf '\n== %s\n' "$*"; }
+pass() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); failures+=("$1"); }
+
+note "unit tests (meson test -C $BUILD)"
+if meson test -C "$BUILD" --suite unit --print-errorlogs --num-processes 2; then
+	n=$(python3 -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if json.loads(l)["result"]=="OK"))' "$BUILD/meson-logs/testlog.json")
+	passed=$((passed + n))
+else
+	while read -r name result; do
+		if [ "$result" = OK ]; then pass; else fail "unit: $name ($result)"; fi
+	done < <(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    t = json.loads(l); print(t["name"], t["result"])' "$BUILD/meson-logs/testlog.json")
+fi
+
+note "integration scenarios"
+export BUILD
+for t in tests/integration/test_*.py; do
+	[ -n "${ONLY:-}" ] && [[ "$t" != *${ONLY}* ]] && continue
+	echo "-- $t"
+	timeout 600 python3 "$t"
+	rc=$?
+	case $rc in
+	0) pass ;;
+	77) skipped=$((skipped + 1)); echo "skipped: $t" ;;
+	*) fail "integration: $t (exit $rc)" ;;
+	esac
+done
+
+if [ "$FUZZ" = 1 ]; then
+	note "fuzz smoke (${FUZZ_SECS}s per target)"
+	if command -v clang >/dev/null; then
+		if [ ! -f build-fuzz/build.ninja ]; then
+			CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled >/dev/null
+		fi
+		if ninja -C build-fuzz >/dev/null; then
+			for f in build-fuzz/tests/fuzz/fuzz_*; do
+				[ -x "$f" ] || continue
+				name=${f##*/fuzz_}
+				work=$(mktemp -d)
+				[ -d "tests/fuzz/corpus/$name" ] && cp -r "tests/fuzz/corpus/$name/." "$work/"
+				echo "-- fuzz_$name"
+				if "$f" -max_total_time="$FUZZ_SECS" -timeout=10 -rss_limit_mb=2048 \
+					-print_final_stats=0 "$work" >"$work.log" 2>&1; then
+					pass
+					tail -n 1 "$work.log"
+				else
+					tail -n 30 "$work.log"
+					fail "fuzz: $name"
+				fi
+				rm -rf "$work" "$work.log"
+			done
+		else
+			fail "fuzz: build-fuzz does not build"
+		fi
+	else
+		fail "fuzz: clang not installed"
+	fi
+fi
+
+echo
+for f in "${failures[@]}"; do echo "FAILED: $f"; done
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
