@@ -48,6 +48,8 @@ static void obj_free(struct st_obj *o)
 		return;
 	if (o->fd >= 0)
 		close(o->fd);
+	if (o->dfd >= 0)
+		close(o->dfd);
 	st_meta_fini(&o->meta);
 	free(o->verified);
 	free(o->bad);
@@ -89,7 +91,7 @@ static struct st_obj *obj_open(struct st_objcache *oc, const struct st_index_rec
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		return NULL;
-	o->fd = -1;
+	o->fd = o->dfd = -1;
 	st_path_meta(oc->ss->s[rec->shard].path, rec->id, path, sizeof(path));
 	ret = st_meta_read(path, &o->meta);
 	if (ret == 0 && o->meta.gen != rec->gen)
@@ -104,6 +106,7 @@ static struct st_obj *obj_open(struct st_objcache *oc, const struct st_index_rec
 		ret = -errno;
 		goto fail;
 	}
+	o->dfd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECT);
 	memcpy(o->id, rec->id, ST_ID_LEN);
 	o->gen = rec->gen;
 	o->size = o->meta.size;

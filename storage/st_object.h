@@ -25,6 +25,7 @@ struct st_obj {
 	uint32_t piece_size;
 	uint32_t npieces;
 	int fd; /* O_RDONLY data file; the generation's bytes even after replacement */
+	int dfd; /* the same file with O_DIRECT, or -1 where the filesystem refuses it */
 	int64_t last_modified;
 	char etag[ST_ETAG_MAX];
 	struct st_meta meta; /* hashes and presence, as loaded */

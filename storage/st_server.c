@@ -55,16 +55,31 @@
 #define IN_CAP		 (ST_HTTP_MAX_HEADER_BYTES + 4096)
 #define PIPE_SIZE	 (1 << 20)
 #define LINGER_MS	 2000
+#define ZC_BUF_SIZE (256 * 1024)
+#define ZC_BUFS 64 /* registered buffers per worker (6 bits of user_data) */
+#define ZC_PER_CONN 4 /* reads and sends in flight per connection */
+#define CONN_ALIGN 512 /* low 9 bits of user_data: op (3) and buffer index (6) */
 #define ALOG_CAP	 (64 * 1024)
 #define MAX_SEGS	 (2 * ST_RANGE_MAX + 2)
 
 enum op {
-	OP_ACCEPT = 1,
+	OP_EVENT = 0, /* timer or wake-up: user_data of the worker itself */
+	OP_ACCEPT,
 	OP_RECV,
 	OP_SEND,
 	OP_SPLICE_IN,
 	OP_SPLICE_OUT,
-	OP_EVENT, /* timer or wake-up: user_data of the worker itself */
+	OP_ZC_READ,
+	OP_ZC_SEND,
+};
+
+enum seg_mode { SEG_UNDECIDED, SEG_SPLICE, SEG_ZC };
+
+/* One O_DIRECT read into a registered buffer, then its SEND_ZC. */
+struct zchunk {
+	int buf; /* registered buffer index */
+	bool ready; /* read completed */
+	uint32_t skip, len; /* useful bytes of the buffer: [skip, skip + len) */
 };
 
 enum conn_state { CS_READ, CS_SEND, CS_LINGER };
@@ -94,8 +109,14 @@ struct conn {
 	unsigned nseg, cur;
 	uint64_t seg_done; /* bytes of segs[cur] handed to the kernel and completed */
 	struct st_obj *obj;
+	enum seg_mode mode; /* of segs[cur] */
 	int pipe[2];
 	uint64_t pipe_bytes;
+	/* SEND_ZC path: chunks in file order, sent one at a time in that order */
+	struct zchunk zq[ZC_PER_CONN];
+	unsigned zq_head, zq_count;
+	uint64_t zc_read_off; /* bytes of segs[cur] handed to reads */
+	bool zc_sending;
 
 	/* for the access log */
 	uint64_t t_start;
@@ -119,6 +140,9 @@ struct worker {
 	bool stopping;
 	struct io_uring_buf_ring *br;
 	uint8_t *rbufs;
+	uint8_t *zc_mem; /* ZC_BUFS registered buffers of ZC_BUF_SIZE */
+	uint8_t zc_ref[ZC_BUFS]; /* holders: its chunk, and each SEND_ZC not yet notified */
+	bool zc_ok;
 	struct conn *conns;
 	unsigned nconns;
 	uint8_t *scratch;
@@ -143,6 +167,17 @@ static uint64_t ud_make(void *p, enum op op)
 {
 	CB_ASSERT(((uintptr_t)p & 7) == 0);
 	return (uint64_t)(uintptr_t)p | (uint64_t)op;
+}
+
+static struct io_uring_sqe *conn_sqe(struct worker *w, struct conn *c, enum op op);
+
+/* A connection's operation on registered buffer buf. */
+static struct io_uring_sqe *conn_sqe_buf(struct worker *w, struct conn *c, enum op op, int buf)
+{
+	struct io_uring_sqe *sqe = conn_sqe(w, c, op);
+
+	io_uring_sqe_set_data64(sqe, ud_make(c, op) | (uint64_t)buf << 3);
+	return sqe;
 }
 
 static struct io_uring_sqe *get_sqe(struct worker *w)
@@ -321,6 +356,8 @@ static void response_reset(struct worker *w, struct conn *c)
 	c->out_len = 0;
 	c->nseg = c->cur = 0;
 	c->seg_done = 0;
+	c->mode = SEG_UNDECIDED;
+	c->zc_read_off = 0;
 	c->body_len = c->body_sent = 0;
 	c->status = 0;
 	c->method[0] = c->range_desc[0] = c->id_hex[0] = '\0';
@@ -332,9 +369,25 @@ static void response_reset(struct worker *w, struct conn *c)
 	}
 }
 
+static void zc_release(struct worker *w, int buf)
+{
+	CB_ASSERT(buf >= 0 && buf < ZC_BUFS && w->zc_ref[buf] > 0);
+	w->zc_ref[buf]--;
+}
+
+static void zc_pop(struct worker *w, struct conn *c)
+{
+	zc_release(w, c->zq[c->zq_head].buf);
+	c->zq_head = (c->zq_head + 1) % ZC_PER_CONN;
+	c->zq_count--;
+}
+
 static void conn_free(struct worker *w, struct conn *c)
 {
 	CB_ASSERT(c->pending == 0);
+	/* Chunks not (wholly) sent still hold their buffers. */
+	while (c->zq_count)
+		zc_pop(w, c);
 	conn_unlink(w, c);
 	response_reset(w, c);
 	if (c->fd >= 0)
@@ -455,6 +508,77 @@ static void splice_next(struct worker *w, struct conn *c, const struct seg *s)
 			     (unsigned)CB_MIN(left, (uint64_t)PIPE_SIZE), SPLICE_F_MOVE);
 }
 
+static int zc_get(struct worker *w)
+{
+	for (int i = 0; i < ZC_BUFS; i++) {
+		if (!w->zc_ref[i]) {
+			w->zc_ref[i] = 1; /* held by the chunk it is given to */
+			return i;
+		}
+	}
+	return -1;
+}
+
+/* Sends the oldest chunk if its read is done and no send is in flight. */
+static void zc_try_send(struct worker *w, struct conn *c, const struct seg *s)
+{
+	struct zchunk *k = &c->zq[c->zq_head];
+	struct io_uring_sqe *sqe;
+	bool more;
+
+	if (c->zc_sending || c->zq_count == 0 || !k->ready)
+		return;
+	more = c->zq_count > 1 || c->zc_read_off < s->len || more_after(c);
+	sqe = conn_sqe_buf(w, c, OP_ZC_SEND, k->buf);
+	io_uring_prep_send_zc_fixed(sqe, c->fd, w->zc_mem + (size_t)k->buf * ZC_BUF_SIZE + k->skip,
+				    k->len, MSG_NOSIGNAL | (more ? MSG_MORE : 0), 0,
+				    (unsigned)k->buf);
+	c->zc_sending = true;
+	w->zc_ref[k->buf]++; /* until the send's notification */
+}
+
+/*
+ * SEND_ZC path: O_DIRECT reads of up to ZC_BUF_SIZE into registered
+ * buffers (4 KiB aligned; the unaligned head and tail of a range are cut
+ * off at send time), at most ZC_PER_CONN in flight, each sent with
+ * SEND_ZC in file order. A buffer is free again at its notification.
+ */
+static void zc_pump(struct worker *w, struct conn *c, const struct seg *s)
+{
+	while (c->zq_count < ZC_PER_CONN && c->zc_read_off < s->len) {
+		uint64_t abs = s->off + c->zc_read_off, start = abs & ~4095ull;
+		uint64_t skip = abs - start;
+		uint64_t want = CB_MIN((uint64_t)ZC_BUF_SIZE - skip, s->len - c->zc_read_off);
+		uint64_t rlen = (skip + want + 4095) & ~4095ull;
+		struct io_uring_sqe *sqe;
+		struct zchunk *k;
+		int b = zc_get(w);
+
+		if (b < 0)
+			break;
+		k = &c->zq[(c->zq_head + c->zq_count++) % ZC_PER_CONN];
+		k->buf = b;
+		k->ready = false;
+		k->skip = (uint32_t)skip;
+		k->len = (uint32_t)want;
+		sqe = conn_sqe_buf(w, c, OP_ZC_READ, b);
+		io_uring_prep_read_fixed(sqe, c->obj->dfd, w->zc_mem + (size_t)b * ZC_BUF_SIZE,
+					 (unsigned)rlen, start, b);
+		c->zc_read_off += want;
+	}
+	if (c->zq_count == 0 && c->zc_read_off < s->len && !c->zc_sending) {
+		/* Every buffer of the worker is taken: splice the rest of this range. */
+		c->mode = SEG_SPLICE;
+		if (ensure_pipe(c) < 0) {
+			conn_close(w, c);
+			return;
+		}
+		splice_next(w, c, s);
+		return;
+	}
+	zc_try_send(w, c, s);
+}
+
 static void send_next(struct worker *w, struct conn *c)
 {
 	struct io_uring_sqe *sqe;
@@ -463,6 +587,8 @@ static void send_next(struct worker *w, struct conn *c)
 	while (c->cur < c->nseg && c->seg_done == c->segs[c->cur].len) {
 		c->cur++;
 		c->seg_done = 0;
+		c->mode = SEG_UNDECIDED;
+		c->zc_read_off = 0;
 	}
 	if (c->cur == c->nseg) {
 		response_done(w, c);
@@ -473,6 +599,15 @@ static void send_next(struct worker *w, struct conn *c)
 		sqe = conn_sqe(w, c, OP_SEND);
 		io_uring_prep_send(sqe, c->fd, c->out + s->off + c->seg_done, s->len - c->seg_done,
 				   MSG_NOSIGNAL | (more_after(c) ? MSG_MORE : 0));
+		return;
+	}
+	if (c->mode == SEG_UNDECIDED) {
+		uint64_t thr = w->srv->conf.cfg->server.zerocopy_threshold;
+
+		c->mode = w->zc_ok && c->obj->dfd >= 0 && thr && s->len >= thr ? SEG_ZC : SEG_SPLICE;
+	}
+	if (c->mode == SEG_ZC) {
+		zc_pump(w, c, s);
 		return;
 	}
 	if (ensure_pipe(c) < 0) {
@@ -993,11 +1128,12 @@ static void on_accept(struct worker *w, struct io_uring_cqe *cqe)
 		close(fd);
 		return;
 	}
-	c = calloc(1, sizeof(*c));
+	c = aligned_alloc(CONN_ALIGN, (sizeof(*c) + CONN_ALIGN - 1) & ~(size_t)(CONN_ALIGN - 1));
 	if (!c) {
 		close(fd);
 		return;
 	}
+	memset(c, 0, sizeof(*c));
 	c->fd = fd;
 	c->pipe[0] = c->pipe[1] = -1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -1112,12 +1248,67 @@ static void on_splice(struct worker *w, struct conn *c, struct io_uring_cqe *cqe
 	send_next(w, c);
 }
 
+static void on_zc_read(struct worker *w, struct conn *c, int buf, int res)
+{
+	struct zchunk *k = NULL;
+
+	for (unsigned i = 0; i < c->zq_count; i++)
+		if (c->zq[(c->zq_head + i) % ZC_PER_CONN].buf == buf)
+			k = &c->zq[(c->zq_head + i) % ZC_PER_CONN];
+	CB_ASSERT(k);
+	k->ready = true;
+	if (c->closing)
+		return;
+	if (res < 0 || (uint64_t)res < (uint64_t)k->skip + k->len) {
+		/* A short read is a data file shorter than its metadata: cut the body. */
+		cb_err("object %s: O_DIRECT read: %s", c->id_hex,
+		       res < 0 ? strerror(-res) : "short read");
+		conn_close(w, c);
+		return;
+	}
+	zc_try_send(w, c, &c->segs[c->cur]);
+}
+
+static void on_zc_send(struct worker *w, struct conn *c, int buf, struct io_uring_cqe *cqe)
+{
+	struct zchunk *k = &c->zq[c->zq_head];
+
+	if (cqe->flags & IORING_CQE_F_NOTIF) {
+		zc_release(w, buf); /* the kernel is done with the bytes */
+		if (!c->closing && c->state == CS_SEND && c->mode == SEG_ZC)
+			zc_pump(w, c, &c->segs[c->cur]);
+		return;
+	}
+	CB_ASSERT(c->zc_sending && c->zq_count && k->buf == buf);
+	c->zc_sending = false;
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		zc_release(w, buf); /* no notification follows */
+	if (c->closing || cqe->res <= 0) {
+		if (!c->closing)
+			cb_dbg("%s: send_zc: %s", c->peer, strerror(-cqe->res));
+		conn_close(w, c);
+		return;
+	}
+	c->seg_done += (uint64_t)cqe->res;
+	c->body_sent += (uint64_t)cqe->res;
+	set_deadline(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
+	if ((uint32_t)cqe->res < k->len) {
+		/* Short send: the chunk keeps its buffer for the rest. */
+		k->skip += (uint32_t)cqe->res;
+		k->len -= (uint32_t)cqe->res;
+		zc_try_send(w, c, &c->segs[c->cur]);
+		return;
+	}
+	zc_pop(w, c);
+	send_next(w, c);
+}
+
 static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
 	enum op op = (enum op)(ud & 7);
-	void *p = (void *)(uintptr_t)(ud & ~7ull);
-	struct conn *c = p;
+	struct conn *c = (struct conn *)(uintptr_t)(ud & ~(uint64_t)(CONN_ALIGN - 1));
+	int buf = (int)((ud >> 3) & 63);
 
 	switch (op) {
 	case OP_ACCEPT:
@@ -1137,6 +1328,15 @@ static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
 	case OP_SPLICE_OUT:
 		c->pending--;
 		on_splice(w, c, cqe, op == OP_SPLICE_IN);
+		break;
+	case OP_ZC_READ:
+		c->pending--;
+		on_zc_read(w, c, buf, cqe->res);
+		break;
+	case OP_ZC_SEND:
+		if (!(cqe->flags & IORING_CQE_F_MORE))
+			c->pending--;
+		on_zc_send(w, c, buf, cqe);
 		break;
 	default:
 		CB_ASSERT(!"unknown op");
@@ -1204,6 +1404,22 @@ static int setup_buffers(struct worker *w)
 				      (unsigned short)i, io_uring_buf_ring_mask(RBUF_COUNT),
 				      (int)i);
 	io_uring_buf_ring_advance(w->br, RBUF_COUNT);
+
+	/* Registered buffers of the O_DIRECT + SEND_ZC path; optional. */
+	if (posix_memalign(&mem, 4096, (size_t)ZC_BUFS * ZC_BUF_SIZE) == 0) {
+		struct iovec iov[ZC_BUFS];
+
+		w->zc_mem = mem;
+		for (unsigned i = 0; i < ZC_BUFS; i++) {
+			iov[i].iov_base = w->zc_mem + (size_t)i * ZC_BUF_SIZE;
+			iov[i].iov_len = ZC_BUF_SIZE;
+		}
+		ret = io_uring_register_buffers(&w->ring, iov, ZC_BUFS);
+		w->zc_ok = ret == 0;
+		if (ret)
+			cb_warn("worker %u: no registered buffers (%s): splice only", w->idx,
+				strerror(-ret));
+	}
 	return 0;
 }
 
@@ -1393,6 +1609,7 @@ void st_server_stop(struct st_server *srv)
 		close(w->efd);
 		free(w->br);
 		free(w->rbufs);
+		free(w->zc_mem);
 		free(w->scratch);
 	}
 	free(srv->w);

@@ -147,7 +147,7 @@ def main():
         closed = False
         for i in range(40):
             try:
-                s.sendall(b"X-Slow: y\r\n"[i % 11:i % 11 + 1] if i else b"G")
+                s.sendall(b"y" if i else b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
             except (BrokenPipeError, ConnectionResetError):
                 closed = True
                 break

@@ -28,8 +28,9 @@ def ranges_for(size):
     return r
 
 
-def main():
-    app = Appliance()
+def main(server_extra):
+    print("-- server settings: %s" % (server_extra or "defaults"))
+    app = Appliance(server_extra=server_extra)
     try:
         app.start()
         files = {}
@@ -137,7 +138,9 @@ def main():
         check(r.stdout.count("complete") == len(SIZES), "list shows every object")
     finally:
         app.cleanup()
-    finish()
 
 
-main()
+# Both body paths: splice only, and O_DIRECT + SEND_ZC from 64 KiB up.
+main(["zerocopy_threshold = 0"])
+main(["zerocopy_threshold = 64K"])
+finish()
