@@ -94,6 +94,14 @@ struct cfg {
  * "cachebox.conf:12: [server] header_timeout: bad duration 'ten'".
  */
 struct cfg *cfg_load(const char *path, char *err, size_t errlen);
+/*
+ * Same as cfg_load on len bytes of INI text already in memory (any bytes, NUL
+ * included: they are rejected with a message). name stands for the file in
+ * messages and in cfg.path. buf stays the caller's. For tests and fuzzers.
+ */
+struct cfg *cfg_load_buf(const char *name, const char *buf, size_t len, char *err, size_t errlen);
+/* Same as cfg_load_buf on a NUL-terminated string. */
+struct cfg *cfg_load_string(const char *name, const char *text, char *err, size_t errlen);
 /* Fills c with every default of DESIGN.md (one shard ./var/cache, no origins). */
 void cfg_defaults(struct cfg *c);
 void cfg_free(struct cfg *c);

@@ -48,7 +48,9 @@ if [ "$FUZZ" = 1 ]; then
 	note "fuzz smoke (${FUZZ_SECS}s per target)"
 	if command -v clang >/dev/null; then
 		if [ ! -f build-fuzz/build.ninja ]; then
-			CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled >/dev/null
+			CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled \
+				-Db_sanitize=address,undefined -Db_lundef=false \
+				-Dc_args=-fsanitize=fuzzer-no-link >/dev/null
 		fi
 		if ninja -C build-fuzz >/dev/null; then
 			for f in build-fuzz/tests/fuzz/fuzz_*; do
