@@ -1,1 +1,821 @@
-/* placeholder: being written */
+/*
+ * Strict HTTP/1.1 request-head parser (RFC 9112), chunked body framing
+ * (RFC 9112 §7.1) and IMF-fixdate (RFC 9110 §5.6.7) for the file server.
+ * The head parser keeps no state between reads: like picohttpparser it
+ * re-scans the buffer from the start on every call, which is cheap because a
+ * head is capped at ST_HTTP_MAX_HEADER_BYTES. Every limit is checked on the
+ * bytes received so far, so a head that is already too long fails at once
+ * instead of waiting for a CRLF that may never come. Wherever two parsers
+ * could disagree about message boundaries (bare CR or LF, obs-fold, CL with
+ * TE, odd chunk sizes) the input is refused rather than repaired.
+ */
+#include "st_http.h"
+
+#include <limits.h>
+#include <string.h>
+
+#include "cb_common.h"
+
+#define METHOD_MAX     32	    /* longest method we bother to read; longer is 400 */
+#define CHUNK_SIZE_MAX (1ull << 62) /* per chunk and for the whole body */
+#define CHUNK_LINE_MAX 4096	    /* chunk-size line or trailer field line */
+#define HOST_MAX       255
+
+/*
+ * RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+ * "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+ */
+static const uint8_t tchar_tab[256] = {
+	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['!'] = 1, ['#'] = 1, ['$'] = 1,
+	['%'] = 1,	   ['&'] = 1,	      ['\''] = 1,	 ['*'] = 1, ['+'] = 1, ['-'] = 1,
+	['.'] = 1,	   ['^'] = 1,	      ['_'] = 1,	 ['`'] = 1, ['|'] = 1, ['~'] = 1,
+};
+
+/* RFC 3986 §3.2.2 host (reg-name, IP-literal) and §3.2.3 ":" port, as sent in Host. */
+static const uint8_t host_tab[256] = {
+	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['-'] = 1, ['.'] = 1,	['_'] = 1,
+	['~'] = 1,	   ['!'] = 1,	      ['$'] = 1,	 ['&'] = 1, ['\''] = 1, ['('] = 1,
+	[')'] = 1,	   ['*'] = 1,	      ['+'] = 1,	 [','] = 1, [';'] = 1,	['='] = 1,
+	[':'] = 1,	   ['['] = 1,	      [']'] = 1,	 ['%'] = 1,
+};
+
+static inline bool is_tchar(char c)
+{
+	return tchar_tab[(unsigned char)c];
+}
+
+static inline bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static inline bool is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* RFC 9110 §5.5: field-vchar (VCHAR / obs-text) and SP / HTAB; every other CTL is refused. */
+static inline bool is_value_char(char ch)
+{
+	unsigned char c = (unsigned char)ch;
+
+	return (c >= 0x20 && c != 0x7f) || c == '\t';
+}
+
+/*
+ * RFC 9112 §3.2 request-target bytes: visible ASCII. '#' cannot appear (a
+ * fragment is never sent); the RFC 3986 grammar is checked later by st_url.
+ */
+static inline bool is_target_char(char ch)
+{
+	unsigned char c = (unsigned char)ch;
+
+	return c > 0x20 && c < 0x7f && c != '#';
+}
+
+static inline char ascii_lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c | 0x20) : c;
+}
+
+/* Case-insensitive equality of s against a lower-case literal. */
+static bool str_ieq(const struct st_http_str *s, const char *lit)
+{
+	size_t i;
+
+	for (i = 0; i < s->len; i++) {
+		if (lit[i] == '\0' || ascii_lower(s->p[i]) != lit[i])
+			return false;
+	}
+	return lit[i] == '\0';
+}
+
+/*
+ * Next non-empty element of a #list (RFC 9110 §5.6.1) in v from *pos, with
+ * the OWS around it removed. Empty elements are skipped as the RFC asks.
+ */
+static bool list_next(const struct st_http_str *v, size_t *pos, struct st_http_str *el)
+{
+	size_t i = *pos, s, e;
+
+	for (;;) {
+		while (i < v->len && is_ows(v->p[i]))
+			i++;
+		if (i >= v->len) {
+			*pos = i;
+			return false;
+		}
+		if (v->p[i] != ',')
+			break;
+		i++;
+	}
+	s = i;
+	while (i < v->len && v->p[i] != ',')
+		i++;
+	e = i;
+	while (e > s && is_ows(v->p[e - 1]))
+		e--;
+	if (i < v->len)
+		i++;
+	*pos = i;
+	el->p = v->p + s;
+	el->len = e - s;
+	return true;
+}
+
+/* What the field lines say about framing, gathered before it is judged. */
+struct head_state {
+	unsigned nhost, nrange, nif_range;
+	bool te; /* Transfer-Encoding present */
+	bool te_last_chunked, te_unknown;
+	unsigned te_chunked; /* how often chunked was applied */
+	bool conn_close, conn_keep_alive;
+};
+
+/*
+ * RFC 9110 §8.6, RFC 9112 §6.3 item 5: Content-Length = 1*DIGIT. A list
+ * ("5, 5") or repeated field lines are accepted only when every member is
+ * the same number; empty members, signs, spaces inside a number and values
+ * past 2^64-1 are errors, since another parser might read them differently.
+ */
+static int parse_content_length(const struct st_http_str *v, struct st_http_req *req)
+{
+	size_t i = 0;
+
+	for (;;) {
+		uint64_t n = 0;
+		size_t s = i;
+
+		while (i < v->len && is_digit(v->p[i])) {
+			unsigned d = (unsigned)(v->p[i] - '0');
+
+			if (n > (UINT64_MAX - d) / 10)
+				return 400;
+			n = n * 10 + d;
+			i++;
+		}
+		if (i == s)
+			return 400;
+		if (req->has_content_length && n != req->content_length)
+			return 400;
+		req->has_content_length = true;
+		req->content_length = n;
+		while (i < v->len && is_ows(v->p[i]))
+			i++;
+		if (i == v->len)
+			return 0;
+		if (v->p[i] != ',')
+			return 400;
+		i++;
+		while (i < v->len && is_ows(v->p[i]))
+			i++;
+	}
+}
+
+/*
+ * RFC 9112 §6.1: Transfer-Encoding is a list of codings, applied in order,
+ * over all field lines. Only the registered codings (§7, IANA registry) are
+ * known; parameters are refused because no registered coding takes any.
+ * Whether the list is acceptable is decided once the head is complete.
+ */
+static int parse_transfer_encoding(const struct st_http_str *v, struct head_state *hs)
+{
+	static const char *const known[] = {"compress", "deflate", "gzip", "x-compress", "x-gzip"};
+	struct st_http_str el;
+	size_t pos = 0;
+
+	hs->te = true;
+	while (list_next(v, &pos, &el)) {
+		bool found = false;
+
+		for (size_t i = 0; i < el.len; i++) {
+			if (!is_tchar(el.p[i]))
+				return 400;
+		}
+		if (str_ieq(&el, "chunked")) {
+			hs->te_chunked++;
+			hs->te_last_chunked = true;
+			continue;
+		}
+		hs->te_last_chunked = false;
+		for (size_t i = 0; i < CB_ARRAY_SIZE(known); i++)
+			found |= str_ieq(&el, known[i]);
+		if (!found)
+			hs->te_unknown = true;
+	}
+	return 0;
+}
+
+/* RFC 9110 §7.6.1: Connection = #connection-option; only close and keep-alive matter here. */
+static void parse_connection(const struct st_http_str *v, struct head_state *hs)
+{
+	struct st_http_str el;
+	size_t pos = 0;
+
+	while (list_next(v, &pos, &el)) {
+		if (str_ieq(&el, "close"))
+			hs->conn_close = true;
+		else if (str_ieq(&el, "keep-alive"))
+			hs->conn_keep_alive = true;
+	}
+}
+
+/*
+ * Applies one field line to the request. Returns 0 or the status to answer.
+ * Host, Range and If-Range are singletons: a second line is refused, since
+ * two caches could each pick a different one (RFC 9112 §3.2 for Host).
+ */
+static int process_field(struct st_http_req *req, struct head_state *hs,
+			 const struct st_http_hdr *h)
+{
+	const struct st_http_str *v = &h->value;
+
+	if (str_ieq(&h->name, "host")) {
+		/* RFC 9112 §3.2: exactly one Host, with a valid uri-host [ ":" port ]. */
+		if (++hs->nhost > 1 || v->len > HOST_MAX)
+			return 400;
+		for (size_t i = 0; i < v->len; i++) {
+			if (!host_tab[(unsigned char)v->p[i]])
+				return 400;
+		}
+		req->host = *v;
+	} else if (str_ieq(&h->name, "content-length")) {
+		return parse_content_length(v, req);
+	} else if (str_ieq(&h->name, "transfer-encoding")) {
+		return parse_transfer_encoding(v, hs);
+	} else if (str_ieq(&h->name, "connection")) {
+		parse_connection(v, hs);
+	} else if (str_ieq(&h->name, "range")) {
+		if (++hs->nrange > 1)
+			return 400;
+		req->range = *v;
+	} else if (str_ieq(&h->name, "if-range")) {
+		if (++hs->nif_range > 1)
+			return 400;
+		req->if_range = *v;
+	} else if (str_ieq(&h->name, "x-cachebox-via")) {
+		req->loop_header = true;
+	}
+	return 0;
+}
+
+static void req_reset(struct st_http_req *req)
+{
+	static const struct st_http_str empty = {NULL, 0};
+
+	req->method = ST_HTTP_OTHER;
+	req->method_str = empty;
+	req->target = empty;
+	req->minor = 0;
+	req->nhdrs = 0;
+	req->host = empty;
+	req->range = empty;
+	req->if_range = empty;
+	req->has_content_length = false;
+	req->content_length = 0;
+	req->chunked = false;
+	req->keep_alive = false;
+	req->loop_header = false;
+}
+
+/*
+ * The scan never looks at buf[lim] or beyond, lim being the smaller of len
+ * and the head limit. Running into lim means "need more bytes" unless the
+ * head limit itself was reached, which is 431. Syntax errors in the bytes
+ * already seen are reported at once, even when the head is incomplete.
+ */
+int st_http_parse_request(const char *buf, size_t len, struct st_http_req *req, int *status)
+{
+	static const char version_tmpl[] = "HTTP/#.#\r\n";
+	size_t lim = len < ST_HTTP_MAX_HEADER_BYTES ? len : ST_HTTP_MAX_HEADER_BYTES;
+	struct head_state hs = {0};
+	size_t pos = 0, start;
+	int st = 400;
+
+	*status = 0;
+	req_reset(req);
+
+	/* RFC 9112 §2.2: a server SHOULD ignore empty lines (CRLF) before the request-line. */
+	while (pos < lim && buf[pos] == '\r') {
+		if (pos + 1 == lim)
+			goto partial;
+		if (buf[pos + 1] != '\n')
+			goto fail;
+		pos += 2;
+	}
+
+	/* RFC 9112 §3: request-line = method SP request-target SP HTTP-version CRLF */
+	start = pos;
+	while (pos < lim && is_tchar(buf[pos])) {
+		if (pos - start == METHOD_MAX)
+			goto fail;
+		pos++;
+	}
+	if (pos == lim)
+		goto partial;
+	if (buf[pos] != ' ' || pos == start)
+		goto fail;
+	req->method_str.p = buf + start;
+	req->method_str.len = pos - start;
+	/* RFC 9110 §9.1: methods are case-sensitive. */
+	if (req->method_str.len == 3 && memcmp(buf + start, "GET", 3) == 0)
+		req->method = ST_HTTP_GET;
+	else if (req->method_str.len == 4 && memcmp(buf + start, "HEAD", 4) == 0)
+		req->method = ST_HTTP_HEAD;
+	pos++;
+
+	/* RFC 9112 §3.2.1: only origin-form is served (no absolute-form: not a proxy; no '*'). */
+	start = pos;
+	if (pos < lim && buf[pos] != '/')
+		goto fail;
+	while (pos < lim && is_target_char(buf[pos])) {
+		if (pos - start == ST_HTTP_MAX_URI) {
+			st = 414;
+			goto fail;
+		}
+		pos++;
+	}
+	if (pos == lim)
+		goto partial;
+	if (buf[pos] != ' ' || pos == start)
+		goto fail;
+	req->target.p = buf + start;
+	req->target.len = pos - start;
+	pos++;
+
+	/* RFC 9112 §2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT, case-sensitive. */
+	for (size_t i = 0; version_tmpl[i] != '\0'; i++, pos++) {
+		if (pos == lim)
+			goto partial;
+		if (version_tmpl[i] == '#' ? !is_digit(buf[pos]) : buf[pos] != version_tmpl[i])
+			goto fail;
+		if (i == 7) {
+			if (buf[pos - 2] != '1' || buf[pos] > '1') {
+				st = 505;
+				goto fail;
+			}
+			req->minor = buf[pos] - '0';
+		}
+	}
+
+	/* RFC 9112 §5: field-line = field-name ":" OWS field-value OWS, each ending in CRLF. */
+	for (;;) {
+		struct st_http_hdr *h;
+		size_t vend;
+
+		if (pos == lim)
+			goto partial;
+		if (buf[pos] == '\r') {
+			if (pos + 1 == lim)
+				goto partial;
+			if (buf[pos + 1] != '\n')
+				goto fail;
+			pos += 2;
+			break;
+		}
+		/* RFC 9112 §5.2 obs-fold, and §2.2 whitespace before the first field line. */
+		if (is_ows(buf[pos]))
+			goto fail;
+		if (req->nhdrs == ST_HTTP_MAX_HEADERS) {
+			st = 431;
+			goto fail;
+		}
+		h = &req->hdrs[req->nhdrs];
+
+		/* RFC 9112 §5.1: no whitespace between field-name and colon. */
+		start = pos;
+		while (pos < lim && is_tchar(buf[pos]))
+			pos++;
+		if (pos == lim)
+			goto partial;
+		if (buf[pos] != ':' || pos == start)
+			goto fail;
+		h->name.p = buf + start;
+		h->name.len = pos - start;
+		pos++;
+
+		while (pos < lim && is_ows(buf[pos]))
+			pos++;
+		start = pos;
+		vend = pos;
+		while (pos < lim && buf[pos] != '\r') {
+			if (!is_value_char(buf[pos]))
+				goto fail; /* NUL, bare LF, other CTLs */
+			pos++;
+			if (!is_ows(buf[pos - 1]))
+				vend = pos;
+		}
+		/* RFC 9112 §2.2: a CR not followed by LF is an error, never a line end. */
+		if (pos + 1 >= lim)
+			goto partial;
+		if (buf[pos + 1] != '\n')
+			goto fail;
+		pos += 2;
+		h->value.p = buf + start;
+		h->value.len = vend - start;
+		req->nhdrs++;
+
+		st = process_field(req, &hs, h);
+		if (st != 0)
+			goto fail;
+		st = 400;
+	}
+
+	/* RFC 9112 §3.2: HTTP/1.1 requests without Host are 400. */
+	if (req->minor == 1 && hs.nhost == 0)
+		goto fail;
+	if (hs.te) {
+		/*
+		 * RFC 9112 §6.1: TE with CL is a smuggling attempt as far as we are
+		 * concerned, and TE in HTTP/1.0 means faulty framing. §6.3: in a
+		 * request, chunked must be the final coding (applied once, §7).
+		 */
+		if (req->has_content_length || req->minor == 0)
+			goto fail;
+		if (hs.te_unknown) {
+			st = 501;
+			goto fail;
+		}
+		if (!hs.te_last_chunked || hs.te_chunked != 1)
+			goto fail;
+		req->chunked = true;
+	}
+	/* RFC 9112 §9.3: persistence defaults by version, overridden by Connection. */
+	if (hs.conn_close)
+		req->keep_alive = false;
+	else if (hs.conn_keep_alive)
+		req->keep_alive = true;
+	else
+		req->keep_alive = req->minor == 1;
+	return (int)pos;
+
+partial:
+	if (len >= ST_HTTP_MAX_HEADER_BYTES) {
+		*status = 431;
+		return -1;
+	}
+	return -2;
+fail:
+	*status = st;
+	return -1;
+}
+
+const struct st_http_hdr *st_http_find(const struct st_http_req *req, const char *name)
+{
+	size_t nlen = strlen(name);
+
+	for (unsigned i = 0; i < req->nhdrs; i++) {
+		const struct st_http_hdr *h = &req->hdrs[i];
+		size_t j;
+
+		if (h->name.len != nlen)
+			continue;
+		for (j = 0; j < nlen; j++) {
+			if (ascii_lower(h->name.p[j]) != ascii_lower(name[j]))
+				break;
+		}
+		if (j == nlen)
+			return h;
+	}
+	return NULL;
+}
+
+/*
+ * Chunked decoder states (RFC 9112 §7.1):
+ *   chunk       = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
+ *   last-chunk  = 1*("0") [ chunk-ext ] CRLF
+ *   chunked-body = *chunk last-chunk trailer-section CRLF
+ * chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ): whitespace after
+ * the size is allowed only before a ';' ("5 \r\n" is refused). Extensions
+ * are skipped but may hold no CTL, so the CR that ends them is unambiguous.
+ * During the trailer section "remaining" counts the trailer fields.
+ */
+enum {
+	CH_SIZE_FIRST, /* first hex digit of chunk-size */
+	CH_SIZE,       /* further hex digits */
+	CH_SIZE_BWS,   /* whitespace after the size: only ';' may follow */
+	CH_EXT,	       /* inside chunk-ext, up to CR */
+	CH_SIZE_LF,    /* CR of the size line seen */
+	CH_DATA,
+	CH_DATA_CR,
+	CH_DATA_LF,
+	CH_TRAILER_START, /* start of a trailer field line or of the final CRLF */
+	CH_TRAILER_NAME,
+	CH_TRAILER_VALUE, /* OWS field-value OWS, up to CR */
+	CH_TRAILER_LF,
+	CH_END_LF,
+	CH_DONE,
+	CH_ERROR,
+};
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+void st_http_chunked_init(struct st_http_chunked *c)
+{
+	c->state = CH_SIZE_FIRST;
+	c->remaining = 0;
+	c->total = 0;
+	c->line_len = 0;
+}
+
+/* One byte of framing (everything but chunk data); returns false on bad framing. */
+static bool chunked_step(struct st_http_chunked *c, char ch)
+{
+	int d;
+
+	switch (c->state) {
+	case CH_SIZE_FIRST:
+	case CH_SIZE:
+		d = hex_digit(ch);
+		if (d >= 0) {
+			/* Overflow-checked; a chunk over 2^62 is refused outright. */
+			if (c->remaining > CHUNK_SIZE_MAX >> 4)
+				return false;
+			c->remaining = c->remaining << 4 | (unsigned)d;
+			if (c->remaining > CHUNK_SIZE_MAX)
+				return false;
+			c->state = CH_SIZE;
+			return true;
+		}
+		if (c->state == CH_SIZE_FIRST)
+			return false;
+		if (ch == '\r')
+			c->state = CH_SIZE_LF;
+		else if (ch == ';')
+			c->state = CH_EXT;
+		else if (is_ows(ch))
+			c->state = CH_SIZE_BWS;
+		else
+			return false;
+		return true;
+	case CH_SIZE_BWS:
+		if (ch == ';')
+			c->state = CH_EXT;
+		else if (!is_ows(ch))
+			return false;
+		return true;
+	case CH_EXT:
+		if (ch == '\r')
+			c->state = CH_SIZE_LF;
+		else if (!is_value_char(ch))
+			return false;
+		return true;
+	case CH_SIZE_LF:
+		if (ch != '\n')
+			return false;
+		c->line_len = 0;
+		if (c->remaining == 0) {
+			c->state = CH_TRAILER_START;
+			return true;
+		}
+		if (c->remaining > CHUNK_SIZE_MAX - c->total)
+			return false;
+		c->state = CH_DATA;
+		return true;
+	case CH_DATA_CR:
+		if (ch != '\r')
+			return false;
+		c->state = CH_DATA_LF;
+		return true;
+	case CH_DATA_LF:
+		if (ch != '\n')
+			return false;
+		c->state = CH_SIZE_FIRST;
+		c->line_len = 0;
+		c->remaining = 0;
+		return true;
+	case CH_TRAILER_START:
+		/* RFC 9112 §7.1.2: trailer fields are field lines, so no obs-fold either. */
+		if (ch == '\r') {
+			c->state = CH_END_LF;
+			return true;
+		}
+		if (!is_tchar(ch) || c->remaining == ST_HTTP_MAX_HEADERS)
+			return false;
+		c->remaining++;
+		c->state = CH_TRAILER_NAME;
+		return true;
+	case CH_TRAILER_NAME:
+		if (ch == ':')
+			c->state = CH_TRAILER_VALUE;
+		else if (!is_tchar(ch))
+			return false;
+		return true;
+	case CH_TRAILER_VALUE:
+		if (ch == '\r')
+			c->state = CH_TRAILER_LF;
+		else if (!is_value_char(ch))
+			return false;
+		return true;
+	case CH_TRAILER_LF:
+		if (ch != '\n')
+			return false;
+		c->line_len = 0;
+		c->state = CH_TRAILER_START;
+		return true;
+	case CH_END_LF:
+		if (ch != '\n')
+			return false;
+		c->state = CH_DONE;
+		return true;
+	default:
+		return false;
+	}
+}
+
+long st_http_chunked_feed(struct st_http_chunked *c, const char *buf, size_t len, bool *done)
+{
+	size_t i = 0;
+
+	*done = false;
+	if (c->state == CH_ERROR)
+		return -1;
+	if (len > LONG_MAX)
+		len = LONG_MAX;
+	while (i < len && c->state != CH_DONE) {
+		if (c->state == CH_DATA) {
+			uint64_t n = CB_MIN(c->remaining, (uint64_t)(len - i));
+
+			c->remaining -= n;
+			c->total += n;
+			i += (size_t)n;
+			if (c->remaining == 0)
+				c->state = CH_DATA_CR;
+			continue;
+		}
+		/* Size and trailer lines are capped; the CRLF after data is not a line. */
+		if (c->state != CH_DATA_CR && c->state != CH_DATA_LF &&
+		    ++c->line_len > CHUNK_LINE_MAX)
+			goto fail;
+		if (!chunked_step(c, buf[i]))
+			goto fail;
+		i++;
+	}
+	*done = c->state == CH_DONE;
+	return (long)i;
+fail:
+	c->state = CH_ERROR;
+	return -1;
+}
+
+/*
+ * Calendar arithmetic for IMF-fixdate without gmtime_r/timegm, which take
+ * glibc's time-zone lock on every call. Years are counted from 1 March so
+ * that the leap day is the last day of the year; a 400-year era then has a
+ * fixed 146097 days and the month lengths from March follow the pattern
+ * (153 * m + 2) / 5 (H. Hinnant, "chrono-Compatible Low-Level Date
+ * Algorithms"). Valid for every proleptic Gregorian date, negative or not.
+ */
+#define DAYS_0000_03_01_TO_EPOCH 719468
+#define DATE_MIN		 (-62167219200ll) /* 0000-01-01T00:00:00Z: IMF year is 4DIGIT */
+#define DATE_MAX		 253402300799ll	  /* 9999-12-31T23:59:59Z */
+
+static const char day_names[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+static const char month_names[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = floor_div(y, 400);
+	yoe = y - era * 400;				       /* [0, 399] */
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* [0, 365] */
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;	       /* [0, 146096] */
+	return era * 146097 + doe - DAYS_0000_03_01_TO_EPOCH;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	int64_t era, doe, yoe, doy, mp;
+
+	z += DAYS_0000_03_01_TO_EPOCH;
+	era = floor_div(z, 146097);
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153; /* 0 = March */
+	*d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+static bool is_leap(int64_t y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static unsigned days_in_month(int64_t y, unsigned m)
+{
+	static const uint8_t dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+	return m == 2 && is_leap(y) ? 29 : dim[m - 1];
+}
+
+static void put2(char *p, unsigned v)
+{
+	p[0] = (char)('0' + v / 10);
+	p[1] = (char)('0' + v % 10);
+}
+
+/* Out-of-range times are clamped to the years an IMF-fixdate can spell (0000-9999). */
+void st_http_date_format(int64_t unix_secs, char out[30])
+{
+	int64_t days, sod, y;
+	unsigned m, d, wd;
+
+	unix_secs = CB_MAX(unix_secs, DATE_MIN);
+	unix_secs = CB_MIN(unix_secs, DATE_MAX);
+	days = floor_div(unix_secs, 86400);
+	sod = unix_secs - days * 86400;
+	civil_from_days(days, &y, &m, &d);
+	wd = (unsigned)(days - floor_div(days + 4, 7) * 7 + 4); /* 1970-01-01 was a Thursday */
+
+	/* "Sun, 06 Nov 1994 08:49:37 GMT" */
+	memcpy(out, day_names[wd], 3);
+	memcpy(out + 3, ", ", 2);
+	put2(out + 5, d);
+	out[7] = ' ';
+	memcpy(out + 8, month_names[m - 1], 3);
+	out[11] = ' ';
+	put2(out + 12, (unsigned)(y / 100));
+	put2(out + 14, (unsigned)(y % 100));
+	out[16] = ' ';
+	put2(out + 17, (unsigned)(sod / 3600));
+	out[19] = ':';
+	put2(out + 20, (unsigned)(sod / 60 % 60));
+	out[22] = ':';
+	put2(out + 23, (unsigned)(sod % 60));
+	memcpy(out + 25, " GMT", 5);
+}
+
+static int parse_digits(const char *s, size_t n, unsigned *out)
+{
+	unsigned v = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!is_digit(s[i]))
+			return -1;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static int find_name(const char *s, const char (*names)[4], unsigned count)
+{
+	for (unsigned i = 0; i < count; i++) {
+		if (memcmp(s, names[i], 3) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+/*
+ * RFC 9110 §5.6.7: IMF-fixdate = day-name "," SP date1 SP time-of-day SP GMT,
+ * exactly 29 bytes, names case-sensitive. The rfc850 and asctime forms are
+ * refused (a recipient MAY accept them; a cache validator never needs to).
+ * The fields must name a real date and the day-name must be its weekday.
+ */
+int st_http_date_parse(const char *s, size_t len, int64_t *unix_secs)
+{
+	unsigned day, year, hour, min, sec;
+	int wd, mon;
+	int64_t days;
+
+	if (len != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
+	    s[16] != ' ' || s[19] != ':' || s[22] != ':' || s[25] != ' ' ||
+	    memcmp(s + 26, "GMT", 3) != 0)
+		return -1;
+	wd = find_name(s, day_names, 7);
+	mon = find_name(s + 8, month_names, 12);
+	if (wd < 0 || mon < 0)
+		return -1;
+	if (parse_digits(s + 5, 2, &day) || parse_digits(s + 12, 4, &year) ||
+	    parse_digits(s + 17, 2, &hour) || parse_digits(s + 20, 2, &min) ||
+	    parse_digits(s + 23, 2, &sec))
+		return -1;
+	if (day < 1 || day > days_in_month(year, (unsigned)mon + 1) || hour > 23 || min > 59 ||
+	    sec > 59)
+		return -1;
+	days = days_from_civil(year, (unsigned)mon + 1, day);
+	if (days - floor_div(days + 4, 7) * 7 + 4 != wd)
+		return -1;
+	*unix_secs = days * 86400 + hour * 3600 + min * 60 + sec;
+	return 0;
+}

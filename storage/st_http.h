@@ -49,8 +49,9 @@ struct st_http_req {
  * Returns the bytes consumed by the head (request line + headers + empty
  * line), -2 if the head is incomplete (read more), or -1 on error with
  * *status set to the answer: 400 (malformed, smuggling-prone framing, NUL,
- * bare CR, obs-fold, CL with TE, differing duplicate CL, TE other than
- * chunked as last coding, missing or duplicate Host in 1.1), 414 (target
+ * bare CR or LF, obs-fold, CL with TE, differing duplicate CL, TE other than
+ * chunked as last coding or TE in 1.0, missing Host in 1.1, duplicate Host,
+ * Range or If-Range, a target not in origin-form), 414 (target
  * longer than ST_HTTP_MAX_URI), 431 (head over ST_HTTP_MAX_HEADER_BYTES or
  * more than ST_HTTP_MAX_HEADERS fields), 501 (unknown Transfer-Encoding),
  * 505 (version other than HTTP/1.0 or 1.1). An incomplete head that is
@@ -66,7 +67,9 @@ const struct st_http_hdr *st_http_find(const struct st_http_req *req, const char
  * Chunked body decoder (RFC 9112 §7.1), resumable across reads. The file
  * server accepts GET/HEAD only and discards request bodies, so the decoder
  * only validates framing and counts; chunk extensions are skipped, trailers
- * validated like header fields. Sizes are overflow-checked.
+ * validated like header fields. Sizes are overflow-checked: a chunk and the
+ * whole body are at most 2^62 bytes, a size or trailer line at most 4096
+ * bytes, and there are at most ST_HTTP_MAX_HEADERS trailer fields.
  */
 struct st_http_chunked {
 	int state;
@@ -83,7 +86,10 @@ void st_http_chunked_init(struct st_http_chunked *c);
  */
 long st_http_chunked_feed(struct st_http_chunked *c, const char *buf, size_t len, bool *done);
 
-/* Formats an IMF-fixdate (RFC 9110 §5.6.7) into out (30 bytes incl. NUL). */
+/*
+ * Formats an IMF-fixdate (RFC 9110 §5.6.7) into out (30 bytes incl. NUL);
+ * times outside years 0000-9999 are clamped.
+ */
 void st_http_date_format(int64_t unix_secs, char out[30]);
 /* Parses an IMF-fixdate; 0 or -1 (obsolete formats are not accepted). */
 int st_http_date_parse(const char *s, size_t len, int64_t *unix_secs);

@@ -6,7 +6,9 @@
  * only, upper-case the hex of the escapes that stay, remove dot segments
  * (§5.2.4). Anything that could reach outside the key space or confuse a
  * file system is refused: %2F, %00, a backslash (raw or %5C), control
- * bytes, bad escapes, a path not starting with '/'.
+ * bytes, bad escapes, a path not starting with '/'. Raw SP, bytes >= 0x80,
+ * '?' and '#' are refused too (clients must encode them); other printable
+ * bytes a path may not hold raw (" < > [ ] ^ ` { | }) are percent-encoded.
  */
 #ifndef ST_URL_H
 #define ST_URL_H

@@ -1,0 +1,806 @@
+/*
+ * Unit tests for st_http: the strict request-head parser, the chunked body
+ * decoder and IMF-fixdate. Besides the happy paths they cover every
+ * "framing" and "limits" row of QUALITY.md, and run each input from the end
+ * of a page whose successor is unmapped, so a read past len faults.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "st_http.h"
+
+/*
+ * Copies s[0..len) so that it ends exactly at an unmapped page: any read of
+ * buf[len] is a SIGSEGV (picohttpparser's test trick). Free with unguard().
+ */
+struct guarded {
+	char *map, *buf;
+	size_t maplen;
+};
+
+static struct guarded guard(const char *s, size_t len)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	size_t data = (len + pg - 1) / pg * pg;
+	struct guarded g;
+
+	if (data == 0)
+		data = pg;
+	g.maplen = data + pg;
+	g.map = mmap(NULL, g.maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert(g.map != MAP_FAILED);
+	cr_assert(mprotect(g.map + data, pg, PROT_NONE) == 0);
+	g.buf = g.map + data - len;
+	memcpy(g.buf, s, len);
+	return g;
+}
+
+static void unguard(struct guarded *g)
+{
+	munmap(g->map, g->maplen);
+}
+
+/* The last guarded copy stays mapped: the parser's outputs point into it. */
+static struct guarded last_copy;
+
+static int parse_n(const char *s, size_t len, struct st_http_req *req, int *status)
+{
+	if (last_copy.map != NULL)
+		unguard(&last_copy);
+	last_copy = guard(s, len);
+	return st_http_parse_request(last_copy.buf, len, req, status);
+}
+
+static int parse(const char *s, struct st_http_req *req, int *status)
+{
+	return parse_n(s, strlen(s), req, status);
+}
+
+static bool str_is(struct st_http_str s, const char *lit)
+{
+	return s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0;
+}
+
+static struct st_http_req req;
+
+TestSuite(http, .description = "RFC 9112 request head, chunked framing, IMF-fixdate");
+
+/* ---- request heads that parse ------------------------------------------ */
+
+Test(http, simple_get)
+{
+	const char *s = "GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\n\r\n";
+	int st = -7;
+
+	cr_assert_eq(parse(s, &req, &st), (int)strlen(s));
+	cr_assert_eq(st, 0);
+	cr_assert_eq(req.method, ST_HTTP_GET);
+	cr_assert(str_is(req.method_str, "GET"));
+	cr_assert(str_is(req.target, "/a/b?x=1"));
+	cr_assert_eq(req.minor, 1);
+	cr_assert_eq(req.nhdrs, 2);
+	cr_assert(str_is(req.host, "example.com"));
+	cr_assert(str_is(req.hdrs[1].name, "User-Agent"));
+	cr_assert(str_is(req.hdrs[1].value, "t"));
+	cr_assert(req.keep_alive);
+	cr_assert_not(req.has_content_length);
+	cr_assert_not(req.chunked);
+	cr_assert_not(req.loop_header);
+	cr_assert_eq(req.range.len, 0);
+	cr_assert_eq(req.if_range.len, 0);
+}
+
+Test(http, methods)
+{
+	int st;
+
+	cr_assert_gt(parse("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n", &req, &st), 0);
+	cr_assert_eq(req.method, ST_HTTP_HEAD);
+	cr_assert_gt(parse("POST / HTTP/1.1\r\nHost: a\r\n\r\n", &req, &st), 0);
+	cr_assert_eq(req.method, ST_HTTP_OTHER);
+	cr_assert(str_is(req.method_str, "POST"));
+	/* RFC 9110 §9.1: methods are case-sensitive */
+	cr_assert_gt(parse("get / HTTP/1.1\r\nHost: a\r\n\r\n", &req, &st), 0);
+	cr_assert_eq(req.method, ST_HTTP_OTHER);
+	cr_assert_gt(parse("GETX / HTTP/1.1\r\nHost: a\r\n\r\n", &req, &st), 0);
+	cr_assert_eq(req.method, ST_HTTP_OTHER);
+}
+
+Test(http, http10_and_connection)
+{
+	int st;
+
+	cr_assert_gt(parse("GET / HTTP/1.0\r\n\r\n", &req, &st), 0);
+	cr_assert_eq(req.minor, 0);
+	cr_assert_not(req.keep_alive);
+	cr_assert_eq(req.host.len, 0);
+	cr_assert_gt(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &req, &st), 0);
+	cr_assert(req.keep_alive);
+	cr_assert_gt(parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: CLOSE\r\n\r\n", &req, &st), 0);
+	cr_assert_not(req.keep_alive);
+	cr_assert_gt(
+		parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: TE,  close ,x\r\n\r\n", &req, &st),
+		0);
+	cr_assert_not(req.keep_alive);
+	cr_assert_gt(parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n"
+			   "Connection: close\r\n\r\n",
+			   &req, &st),
+		     0);
+	cr_assert_not(req.keep_alive, "close wins over keep-alive");
+	cr_assert_gt(parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: closed\r\n\r\n", &req, &st),
+		     0);
+	cr_assert(req.keep_alive, "closed is not close");
+}
+
+Test(http, values_trimmed_and_find)
+{
+	const struct st_http_hdr *h;
+	int st;
+
+	cr_assert_gt(parse("GET / HTTP/1.1\r\nHost:\t a.b \t\r\nX-Empty:\r\nx-MIXED: v  w \r\n"
+			   "Range: bytes=0-9\r\nIf-Range: \"e1\"\r\nX-Cachebox-Via: box1\r\n\r\n",
+			   &req, &st),
+		     0);
+	cr_assert(str_is(req.host, "a.b"));
+	cr_assert(str_is(req.range, "bytes=0-9"));
+	cr_assert(str_is(req.if_range, "\"e1\""));
+	cr_assert(req.loop_header);
+	h = st_http_find(&req, "X-Mixed");
+	cr_assert_not_null(h);
+	cr_assert(str_is(h->value, "v  w"));
+	h = st_http_find(&req, "x-empty");
+	cr_assert_not_null(h);
+	cr_assert_eq(h->value.len, 0);
+	cr_assert_null(st_http_find(&req, "X-Absent"));
+	cr_assert_null(st_http_find(&req, "X-Empt"));
+}
+
+Test(http, content_length)
+{
+	int st;
+
+	cr_assert_gt(parse("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 42\r\n\r\n", &req, &st),
+		     0);
+	cr_assert(req.has_content_length);
+	cr_assert_eq(req.content_length, 42);
+	/* identical duplicates and identical lists are allowed (RFC 9112 §6.3) */
+	cr_assert_gt(parse("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+			   "Content-Length: 005\r\n\r\n",
+			   &req, &st),
+		     0);
+	cr_assert_eq(req.content_length, 5);
+	cr_assert_gt(
+		parse("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5 , 5,5\r\n\r\n", &req, &st),
+		0);
+	cr_assert_eq(req.content_length, 5);
+	cr_assert_gt(
+		parse("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551615\r\n\r\n",
+		      &req, &st),
+		0);
+	cr_assert_eq(req.content_length, UINT64_MAX);
+}
+
+Test(http, chunked_request)
+{
+	int st;
+
+	cr_assert_gt(parse("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n",
+			   &req, &st),
+		     0);
+	cr_assert(req.chunked);
+	cr_assert_gt(parse("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n"
+			   "Transfer-Encoding: ,chunked\r\n\r\n",
+			   &req, &st),
+		     0);
+	cr_assert(req.chunked);
+}
+
+Test(http, leading_empty_lines_ignored)
+{
+	const char *s = "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
+	int st;
+
+	cr_assert_eq(parse(s, &req, &st), (int)strlen(s));
+	cr_assert(str_is(req.target, "/"));
+}
+
+Test(http, consumes_only_the_head)
+{
+	const char *s = "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\n";
+	int st;
+
+	cr_assert_eq(parse(s, &req, &st), (int)(strstr(s, "GET /next") - s));
+}
+
+/* Every prefix of a valid head is incomplete, never an error or a success. */
+Test(http, every_prefix_is_partial)
+{
+	const char *s = "GET /some/path?q=1 HTTP/1.1\r\nHost: example.com:8003\r\n"
+			"Range: bytes=0-99, 200-\r\nIf-Range: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+			"Content-Length: 0\r\nConnection: keep-alive\r\nX-Cachebox-Via: a\r\n\r\n";
+	size_t len = strlen(s);
+	int st;
+
+	for (size_t n = 0; n < len; n++) {
+		st = -7;
+		cr_assert_eq(parse_n(s, n, &req, &st), -2, "prefix %zu", n);
+		cr_assert_eq(st, 0);
+	}
+	cr_assert_eq(parse_n(s, len, &req, &st), (int)len);
+	cr_assert(str_is(req.range, "bytes=0-99, 200-"));
+}
+
+/* QUALITY.md framing: 100 pipelined GETs, parsed one after another from one buffer. */
+Test(http, pipelined_100)
+{
+	static char buf[100 * 64];
+	size_t len = 0, off = 0;
+	int st;
+
+	for (int i = 0; i < 100; i++)
+		len += (size_t)sprintf(buf + len, "GET /obj/%d HTTP/1.1\r\nHost: h%d\r\n\r\n", i,
+				       i);
+	for (int i = 0; i < 100; i++) {
+		char want[32];
+		int n = parse_n(buf + off, len - off, &req, &st);
+
+		cr_assert_gt(n, 0, "request %d: %d status %d", i, n, st);
+		snprintf(want, sizeof(want), "/obj/%d", i);
+		cr_assert(str_is(req.target, want));
+		snprintf(want, sizeof(want), "h%d", i);
+		cr_assert(str_is(req.host, want));
+		off += (size_t)n;
+	}
+	cr_assert_eq(off, len);
+	cr_assert_eq(parse_n(buf + off, 0, &req, &st), -2);
+}
+
+/* ---- request heads that are refused ------------------------------------ */
+
+struct bad_case {
+	char req[160];
+	size_t len;
+	int status;
+};
+
+#define BAD(s, st)                                                                                 \
+	{                                                                                          \
+		s, sizeof(s) - 1, st                                                               \
+	}
+
+ParameterizedTestParameters(http, refused)
+{
+	static struct bad_case cases[] = {
+		/* CL with TE, in either order; and a smuggled request behind it */
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: "
+		    "chunked\r\n"
+		    "\r\n",
+		    400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: "
+		    "5\r\n"
+		    "\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
+		    400),
+		/* duplicate differing Content-Length, lists, bad numbers */
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+		    400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5,\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: ,5\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551616\r\n\r\n",
+		    400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+		    400),
+		/* Transfer-Encoding: chunked must be last and once; unknown codings are 501 */
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+		    400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+		    "Transfer-Encoding: chunked\r\n\r\n",
+		    400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;x=1\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \"chunked\"\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo\r\n\r\n", 501),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo, chunked\r\n\r\n", 501),
+		BAD("GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+		/* obs-fold and whitespace before the first field */
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n\tc\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400),
+		/* NUL anywhere */
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x00"
+		    "c\r\n\r\n",
+		    400),
+		BAD("GET /a\x00"
+		    "b HTTP/1.1\r\nHost: a\r\n\r\n",
+		    400),
+		BAD("G\x00"
+		    "ET / HTTP/1.1\r\nHost: a\r\n\r\n",
+		    400),
+		BAD("GET / HTTP/1.1\r\nHo\x00"
+		    "st: a\r\n\r\n",
+		    400),
+		/* bare CR and bare LF */
+		BAD("GET / HTTP/1.1\r\nHost: a\rX-A: b\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\rHost: a\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\n\rx", 400),
+		BAD("GET / HTTP/1.1\nHost: a\n\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\nX-A: b\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\n\n", 400),
+		BAD("\r\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD("\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		/* field names */
+		BAD("GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost\t: a\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\n: a\r\nHost: a\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHo(st: a\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost a\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nX-A: \x7f\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nX-A: \x01\r\n\r\n", 400),
+		/* Host: required once in 1.1, never twice, valid characters */
+		BAD("GET / HTTP/1.1\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400),
+		BAD("GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", 400),
+		/* singletons a cache must not guess between */
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nRange: bytes=0-1\r\nRange: bytes=2-3\r\n\r\n",
+		    400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nIf-Range: \"a\"\r\nIf-Range: \"b\"\r\n\r\n", 400),
+		/* request line */
+		BAD("GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD("GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD("GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD("GET /  HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD("GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD(" GET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD("GET /\r\nHost: a\r\n\r\n", 400),
+		BAD("GET / \r\nHost: a\r\n\r\n", 400),
+		BAD("GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD("GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD("GET / http/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400),
+		BAD("GET / HTTP/1.10\r\nHost: a\r\n\r\n", 400),
+		BAD("GET / HTTP/11\r\nHost: a\r\n\r\n", 400),
+		BAD("GET / HTTP/1.x\r\nHost: a\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\r\nHost: a\r\n\r\n", 400),
+		BAD("GETGETGETGETGETGETGETGETGETGETGET / HTTP/1.1\r\n\r\n", 400),
+		/* versions */
+		BAD("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+		BAD("GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505),
+		BAD("GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505),
+		BAD("GET / HTTP/3.0\r\n", 505),
+	};
+
+	return cr_make_param_array(struct bad_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct bad_case *c, http, refused)
+{
+	int st = 0, ret = parse_n(c->req, c->len, &req, &st);
+
+	cr_assert_eq(ret, -1, "%.*s: ret %d", (int)c->len, c->req, ret);
+	cr_assert_eq(st, c->status, "%.*s: status %d, want %d", (int)c->len, c->req, st, c->status);
+}
+
+/* ---- limits: 414 and 431, also before the head is complete ------------- */
+
+static char big[3 * ST_HTTP_MAX_HEADER_BYTES];
+
+static size_t build_target(size_t target_len, bool complete)
+{
+	size_t n = 0;
+
+	memcpy(big, "GET /", 5);
+	n = 5;
+	memset(big + n, 'a', target_len - 1);
+	n += target_len - 1;
+	if (complete) {
+		n += (size_t)sprintf(big + n, " HTTP/1.1\r\nHost: a\r\n\r\n");
+	}
+	return n;
+}
+
+Test(http, uri_limit)
+{
+	size_t n;
+	int st;
+
+	n = build_target(ST_HTTP_MAX_URI, true);
+	cr_assert_eq(parse_n(big, n, &req, &st), (int)n);
+	cr_assert_eq(req.target.len, ST_HTTP_MAX_URI);
+
+	n = build_target(ST_HTTP_MAX_URI + 1, true);
+	cr_assert_eq(parse_n(big, n, &req, &st), -1);
+	cr_assert_eq(st, 414);
+
+	/* incomplete: exactly at the limit is still partial, one more byte is 414 */
+	n = build_target(ST_HTTP_MAX_URI, false);
+	cr_assert_eq(parse_n(big, n, &req, &st), -2);
+	n = build_target(ST_HTTP_MAX_URI + 1, false);
+	st = 0;
+	cr_assert_eq(parse_n(big, n, &req, &st), -1);
+	cr_assert_eq(st, 414);
+	n = build_target(2 * ST_HTTP_MAX_HEADER_BYTES, false);
+	cr_assert_eq(parse_n(big, n, &req, &st), -1);
+	cr_assert_eq(st, 414);
+}
+
+static size_t build_headers(unsigned nfields, bool complete)
+{
+	size_t n = (size_t)sprintf(big, "GET / HTTP/1.1\r\nHost: a\r\n");
+
+	for (unsigned i = 1; i < nfields; i++)
+		n += (size_t)sprintf(big + n, "X-%u: v\r\n", i);
+	if (complete)
+		n += (size_t)sprintf(big + n, "\r\n");
+	return n;
+}
+
+Test(http, header_count_limit)
+{
+	size_t n;
+	int st;
+
+	n = build_headers(ST_HTTP_MAX_HEADERS, true);
+	cr_assert_eq(parse_n(big, n, &req, &st), (int)n);
+	cr_assert_eq(req.nhdrs, ST_HTTP_MAX_HEADERS);
+
+	n = build_headers(ST_HTTP_MAX_HEADERS + 1, true);
+	cr_assert_eq(parse_n(big, n, &req, &st), -1);
+	cr_assert_eq(st, 431);
+
+	/* the 65th field has only started arriving: 431 already */
+	n = build_headers(ST_HTTP_MAX_HEADERS, false);
+	big[n++] = 'X';
+	cr_assert_eq(parse_n(big, n, &req, &st), -1);
+	cr_assert_eq(st, 431);
+	/* ... but a CR there may still be the end of the head */
+	big[n - 1] = '\r';
+	cr_assert_eq(parse_n(big, n, &req, &st), -2);
+}
+
+/* A head of total length n: request line, Host, one padding field, empty line. */
+static size_t build_head_bytes(size_t total, bool complete)
+{
+	static const char pre[] = "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: ";
+	size_t n = sizeof(pre) - 1, pad = total - n - 4;
+
+	memcpy(big, pre, n);
+	memset(big + n, 'p', pad);
+	n += pad;
+	if (complete) {
+		memcpy(big + n, "\r\n\r\n", 4);
+		n += 4;
+	}
+	return n;
+}
+
+Test(http, header_bytes_limit)
+{
+	size_t n;
+	int st;
+
+	n = build_head_bytes(ST_HTTP_MAX_HEADER_BYTES, true);
+	cr_assert_eq(n, ST_HTTP_MAX_HEADER_BYTES);
+	cr_assert_eq(parse_n(big, n, &req, &st), (int)n);
+
+	n = build_head_bytes(ST_HTTP_MAX_HEADER_BYTES + 1, true);
+	cr_assert_eq(parse_n(big, n, &req, &st), -1);
+	cr_assert_eq(st, 431);
+
+	/* incomplete heads: below the limit wait, at the limit fail */
+	n = build_head_bytes(ST_HTTP_MAX_HEADER_BYTES, false);
+	cr_assert_eq(parse_n(big, n, &req, &st), -2);
+	n = build_head_bytes(ST_HTTP_MAX_HEADER_BYTES + 4, false);
+	cr_assert_eq(parse_n(big, n, &req, &st), -1);
+	cr_assert_eq(st, 431);
+	n = build_head_bytes(2 * ST_HTTP_MAX_HEADER_BYTES, false);
+	cr_assert_eq(parse_n(big, n, &req, &st), -1);
+	cr_assert_eq(st, 431);
+
+	/* complete head over the limit with more bytes after it: still 431 */
+	n = build_head_bytes(ST_HTTP_MAX_HEADER_BYTES + 100, true);
+	cr_assert_eq(parse_n(big, n, &req, &st), -1);
+	cr_assert_eq(st, 431);
+
+	/* empty lines before the request line count towards the head */
+	memset(big, 0, sizeof(big));
+	for (n = 0; n < ST_HTTP_MAX_HEADER_BYTES; n += 2)
+		memcpy(big + n, "\r\n", 2);
+	cr_assert_eq(parse_n(big, n, &req, &st), -1);
+	cr_assert_eq(st, 431);
+}
+
+/* ---- chunked bodies ----------------------------------------------------- */
+
+static long feed_all(const char *s, size_t len, struct st_http_chunked *c, bool *done)
+{
+	struct guarded g = guard(s, len);
+	long ret;
+
+	st_http_chunked_init(c);
+	ret = st_http_chunked_feed(c, g.buf, len, done);
+	unguard(&g);
+	return ret;
+}
+
+Test(http, chunked_simple)
+{
+	static const char body[] =
+		"5\r\nhello\r\n1A;ext=\"q;v\" ; x\r\nabcdefghijklmnopqrstuvwxyz\r\n"
+		"0\r\n\r\n";
+	struct st_http_chunked c;
+	bool done = false;
+
+	cr_assert_eq(feed_all(body, sizeof(body) - 1, &c, &done), (long)sizeof(body) - 1);
+	cr_assert(done);
+	cr_assert_eq(c.total, 31);
+	/* after the end nothing more is consumed */
+	cr_assert_eq(st_http_chunked_feed(&c, "5\r\n", 3, &done), 0);
+	cr_assert(done);
+}
+
+Test(http, chunked_byte_by_byte)
+{
+	static const char body[] = "a\r\n0123456789\r\n3 ; e\r\nabc\r\n000\r\nX-Sum: 1\r\n"
+				   "X-Other:two \r\n\r\n";
+	struct st_http_chunked c;
+	bool done = false;
+
+	st_http_chunked_init(&c);
+	for (size_t i = 0; i < sizeof(body) - 1; i++) {
+		cr_assert_not(done, "done early at %zu", i);
+		cr_assert_eq(st_http_chunked_feed(&c, body + i, 1, &done), 1, "byte %zu", i);
+	}
+	cr_assert(done);
+	cr_assert_eq(c.total, 13);
+}
+
+Test(http, chunked_stops_at_end_of_body)
+{
+	static const char body[] = "3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n";
+	struct st_http_chunked c;
+	bool done = false;
+
+	cr_assert_eq(feed_all(body, sizeof(body) - 1, &c, &done),
+		     (long)(strstr(body, "GET") - body));
+	cr_assert(done);
+}
+
+Test(http, chunked_size_limits)
+{
+	struct st_http_chunked c;
+	bool done;
+
+	/* 2^62 is the largest chunk accepted; the data itself need not arrive here */
+	cr_assert_eq(feed_all("4000000000000000\r\n", 18, &c, &done), 18);
+	cr_assert_eq(c.remaining, 1ull << 62);
+	cr_assert_eq(feed_all("4000000000000001\r\n", 18, &c, &done), -1);
+	cr_assert_eq(feed_all("10000000000000000\r\n", 19, &c, &done), -1);
+	cr_assert_eq(feed_all("ffffffffffffffffffff\r\n", 22, &c, &done), -1);
+	/* leading zeros are fine, up to the line cap */
+	cr_assert_eq(feed_all("00000000000000000001\r\nx\r\n0\r\n\r\n", 30, &c, &done), 30);
+	cr_assert(done);
+}
+
+Test(http, chunked_total_capped)
+{
+	struct st_http_chunked c;
+	bool done;
+
+	/* pretend one byte already went by: a chunk of 2^62 would take the body past 2^62 */
+	st_http_chunked_init(&c);
+	c.total = 1;
+	cr_assert_eq(st_http_chunked_feed(&c, "4000000000000000\r\n", 18, &done), -1);
+	st_http_chunked_init(&c);
+	c.total = 1;
+	cr_assert_eq(st_http_chunked_feed(&c, "3fffffffffffffff\r\n", 18, &done), 18);
+}
+
+Test(http, chunked_long_lines)
+{
+	static char buf[8192];
+	struct st_http_chunked c;
+	bool done;
+	size_t n;
+
+	/* a size line of 4096 bytes is accepted, 4097 is not */
+	memset(buf, '0', sizeof(buf));
+	memcpy(buf + 4094, "\r\n\r\n", 4);
+	cr_assert_eq(feed_all(buf, 4098, &c, &done), 4098);
+	cr_assert(done);
+	memset(buf, '0', sizeof(buf));
+	cr_assert_eq(feed_all(buf, sizeof(buf), &c, &done), -1);
+
+	/* long extension */
+	n = (size_t)sprintf(buf, "1;");
+	memset(buf + n, 'e', 5000);
+	cr_assert_eq(feed_all(buf, n + 5000, &c, &done), -1);
+
+	/* long trailer line */
+	n = (size_t)sprintf(buf, "0\r\nX-T: ");
+	memset(buf + n, 'v', 5000);
+	cr_assert_eq(feed_all(buf, n + 5000, &c, &done), -1);
+}
+
+Test(http, chunked_too_many_trailers)
+{
+	static char buf[4096];
+	struct st_http_chunked c;
+	bool done;
+	size_t n = (size_t)sprintf(buf, "0\r\n");
+
+	for (int i = 0; i < ST_HTTP_MAX_HEADERS; i++)
+		n += (size_t)sprintf(buf + n, "T%d: v\r\n", i);
+	memcpy(buf + n, "\r\n", 2);
+	cr_assert_eq(feed_all(buf, n + 2, &c, &done), (long)n + 2);
+	cr_assert(done);
+	n += (size_t)sprintf(buf + n, "T: v\r\n\r\n");
+	cr_assert_eq(feed_all(buf, n, &c, &done), -1);
+}
+
+struct chunk_case {
+	char body[64];
+	size_t len;
+};
+
+#define CHUNK(s)                                                                                   \
+	{                                                                                          \
+		s, sizeof(s) - 1                                                                   \
+	}
+
+ParameterizedTestParameters(http, chunked_refused)
+{
+	static struct chunk_case cases[] = {
+		CHUNK("\r\n"), /* no size */
+		CHUNK("g\r\n"),
+		CHUNK("-1\r\n"),
+		CHUNK("+5\r\nhello\r\n"),
+		CHUNK("0x5\r\nhello\r\n"),
+		CHUNK(" 5\r\nhello\r\n"),
+		CHUNK("5 \r\nhello\r\n"), /* BWS only before ';' */
+		CHUNK("5\t\r\nhello\r\n"),
+		CHUNK("5 5\r\n"),
+		CHUNK("5\nhello\r\n"),	  /* bare LF */
+		CHUNK("5\rhello\r\n"),	  /* bare CR */
+		CHUNK("5\r\nhelloX\r\n"), /* data longer than announced */
+		CHUNK("5\r\nhello\n0\r\n\r\n"),
+		CHUNK("5\r\nhello\r\r\n"),
+		CHUNK("5;a\x00"
+		      "b\r\n"), /* NUL in an extension */
+		CHUNK("5;a\nb\r\n"),
+		CHUNK("0\r\n x: a\r\n\r\n"), /* obs-fold / leading space in trailers */
+		CHUNK("0\r\nX-A b\r\n\r\n"), /* no colon */
+		CHUNK("0\r\nX-A : b\r\n\r\n"),
+		CHUNK("0\r\n: b\r\n\r\n"),
+		CHUNK("0\r\nX: a\x00"
+		      "b\r\n\r\n"),
+		CHUNK("0\r\nX: a\rb\r\n\r\n"),
+		CHUNK("0\r\nX: a\r\n\n"),
+		CHUNK("0\r\n\r\r"),
+		CHUNK("0\r\n\n"),
+	};
+
+	return cr_make_param_array(struct chunk_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct chunk_case *cc, http, chunked_refused)
+{
+	struct st_http_chunked c;
+	bool done = false;
+
+	cr_assert_eq(feed_all(cc->body, cc->len, &c, &done), -1, "%zu bytes", cc->len);
+	cr_assert_not(done);
+	/* errors are sticky */
+	cr_assert_eq(st_http_chunked_feed(&c, "0\r\n\r\n", 5, &done), -1);
+}
+
+/* ---- IMF-fixdate -------------------------------------------------------- */
+
+Test(http, date_format)
+{
+	char out[30];
+
+	st_http_date_format(784111777, out);
+	cr_assert_str_eq(out, "Sun, 06 Nov 1994 08:49:37 GMT");
+	st_http_date_format(0, out);
+	cr_assert_str_eq(out, "Thu, 01 Jan 1970 00:00:00 GMT");
+	st_http_date_format(951782400, out);
+	cr_assert_str_eq(out, "Tue, 29 Feb 2000 00:00:00 GMT");
+	st_http_date_format(-1, out);
+	cr_assert_str_eq(out, "Wed, 31 Dec 1969 23:59:59 GMT");
+	st_http_date_format(4102444799, out);
+	cr_assert_str_eq(out, "Thu, 31 Dec 2099 23:59:59 GMT");
+	/* clamped to what four year digits can say */
+	st_http_date_format(INT64_MAX, out);
+	cr_assert_str_eq(out, "Fri, 31 Dec 9999 23:59:59 GMT");
+	st_http_date_format(INT64_MIN, out);
+	cr_assert_str_eq(out, "Sat, 01 Jan 0000 00:00:00 GMT");
+}
+
+Test(http, date_parse)
+{
+	int64_t t = 0;
+
+	cr_assert_eq(st_http_date_parse("Sun, 06 Nov 1994 08:49:37 GMT", 29, &t), 0);
+	cr_assert_eq(t, 784111777);
+	cr_assert_eq(st_http_date_parse("Tue, 29 Feb 2000 00:00:00 GMT", 29, &t), 0);
+	cr_assert_eq(t, 951782400);
+	cr_assert_eq(st_http_date_parse("Wed, 31 Dec 1969 23:59:59 GMT", 29, &t), 0);
+	cr_assert_eq(t, -1);
+}
+
+Test(http, date_parse_refused)
+{
+	static const char *const bad[] = {
+		"Sunday, 06-Nov-94 08:49:37 GMT", /* rfc850 */
+		"Sun Nov  6 08:49:37 1994",	  /* asctime */
+		"Mon, 06 Nov 1994 08:49:37 GMT",  /* wrong weekday */
+		"sun, 06 Nov 1994 08:49:37 GMT",  /* case-sensitive */
+		"Sun, 06 nov 1994 08:49:37 GMT",
+		"Sun, 06 Nov 1994 08:49:37 gmt",
+		"Sun, 06 Nov 1994 08:49:37 UTC",
+		"Sun, 6 Nov 1994 08:49:37 GMT",
+		"Sun, 06 Nov 1994 08:49:37 GMT ",
+		" Sun, 06 Nov 1994 08:49:37 GMT",
+		"Sun, 06 Nov 1994 8:49:37 GMT ",
+		"Sun, 06 Nov 1994 24:00:00 GMT",
+		"Sun, 06 Nov 1994 08:60:00 GMT",
+		"Sun, 06 Nov 1994 08:49:60 GMT",
+		"Sun, 00 Nov 1994 08:49:37 GMT",
+		"Thu, 31 Nov 1994 08:49:37 GMT",
+		"Fri, 30 Feb 2024 00:00:00 GMT",
+		"Thu, 29 Feb 1900 00:00:00 GMT", /* 1900 is not a leap year */
+		"Sun, 06 Nov 1994 08:49:3x GMT",
+		"Sun, 06 Nov +994 08:49:37 GMT",
+		"Sun; 06 Nov 1994 08:49:37 GMT",
+		"",
+	};
+	int64_t t = 0;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(st_http_date_parse(bad[i], strlen(bad[i]), &t), -1, "%s", bad[i]);
+	/* an embedded NUL is just a bad byte */
+	cr_assert_eq(st_http_date_parse("Sun, 06 Nov 1994 08:49:37 G\0T", 29, &t), -1);
+}
+
+Test(http, date_round_trip)
+{
+	char out[30];
+	int64_t t;
+
+	/* every day for 600 years around the epoch, at varying times of day */
+	for (int64_t d = -365 * 300; d < 365 * 300; d++) {
+		int64_t secs = d * 86400 + (d * 7919) % 86400;
+
+		if (secs < d * 86400)
+			secs += 86400;
+		st_http_date_format(secs, out);
+		/* plain checks: a passing cr_assert costs a message to the runner */
+		if (strlen(out) != 29 || st_http_date_parse(out, 29, &t) != 0 || t != secs)
+			cr_assert_fail("%s for %" PRId64, out, secs);
+	}
+	st_http_date_format(253402300799, out);
+	cr_assert_eq(st_http_date_parse(out, 29, &t), 0);
+	cr_assert_eq(t, 253402300799);
+	st_http_date_format(-62167219200, out);
+	cr_assert_eq(st_http_date_parse(out, 29, &t), 0);
+	cr_assert_eq(t, -62167219200);
+}
