@@ -54,7 +54,7 @@ if [ "$FUZZ" = 1 ]; then
 		fi
 		if ninja -C build-fuzz >/dev/null; then
 			for f in build-fuzz/tests/fuzz/fuzz_*; do
-				[ -x "$f" ] || continue
+				[ -f "$f" ] && [ -x "$f" ] || continue
 				name=${f##*/fuzz_}
 				work=$(mktemp -d)
 				[ -d "tests/fuzz/corpus/$name" ] && cp -r "tests/fuzz/corpus/$name/." "$work/"
