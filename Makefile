@@ -36,6 +36,10 @@ build: deps $(BUILD)/build.ninja
 
 run: build
 	@mkdir -p var
+	@echo "cachebox: starting on $(CONFIG) (Ctrl-C stops it). In another terminal:"
+	@echo "  $(BUILD)/control/cacheboxctl import FILE http://localhost/PATH    # put a file in the cache"
+	@echo "  curl -r 0-1023 'http://127.0.0.1:8003/PATH?cacheHostOrigin=localhost'  # fetch a range"
+	@echo "  $(BUILD)/control/cacheboxctl status                                # what runs where"
 	exec $(BUILD)/control/cachebox-control --config $(CONFIG)
 
 test: build

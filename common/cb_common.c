@@ -11,12 +11,12 @@
 
 static const char *log_proc = "cachebox";
 static enum cb_log_level log_level = CB_LOG_INFO;
-static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void cb_assert_fail(const char *cond, const char *file, int line, const char *func)
 {
-	fprintf(stderr, "%s: internal error: assertion '%s' failed at %s:%d (%s)\n", log_proc,
-		cond, file, line, func);
+	fprintf(stderr, "%s: internal error: assertion '%s' failed at %s:%d (%s)\n", log_proc, cond,
+		file, line, func);
 	fflush(stderr);
 	abort();
 }
@@ -102,9 +102,10 @@ void cb_log(enum cb_log_level level, const char *fmt, ...)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d] %s: ",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-		     tm.tm_sec, ts.tv_nsec / 1000000, log_proc, (int)getpid(), level_names[level]);
+	n = snprintf(line, sizeof(line),
+		     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d] %s: ", tm.tm_year + 1900,
+		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		     ts.tv_nsec / 1000000, log_proc, (int)getpid(), level_names[level]);
 	va_start(ap, fmt);
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	va_end(ap);
@@ -116,7 +117,7 @@ void cb_log(enum cb_log_level level, const char *fmt, ...)
 
 void cb_log_raw(const char *line, int len)
 {
-	struct iovec iov[2] = { { (void *)(uintptr_t)line, (size_t)len }, { (void *)"\n", 1 } };
+	struct iovec iov[2] = {{(void *)(uintptr_t)line, (size_t)len}, {(void *)"\n", 1}};
 
 	/* One writev per line keeps lines from different threads whole. */
 	if (writev(STDERR_FILENO, iov, 2) < 0)

@@ -12,19 +12,19 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
+#define likely(x)	 __builtin_expect(!!(x), 1)
+#define unlikely(x)	 __builtin_expect(!!(x), 0)
 #define CB_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define CB_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define CB_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define CB_CACHELINE 64
-#define CB_PATH_TMP 1024 /* paths we build: shard dir + object name */
+#define CB_MIN(a, b)	 ((a) < (b) ? (a) : (b))
+#define CB_MAX(a, b)	 ((a) > (b) ? (a) : (b))
+#define CB_CACHELINE	 64
+#define CB_PATH_TMP	 1024 /* paths we build: shard dir + object name */
 
 /* Invariant checks stay on in release builds: they guard our bugs, not input. */
-#define CB_ASSERT(cond)                                                                  \
-	do {                                                                             \
-		if (unlikely(!(cond)))                                                   \
-			cb_assert_fail(#cond, __FILE__, __LINE__, __func__);             \
+#define CB_ASSERT(cond)                                                                            \
+	do {                                                                                       \
+		if (unlikely(!(cond)))                                                             \
+			cb_assert_fail(#cond, __FILE__, __LINE__, __func__);                       \
 	} while (0)
 
 void cb_assert_fail(const char *cond, const char *file, int line, const char *func)

@@ -18,13 +18,13 @@ void cb_log(enum cb_log_level level, const char *fmt, ...) __attribute__((format
 /* Writes one already formatted line (no prefix), adding the newline. */
 void cb_log_raw(const char *line, int len);
 
-#define cb_err(...) cb_log(CB_LOG_ERROR, __VA_ARGS__)
+#define cb_err(...)  cb_log(CB_LOG_ERROR, __VA_ARGS__)
 #define cb_warn(...) cb_log(CB_LOG_WARN, __VA_ARGS__)
 #define cb_info(...) cb_log(CB_LOG_INFO, __VA_ARGS__)
-#define cb_dbg(...)                                                                      \
-	do {                                                                             \
-		if (cb_log_level_get() >= CB_LOG_DEBUG)                                  \
-			cb_log(CB_LOG_DEBUG, __VA_ARGS__);                               \
+#define cb_dbg(...)                                                                                \
+	do {                                                                                       \
+		if (cb_log_level_get() >= CB_LOG_DEBUG)                                            \
+			cb_log(CB_LOG_DEBUG, __VA_ARGS__);                                         \
 	} while (0)
 
 #endif

@@ -12,10 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CFG_MAX_SHARDS 16
+#define CFG_MAX_SHARDS	16
 #define CFG_MAX_ORIGINS 64
-#define CFG_PATH_MAX 512
-#define CFG_HOST_MAX 256
+#define CFG_PATH_MAX	512
+#define CFG_HOST_MAX	256
 
 struct cfg_addr {
 	char host[CFG_HOST_MAX]; /* numeric IPv4/IPv6 literal or name, as written */
@@ -23,15 +23,15 @@ struct cfg_addr {
 };
 
 struct cfg_origin {
-	char host[CFG_HOST_MAX]; /* lower-cased section name: the origin host clients ask for */
+	char host[CFG_HOST_MAX];     /* lower-cased section name: the origin host clients ask for */
 	char upstream[CFG_PATH_MAX]; /* http:// or https:// URL; default https://<host> */
 	bool upstream_tls;
 	char upstream_host[CFG_HOST_MAX];
 	uint16_t upstream_port;
 	char ca_file[CFG_PATH_MAX];
 	struct cfg_addr proxy; /* port 0 = none */
-	bool key_query_keep; /* key_query = keep | drop */
-	uint64_t quota; /* bytes, 0 = none */
+	bool key_query_keep;   /* key_query = keep | drop */
+	uint64_t quota;	       /* bytes, 0 = none */
 };
 
 struct cfg {
@@ -47,8 +47,9 @@ struct cfg {
 		char tls_key[CFG_PATH_MAX];
 		uint64_t header_timeout_ms;
 		uint64_t idle_timeout_ms;
-		uint64_t zerocopy_threshold; /* bytes: bodies at least this large use O_DIRECT + SEND_ZC */
-		unsigned max_connections; /* per worker */
+		uint64_t zerocopy_threshold; /* bytes: bodies at least this large use O_DIRECT +
+						SEND_ZC */
+		unsigned max_connections;    /* per worker */
 	} server;
 	struct {
 		char shards[CFG_MAX_SHARDS][CFG_PATH_MAX];
@@ -109,10 +110,10 @@ void cfg_free(struct cfg *c);
 const struct cfg_origin *cfg_origin_find(const struct cfg *c, const char *host, size_t len);
 
 /* Value parsers, exposed for the CLI and tests; 0 or -EINVAL / -ERANGE. */
-int cfg_parse_size(const char *s, uint64_t *out); /* bytes, K M G T binary suffixes */
-int cfg_parse_rate(const char *s, uint64_t *out); /* bits/s, k M G decimal suffixes */
+int cfg_parse_size(const char *s, uint64_t *out);	 /* bytes, K M G T binary suffixes */
+int cfg_parse_rate(const char *s, uint64_t *out);	 /* bits/s, k M G decimal suffixes */
 int cfg_parse_duration_ms(const char *s, uint64_t *out); /* ms s m h d; bare number = s */
-int cfg_parse_bool(const char *s, bool *out); /* true/false yes/no on/off 1/0 */
+int cfg_parse_bool(const char *s, bool *out);		 /* true/false yes/no on/off 1/0 */
 int cfg_parse_addr(const char *s, struct cfg_addr *out); /* host:port, [v6]:port */
 
 #endif

@@ -18,7 +18,7 @@
 #include <stdio.h>
 
 #define CTL_MAX_ARGS 16
-#define CTL_MAX_ARG 4096
+#define CTL_MAX_ARG  4096
 
 struct ctl_request {
 	bool json;

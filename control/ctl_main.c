@@ -38,8 +38,8 @@
 
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
-#define STABLE_MS 60000
-#define STOP_GRACE_MS 5000
+#define STABLE_MS      60000
+#define STOP_GRACE_MS  5000
 
 struct child {
 	const char *name;
@@ -189,12 +189,12 @@ static int verb_status(struct ctl *ctl, const struct ctl_request *req, FILE *out
 		fprintf(out, "\"listen\":");
 		json_str(out, c->server.listen.host);
 		fprintf(out, ",\"port\":%u,\"objects\":%u,\"index_capacity\":%u,\"shards\":[",
-			c->server.listen.port, st_index_count(ctl->ix),
-			st_index_capacity(ctl->ix));
+			c->server.listen.port, st_index_count(ctl->ix), st_index_capacity(ctl->ix));
 		for (unsigned i = 0; i < ctl->ss.n; i++) {
 			fprintf(out, "%s{\"path\":", i ? "," : "");
 			json_str(out, ctl->ss.s[i].path);
-			fprintf(out, ",\"fs_size\":%llu}", (unsigned long long)ctl->ss.s[i].fs_size);
+			fprintf(out, ",\"fs_size\":%llu}",
+				(unsigned long long)ctl->ss.s[i].fs_size);
 		}
 		fprintf(out, "]}\n");
 		return 0;
@@ -239,8 +239,9 @@ static int list_one(const struct st_index_rec *rec, void *arg)
 		key = m.key;
 	}
 	if (lc->json) {
-		fprintf(lc->out, "%s{\"id\":\"%s\",\"size\":%llu,\"pieces\":%u,\"complete\":%s,"
-				 "\"pinned\":%s,\"shard\":%u,\"etag\":",
+		fprintf(lc->out,
+			"%s{\"id\":\"%s\",\"size\":%llu,\"pieces\":%u,\"complete\":%s,"
+			"\"pinned\":%s,\"shard\":%u,\"etag\":",
 			lc->n ? "," : "", hex, (unsigned long long)rec->size,
 			st_npieces(rec->size, rec->piece_size),
 			rec->flags & ST_META_COMPLETE ? "true" : "false",
@@ -263,7 +264,7 @@ static int list_one(const struct st_index_rec *rec, void *arg)
 static int verb_list(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
 		     size_t errlen)
 {
-	struct list_ctx lc = { ctl, out, req->json, 0 };
+	struct list_ctx lc = {ctl, out, req->json, 0};
 
 	(void)err;
 	(void)errlen;
@@ -291,8 +292,8 @@ static int verb_import(struct ctl *ctl, const struct ctl_request *req, FILE *out
 	if (ret)
 		return ret;
 	cb_hex_encode(res.id, ST_ID_LEN, hex);
-	cb_info("imported %s as %s (%s): %llu bytes, %u pieces, shard %u, %.1f ms%s",
-		req->argv[1], res.key, hex, (unsigned long long)res.size, res.npieces, res.shard,
+	cb_info("imported %s as %s (%s): %llu bytes, %u pieces, shard %u, %.1f ms%s", req->argv[1],
+		res.key, hex, (unsigned long long)res.size, res.npieces, res.shard,
 		(double)(cb_now_ns() - t0) / 1e6, res.replaced ? ", replaced the old version" : "");
 	if (req->json) {
 		fprintf(out, "{\"id\":\"%s\",\"key\":", hex);
@@ -359,10 +360,10 @@ static const struct {
 	const char *name;
 	verb_fn fn;
 } handlers[] = {
-	{ "status", verb_status },
-	{ "list", verb_list },
-	{ "import", verb_import },
-	{ "evict", verb_evict },
+	{"status", verb_status},
+	{"list", verb_list},
+	{"import", verb_import},
+	{"evict", verb_evict},
 };
 
 /* ------------------------------------------------------- control socket */
@@ -434,7 +435,7 @@ static void serve_client(struct ctl *ctl, int cfd)
 		return;
 	}
 	{
-		struct timeval tv = { 5, 0 };
+		struct timeval tv = {5, 0};
 
 		setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	}
@@ -492,7 +493,7 @@ out:
 
 static int control_socket(struct ctl *ctl)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	const char *path = ctl->cfg->control.socket;
 	int fd;
 
@@ -523,11 +524,11 @@ static int control_socket(struct ctl *ctl)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
-	struct ctl ctl = { .lfd = -1, .sfd = -1 };
+	struct ctl ctl = {.lfd = -1, .sfd = -1};
 	char err[512], path[CB_PATH_TMP];
 	sigset_t set;
 	int opt, n, ret = 1;
@@ -607,15 +608,16 @@ int main(int argc, char **argv)
 		ctl.cfg->server.listen.host, ctl.cfg->server.listen.port, ctl.cfg->control.socket);
 
 	while (!stop) {
-		struct pollfd pfd[2] = { { ctl.sfd, POLLIN, 0 }, { ctl.lfd, POLLIN, 0 } };
+		struct pollfd pfd[2] = {{ctl.sfd, POLLIN, 0}, {ctl.lfd, POLLIN, 0}};
 		int timeout = -1;
 
 		if (ctl.storage.restart_at_ns) {
 			uint64_t now = cb_now_ns();
 
-			timeout = now >= ctl.storage.restart_at_ns
-					  ? 0
-					  : (int)((ctl.storage.restart_at_ns - now) / 1000000ull) + 1;
+			timeout =
+				now >= ctl.storage.restart_at_ns
+					? 0
+					: (int)((ctl.storage.restart_at_ns - now) / 1000000ull) + 1;
 		}
 		n = poll(pfd, 2, timeout);
 		if (n < 0 && errno != EINTR) {

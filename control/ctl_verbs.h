@@ -7,17 +7,17 @@
 
 struct ctl_verb {
 	const char *name;
-	const char *args; /* usage of the arguments */
+	const char *args;	/* usage of the arguments */
 	int min_args, max_args; /* after the verb */
 	const char *help;
 };
 
 static const struct ctl_verb ctl_verbs[] = {
-	{ "status", "", 0, 0, "processes, listeners, shards and object count" },
-	{ "list", "", 0, 0, "cached objects: content ID, size, pieces, state, key" },
-	{ "import", "FILE URL", 2, 2,
-	  "store a local file under URL's cache key, hashing every piece (prestage)" },
-	{ "evict", "URL|ID", 1, 1, "remove one object (a URL or a 64-hex content ID)" },
+	{"status", "", 0, 0, "processes, listeners, shards and object count"},
+	{"list", "", 0, 0, "cached objects: content ID, size, pieces, state, key"},
+	{"import", "FILE URL", 2, 2,
+	 "store a local file under URL's cache key, hashing every piece (prestage)"},
+	{"evict", "URL|ID", 1, 1, "remove one object (a URL or a 64-hex content ID)"},
 };
 
 #define CTL_NVERBS ((int)(sizeof(ctl_verbs) / sizeof(ctl_verbs[0])))

@@ -22,10 +22,10 @@
 
 #include "st_url.h"
 
-#define ST_META_MAGIC "CBXMETA1"
+#define ST_META_MAGIC	"CBXMETA1"
 #define ST_META_VERSION 1
-#define ST_ETAG_MAX 80 /* with quotes, NUL-terminated */
-#define ST_MAX_PIECES (1u << 22) /* 4 Mi pieces: 4 TiB at 1 MiB */
+#define ST_ETAG_MAX	80	   /* with quotes, NUL-terminated */
+#define ST_MAX_PIECES	(1u << 22) /* 4 Mi pieces: 4 TiB at 1 MiB */
 
 enum st_meta_flags {
 	ST_META_COMPLETE = 1u << 0, /* every piece present and hashed */
@@ -40,12 +40,12 @@ struct st_meta {
 	uint32_t npieces;
 	uint64_t gen;
 	int64_t last_modified; /* unix seconds */
-	int64_t created; /* unix seconds */
+	int64_t created;       /* unix seconds */
 	uint32_t flags;
 	char etag[ST_ETAG_MAX];
 	char key[ST_KEY_MAX];
 	uint16_t key_len;
-	uint8_t *hashes; /* npieces * 32 */
+	uint8_t *hashes;  /* npieces * 32 */
 	uint8_t *present; /* (npieces + 7) / 8 */
 };
 

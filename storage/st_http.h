@@ -13,9 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ST_HTTP_MAX_HEADERS 64 /* more -> 431 */
+#define ST_HTTP_MAX_HEADERS	 64    /* more -> 431 */
 #define ST_HTTP_MAX_HEADER_BYTES 16384 /* whole request head; more -> 431 */
-#define ST_HTTP_MAX_URI 8192 /* request-target; more -> 414 */
+#define ST_HTTP_MAX_URI		 8192  /* request-target; more -> 414 */
 
 enum st_http_method { ST_HTTP_GET, ST_HTTP_HEAD, ST_HTTP_OTHER };
 
@@ -32,15 +32,15 @@ struct st_http_req {
 	enum st_http_method method;
 	struct st_http_str method_str;
 	struct st_http_str target; /* request-target as sent */
-	int minor; /* HTTP/1.<minor>: 0 or 1 */
+	int minor;		   /* HTTP/1.<minor>: 0 or 1 */
 	struct st_http_hdr hdrs[ST_HTTP_MAX_HEADERS];
 	unsigned nhdrs;
 	/* Derived from the headers (RFC 9112 §6, §9.3): */
 	struct st_http_str host, range, if_range; /* len 0 = absent */
 	bool has_content_length;
 	uint64_t content_length;
-	bool chunked; /* Transfer-Encoding ends in chunked */
-	bool keep_alive; /* 1.1 default on, 1.0 default off, Connection overrides */
+	bool chunked;	  /* Transfer-Encoding ends in chunked */
+	bool keep_alive;  /* 1.1 default on, 1.0 default off, Connection overrides */
 	bool loop_header; /* carries our loop-protection header (X-Cachebox-Via) */
 };
 
@@ -74,8 +74,8 @@ const struct st_http_hdr *st_http_find(const struct st_http_req *req, const char
 struct st_http_chunked {
 	int state;
 	uint64_t remaining; /* bytes left in the current chunk */
-	uint64_t total; /* body bytes seen so far */
-	unsigned line_len; /* bytes of the current size/trailer line (capped) */
+	uint64_t total;	    /* body bytes seen so far */
+	unsigned line_len;  /* bytes of the current size/trailer line (capped) */
 };
 
 void st_http_chunked_init(struct st_http_chunked *c);

@@ -24,7 +24,7 @@
 #include "st_shard.h"
 
 #define ST_INDEX_LAYOUT 1
-#define ST_MAX_WORKERS 64
+#define ST_MAX_WORKERS	64
 
 /* A copy of one entry, as readers see it. */
 struct st_index_rec {

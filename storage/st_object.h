@@ -24,13 +24,13 @@ struct st_obj {
 	uint64_t size;
 	uint32_t piece_size;
 	uint32_t npieces;
-	int fd; /* O_RDONLY data file; the generation's bytes even after replacement */
+	int fd;	 /* O_RDONLY data file; the generation's bytes even after replacement */
 	int dfd; /* the same file with O_DIRECT, or -1 where the filesystem refuses it */
 	int64_t last_modified;
 	char etag[ST_ETAG_MAX];
 	struct st_meta meta; /* hashes and presence, as loaded */
-	uint8_t *verified; /* bitmap (atomic bytes): hashed and good in this process */
-	uint8_t *bad; /* bitmap: piece failed; never served again */
+	uint8_t *verified;   /* bitmap (atomic bytes): hashed and good in this process */
+	uint8_t *bad;	     /* bitmap: piece failed; never served again */
 	/* cache bookkeeping, under the cache lock */
 	unsigned refs;
 	bool stale; /* replaced in the cache by a newer generation */

@@ -16,8 +16,8 @@ struct st_range {
 };
 
 enum st_range_result {
-	ST_RANGE_NONE, /* no usable Range: answer 200 with the whole body */
-	ST_RANGE_OK, /* *n satisfiable ranges in request order: 206 */
+	ST_RANGE_NONE,		/* no usable Range: answer 200 with the whole body */
+	ST_RANGE_OK,		/* *n satisfiable ranges in request order: 206 */
 	ST_RANGE_UNSATISFIABLE, /* 416 with Content-Range: bytes * /size */
 };
 

@@ -49,18 +49,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RING_ENTRIES	 1024
-#define RBUF_COUNT	 256 /* provided receive buffers per worker */
-#define RBUF_SIZE	 4096
-#define IN_CAP		 (ST_HTTP_MAX_HEADER_BYTES + 4096)
-#define PIPE_SIZE	 (1 << 20)
-#define LINGER_MS	 2000
-#define ZC_BUF_SIZE (256 * 1024)
-#define ZC_BUFS 64 /* registered buffers per worker (6 bits of user_data) */
-#define ZC_PER_CONN 4 /* reads and sends in flight per connection */
-#define CONN_ALIGN 512 /* low 9 bits of user_data: op (3) and buffer index (6) */
-#define ALOG_CAP	 (64 * 1024)
-#define MAX_SEGS	 (2 * ST_RANGE_MAX + 2)
+#define RING_ENTRIES 1024
+#define RBUF_COUNT   256 /* provided receive buffers per worker */
+#define RBUF_SIZE    4096
+#define IN_CAP	     (ST_HTTP_MAX_HEADER_BYTES + 4096)
+#define PIPE_SIZE    (1 << 20)
+#define LINGER_MS    2000
+#define ZC_BUF_SIZE  (256 * 1024)
+#define ZC_BUFS	     64	 /* registered buffers per worker (6 bits of user_data) */
+#define ZC_PER_CONN  4	 /* reads and sends in flight per connection */
+#define CONN_ALIGN   512 /* low 9 bits of user_data: op (3) and buffer index (6) */
+#define ALOG_CAP     (64 * 1024)
+#define MAX_SEGS     (2 * ST_RANGE_MAX + 2)
 
 enum op {
 	OP_EVENT = 0, /* timer or wake-up: user_data of the worker itself */
@@ -77,8 +77,8 @@ enum seg_mode { SEG_UNDECIDED, SEG_SPLICE, SEG_ZC };
 
 /* One O_DIRECT read into a registered buffer, then its SEND_ZC. */
 struct zchunk {
-	int buf; /* registered buffer index */
-	bool ready; /* read completed */
+	int buf;	    /* registered buffer index */
+	bool ready;	    /* read completed */
 	uint32_t skip, len; /* useful bytes of the buffer: [skip, skip + len) */
 };
 
@@ -140,7 +140,7 @@ struct worker {
 	bool stopping;
 	struct io_uring_buf_ring *br;
 	uint8_t *rbufs;
-	uint8_t *zc_mem; /* ZC_BUFS registered buffers of ZC_BUF_SIZE */
+	uint8_t *zc_mem;	 /* ZC_BUFS registered buffers of ZC_BUF_SIZE */
 	uint8_t zc_ref[ZC_BUFS]; /* holders: its chunk, and each SEND_ZC not yet notified */
 	bool zc_ok;
 	struct conn *conns;
@@ -604,7 +604,8 @@ static void send_next(struct worker *w, struct conn *c)
 	if (c->mode == SEG_UNDECIDED) {
 		uint64_t thr = w->srv->conf.cfg->server.zerocopy_threshold;
 
-		c->mode = w->zc_ok && c->obj->dfd >= 0 && thr && s->len >= thr ? SEG_ZC : SEG_SPLICE;
+		c->mode =
+			w->zc_ok && c->obj->dfd >= 0 && thr && s->len >= thr ? SEG_ZC : SEG_SPLICE;
 	}
 	if (c->mode == SEG_ZC) {
 		zc_pump(w, c, s);

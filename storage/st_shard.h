@@ -16,8 +16,8 @@
 
 struct st_shard {
 	char path[CFG_PATH_MAX];
-	uint64_t seed; /* from the path: placement does not depend on config order */
-	double weight; /* filesystem bytes, at least 1 */
+	uint64_t seed;	  /* from the path: placement does not depend on config order */
+	double weight;	  /* filesystem bytes, at least 1 */
 	uint64_t fs_size; /* bytes of the filesystem holding the shard */
 };
 

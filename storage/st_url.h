@@ -18,8 +18,8 @@
 #include <stdint.h>
 
 #define ST_KEY_MAX 8448 /* host + path + query, bounded by ST_HTTP_MAX_URI */
-#define ST_ID_LEN 32
-#define ST_ID_HEX 64
+#define ST_ID_LEN  32
+#define ST_ID_HEX  64
 
 struct st_target {
 	const char *path; /* points into the request-target, before '?' */

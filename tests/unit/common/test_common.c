@@ -8,7 +8,7 @@
 
 Test(common, hex_roundtrip_and_rejects)
 {
-	uint8_t in[4] = { 0x00, 0xab, 0x10, 0xff }, out[4];
+	uint8_t in[4] = {0x00, 0xab, 0x10, 0xff}, out[4];
 	char hex[9];
 
 	cb_hex_encode(in, 4, hex);

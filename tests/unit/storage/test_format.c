@@ -145,8 +145,12 @@ Test(format, paths_from_id_only)
 
 	memset(id, 0xab, sizeof(id));
 	cr_assert_eq(st_path_meta("/s", id, p, sizeof(p)), 0);
-	cr_assert_str_eq(p, "/s/objects/ab/abababababababababababababababababababababababababababababababab.meta");
+	cr_assert_str_eq(p,
+			 "/s/objects/ab/"
+			 "abababababababababababababababababababababababababababababababab.meta");
 	cr_assert_eq(st_path_data("/s", id, 0x10, p, sizeof(p)), 0);
-	cr_assert_str_eq(p, "/s/objects/ab/abababababababababababababababababababababababababababababababab.0000000000000010.data");
+	cr_assert_str_eq(p, "/s/objects/ab/"
+			    "abababababababababababababababababababababababababababababababab."
+			    "0000000000000010.data");
 	cr_assert_eq(st_path_meta("/s", id, p, 20), -ENAMETOOLONG);
 }

@@ -140,7 +140,7 @@ static void *reader(void *arg)
 
 Test(index, readers_never_see_a_torn_entry)
 {
-	struct race rc = { .ix = st_index_create(path, 1024) };
+	struct race rc = {.ix = st_index_create(path, 1024)};
 	struct st_index_rec r;
 	pthread_t t;
 

@@ -18,8 +18,8 @@ static void id_of(unsigned i, uint8_t id[32])
 Test(placement, even_spread_with_equal_weights)
 {
 	uint64_t seeds[4];
-	double w[4] = { 1, 1, 1, 1 };
-	unsigned count[4] = { 0 };
+	double w[4] = {1, 1, 1, 1};
+	unsigned count[4] = {0};
 	uint8_t id[32];
 
 	for (int i = 0; i < 4; i++) {
@@ -39,9 +39,9 @@ Test(placement, even_spread_with_equal_weights)
 
 Test(placement, weights_are_respected)
 {
-	uint64_t seeds[2] = { st_shard_seed("/a"), st_shard_seed("/b") };
-	double w[2] = { 3e12, 1e12 };
-	unsigned count[2] = { 0 };
+	uint64_t seeds[2] = {st_shard_seed("/a"), st_shard_seed("/b")};
+	double w[2] = {3e12, 1e12};
+	unsigned count[2] = {0};
 	uint8_t id[32];
 
 	for (unsigned i = 0; i < N; i++) {
@@ -54,7 +54,7 @@ Test(placement, weights_are_respected)
 Test(placement, adding_a_shard_moves_only_its_share)
 {
 	uint64_t seeds[4];
-	double w[4] = { 1, 1, 1, 1 };
+	double w[4] = {1, 1, 1, 1};
 	unsigned moved = 0, moved_elsewhere = 0;
 	uint8_t id[32];
 
@@ -84,7 +84,7 @@ Test(placement, single_shard_and_seed_stability)
 {
 	uint64_t s = st_shard_seed("/var/cache");
 	double w = 1;
-	uint8_t id[32] = { 0 };
+	uint8_t id[32] = {0};
 
 	cr_assert_eq(st_rendezvous_pick(&s, &w, 1, id), 0);
 	cr_assert_eq(st_shard_seed("/var/cache"), s);
