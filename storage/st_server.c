@@ -498,9 +498,12 @@ static void splice_next(struct worker *w, struct conn *c, const struct seg *s)
 	uint64_t left = s->len - c->seg_done;
 
 	if (c->pipe_bytes) {
+		/* MORE only if bytes follow this splice: else the tail sits corked. */
+		bool more = left > c->pipe_bytes || more_after(c);
+
 		sqe = conn_sqe(w, c, OP_SPLICE_OUT);
 		io_uring_prep_splice(sqe, c->pipe[0], -1, c->fd, -1, (unsigned)c->pipe_bytes,
-				     SPLICE_F_MOVE | SPLICE_F_MORE);
+				     SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0));
 		return;
 	}
 	sqe = conn_sqe(w, c, OP_SPLICE_IN);
