@@ -1198,7 +1198,7 @@ void cfg_defaults(struct cfg *c)
 	c->server.workers = 0;
 	c->server.header_timeout_ms = 10 * 1000;
 	c->server.idle_timeout_ms = 60 * 1000;
-	c->server.zerocopy_threshold = 256 * CFG_KIB;
+	c->server.zerocopy_threshold = 0; /* splice wins on loopback: docs/benchmarks.md */
 	c->server.max_connections = 4096;
 
 	strcpy(c->storage.shards[0], "./var/cache");

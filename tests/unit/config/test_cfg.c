@@ -72,7 +72,7 @@ Test(cfg, defaults)
 	cr_assert_str_empty(c->server.tls_key);
 	cr_assert_eq(c->server.header_timeout_ms, 10000);
 	cr_assert_eq(c->server.idle_timeout_ms, 60000);
-	cr_assert_eq(c->server.zerocopy_threshold, 256 * K);
+	cr_assert_eq(c->server.zerocopy_threshold, 0);
 	cr_assert_eq(c->server.max_connections, 4096);
 	cr_assert_eq(c->storage.nshards, 1);
 	cr_assert_str_eq(c->storage.shards[0], "./var/cache");
