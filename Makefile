@@ -6,6 +6,7 @@
 
 BUILD     ?= build
 CONFIG    ?= config/cachebox.conf
+FUZZ      ?= 1
 MESON_OPTS ?=
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -43,10 +44,10 @@ run: build
 	exec $(BUILD)/control/cachebox-control --config $(CONFIG)
 
 test: build
-	BUILD=$(BUILD) tests/run.sh
+	BUILD=$(BUILD) FUZZ=$(FUZZ) tests/run.sh
 
 test-asan:
-	$(MAKE) test BUILD=build-asan MESON_OPTS="-Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false"
+	$(MAKE) test BUILD=build-asan FUZZ=0 MESON_OPTS="-Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false"
 
 bench: build
 	bench/compare.sh
