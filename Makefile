@@ -15,7 +15,7 @@ DEBS := build-essential meson ninja-build pkg-config clang libclang-rt-14-dev \
 	liburing-dev libssl-dev openssl libjemalloc-dev libinih-dev libcriterion-dev \
 	nginx aria2 curl wrk gnuplot-nox python3 iproute2 procps util-linux
 
-.PHONY: all deps build run test test-unit test-integration test-fuzz test-asan bench clean
+.PHONY: all deps build run test test-asan bench clean
 
 all: build
 
