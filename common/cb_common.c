@@ -43,7 +43,7 @@ void cb_hex_encode(const uint8_t *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-static int hexval(char c)
+int cb_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -59,7 +59,7 @@ int cb_hex_decode(const char *in, size_t hexlen, uint8_t *out)
 	if (hexlen % 2)
 		return -EINVAL;
 	for (size_t i = 0; i < hexlen / 2; i++) {
-		int hi = hexval(in[2 * i]), lo = hexval(in[2 * i + 1]);
+		int hi = cb_hex_digit(in[2 * i]), lo = cb_hex_digit(in[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -EINVAL;

@@ -51,6 +51,8 @@ int cb_fmt(char *out, size_t cap, const char *fmt, ...) __attribute__((format(pr
 
 /* Writes 2*len lower-case hex digits and a NUL to out (2*len+1 bytes). */
 void cb_hex_encode(const uint8_t *in, size_t len, char *out);
+/* The value of one hex digit (either case), or -1. */
+int cb_hex_digit(char c);
 /* Decodes exactly 2*len hex digits (either case); 0 or -EINVAL. */
 int cb_hex_decode(const char *in, size_t hexlen, uint8_t *out);
 

@@ -508,17 +508,6 @@ enum {
 	CH_ERROR,
 };
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 void st_http_chunked_init(struct st_http_chunked *c)
 {
 	c->state = CH_SIZE_FIRST;
@@ -535,7 +524,7 @@ static bool chunked_step(struct st_http_chunked *c, char ch)
 	switch (c->state) {
 	case CH_SIZE_FIRST:
 	case CH_SIZE:
-		d = hex_digit(ch);
+		d = cb_hex_digit(ch);
 		if (d >= 0) {
 			/* Overflow-checked; a chunk over 2^62 is refused outright. */
 			if (c->remaining > CHUNK_SIZE_MAX >> 4)

@@ -66,17 +66,6 @@ static const uint8_t path_tab[256] = {
 
 static const char hex_upper[] = "0123456789ABCDEF";
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* RFC 3986 §2.1: pct-encoded = "%" HEXDIG HEXDIG; the byte or -1. */
 static int pct_decode(const char *s, size_t i, size_t len)
 {
@@ -84,8 +73,8 @@ static int pct_decode(const char *s, size_t i, size_t len)
 
 	if (len - i < 3)
 		return -1;
-	hi = hex_digit(s[i + 1]);
-	lo = hex_digit(s[i + 2]);
+	hi = cb_hex_digit(s[i + 1]);
+	lo = cb_hex_digit(s[i + 2]);
 	if (hi < 0 || lo < 0)
 		return -1;
 	return hi << 4 | lo;
