@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every test of cachebox: Criterion unit tests (meson test), integration
-# scenarios against the real binaries (tests/integration/test_*.py), and a
-# fuzz smoke run of every libFuzzer target (clang, build-fuzz/).
+# Every test of cachebox: Criterion unit tests (meson test), static checks
+# (clang-format, cppcheck), integration scenarios against the real binaries
+# (tests/integration/test_*.py), and a fuzz smoke run of every libFuzzer
+# target (clang, build-fuzz/).
 # Ends with one line "N passed, N failed[, N skipped]".
 #   BUILD=dir     build directory (default build)
 #   FUZZ=0        skip the fuzz smoke   FUZZ_SECS=n  seconds per target (default 20)
@@ -28,6 +29,21 @@ else
 	done < <(python3 -c 'import json,sys
 for l in open(sys.argv[1]):
     t = json.loads(l); print(t["name"], t["result"])' "$BUILD/meson-logs/testlog.json")
+fi
+
+note "static checks (clang-format, cppcheck)"
+mapfile -t csrc < <(git ls-files '*.c' '*.h' 2>/dev/null || find common config storage control bench tests -name '*.[ch]')
+if clang-format --dry-run --Werror "${csrc[@]}" >/dev/null 2>&1; then
+	pass
+else
+	clang-format --dry-run "${csrc[@]}" 2>&1 | grep warning | head -20
+	fail "format: clang-format differences (run clang-format -i on the files above)"
+fi
+if cppcheck --project="$BUILD/compile_commands.json" --enable=warning,portability --inline-suppr \
+	--quiet --error-exitcode=1 -i tests 2>&1; then
+	pass
+else
+	fail "cppcheck: findings above"
 fi
 
 note "integration scenarios"
