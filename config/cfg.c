@@ -154,6 +154,7 @@ static const struct cfg_key cfg_keys[] = {
 	{CFG_S_ORIGIN, "proxy", CFG_T_PROXY, CFG_O(proxy), .flags = CFG_F_EMPTY},
 	{CFG_S_ORIGIN, "key_query", CFG_T_KEY_QUERY, CFG_O(key_query_keep)},
 	{CFG_S_ORIGIN, "quota", CFG_T_SIZE, CFG_O(quota)},
+	{CFG_S_ORIGIN, "timeout", CFG_T_DURATION, CFG_O(timeout_ms), 1, CFG_DAY_MS, 0, "1ms to 1d"},
 };
 
 #define CFG_NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -1048,6 +1049,7 @@ static int cfg_origin_section(struct cfg_parser *p, const char *h, size_t n)
 	o->upstream_tls = true;
 	memcpy(o->upstream_host, host, n + 1);
 	o->upstream_port = 443;
+	o->timeout_ms = 15000;
 	p->origin_line[c->norigins] = p->lineno;
 	p->origin_idx = c->norigins++;
 	p->origin = o;

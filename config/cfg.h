@@ -31,6 +31,7 @@ struct cfg_origin {
 	char ca_file[CFG_PATH_MAX];
 	struct cfg_addr proxy; /* port 0 = none */
 	bool key_query_keep;   /* key_query = keep | drop */
+	uint64_t timeout_ms;   /* connect, and each read or write towards the upstream */
 	uint64_t quota;	       /* bytes, 0 = none */
 };
 

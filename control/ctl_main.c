@@ -310,6 +310,48 @@ static int verb_import(struct ctl *ctl, const struct ctl_request *req, FILE *out
 	return 0;
 }
 
+static int verb_prestage(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
+			 size_t errlen)
+{
+	struct st_prestage_stats stats;
+	struct st_import_result res;
+	char hex[ST_ID_HEX + 1];
+	uint64_t t0 = cb_now_ns();
+	double secs;
+	int ret;
+
+	ret = st_prestage_url(ctl->cfg, &ctl->ss, ctl->ix, req->argv[1], 4, &res, &stats, err,
+			      errlen);
+	if (ret) {
+		cb_warn("prestage %s failed, nothing stored: %s", req->argv[1], err);
+		return ret;
+	}
+	secs = (double)(cb_now_ns() - t0) / 1e9;
+	cb_hex_encode(res.id, ST_ID_LEN, hex);
+	cb_info("prestaged %s as %s: %llu bytes, %u pieces verified, %u requests (%u retries) "
+		"over %u connections, %.2f s",
+		res.key, hex, (unsigned long long)res.size, res.npieces, stats.requests,
+		stats.retries, stats.conns, secs);
+	if (req->json) {
+		fprintf(out, "{\"id\":\"%s\",\"key\":", hex);
+		json_str(out, res.key);
+		fprintf(out,
+			",\"size\":%llu,\"pieces\":%u,\"requests\":%u,\"retries\":%u,"
+			"\"connections\":%u,\"seconds\":%.3f,\"etag\":",
+			(unsigned long long)res.size, res.npieces, stats.requests, stats.retries,
+			stats.conns, secs);
+		json_str(out, res.etag);
+		fprintf(out, ",\"replaced\":%s}\n", res.replaced ? "true" : "false");
+	} else {
+		fprintf(out,
+			"%s %s %llu bytes, %u pieces, complete and verified (%u requests over "
+			"%u connections, %.2f s)\n",
+			hex, res.key, (unsigned long long)res.size, res.npieces, stats.requests,
+			stats.conns, secs);
+	}
+	return 0;
+}
+
 static int verb_evict(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
 		      size_t errlen)
 {
@@ -360,10 +402,8 @@ static const struct {
 	const char *name;
 	verb_fn fn;
 } handlers[] = {
-	{"status", verb_status},
-	{"list", verb_list},
-	{"import", verb_import},
-	{"evict", verb_evict},
+	{"status", verb_status},     {"list", verb_list},   {"import", verb_import},
+	{"prestage", verb_prestage}, {"evict", verb_evict},
 };
 
 /* ------------------------------------------------------- control socket */

@@ -17,6 +17,8 @@ static const struct ctl_verb ctl_verbs[] = {
 	{"list", "", 0, 0, "cached objects: content ID, size, pieces, state, key"},
 	{"import", "FILE URL", 2, 2,
 	 "store a local file under URL's cache key, hashing every piece (prestage)"},
+	{"prestage", "URL", 1, 1,
+	 "fill URL's object from its origin now, every piece verified; waits until done"},
 	{"evict", "URL|ID", 1, 1, "remove one object (a URL or a 64-hex content ID)"},
 };
 

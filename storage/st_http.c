@@ -460,6 +460,124 @@ fail:
 	return -1;
 }
 
+/*
+ * Response heads come from origins we chose, but they are still bytes from
+ * the network: the same field rules as requests, and the framing fields
+ * that decide where a body ends are checked as strictly.
+ */
+int st_http_parse_response(const char *buf, size_t len, struct st_http_resp *resp)
+{
+	size_t lim = len < ST_HTTP_MAX_HEADER_BYTES ? len : ST_HTTP_MAX_HEADER_BYTES;
+	struct head_state hs = {0};
+	struct st_http_req tmp;
+	size_t pos = 0, start;
+	int ncr = 0, netag = 0, nlm = 0;
+
+	memset(resp, 0, sizeof(*resp));
+	req_reset(&tmp);
+	/* RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF */
+	if (lim < 13)
+		goto partial_or_fail;
+	if (memcmp(buf, "HTTP/1.", 7) != 0 || (buf[7] != '0' && buf[7] != '1') || buf[8] != ' ' ||
+	    !is_digit(buf[9]) || !is_digit(buf[10]) || !is_digit(buf[11]) || buf[12] != ' ')
+		return -1;
+	resp->minor = buf[7] - '0';
+	resp->status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
+	if (resp->status < 100)
+		return -1;
+	pos = 13;
+	while (pos < lim && buf[pos] != '\r') {
+		if (!is_value_char(buf[pos]))
+			return -1;
+		pos++;
+	}
+	if (pos + 1 >= lim)
+		goto partial_or_fail;
+	if (buf[pos + 1] != '\n')
+		return -1;
+	pos += 2;
+	for (;;) {
+		struct st_http_hdr *h;
+		size_t vend;
+
+		if (pos == lim)
+			goto partial_or_fail;
+		if (buf[pos] == '\r') {
+			if (pos + 1 == lim)
+				goto partial_or_fail;
+			if (buf[pos + 1] != '\n')
+				return -1;
+			pos += 2;
+			break;
+		}
+		if (is_ows(buf[pos]) || resp->nhdrs == ST_HTTP_MAX_HEADERS)
+			return -1;
+		h = &resp->hdrs[resp->nhdrs];
+		start = pos;
+		while (pos < lim && is_tchar(buf[pos]))
+			pos++;
+		if (pos == lim)
+			goto partial_or_fail;
+		if (buf[pos] != ':' || pos == start)
+			return -1;
+		h->name.p = buf + start;
+		h->name.len = pos - start;
+		pos++;
+		while (pos < lim && is_ows(buf[pos]))
+			pos++;
+		start = vend = pos;
+		while (pos < lim && buf[pos] != '\r') {
+			if (!is_value_char(buf[pos]))
+				return -1;
+			pos++;
+			if (!is_ows(buf[pos - 1]))
+				vend = pos;
+		}
+		if (pos + 1 >= lim)
+			goto partial_or_fail;
+		if (buf[pos + 1] != '\n')
+			return -1;
+		pos += 2;
+		h->value.p = buf + start;
+		h->value.len = vend - start;
+		resp->nhdrs++;
+		if (str_ieq(&h->name, "content-length")) {
+			if (parse_content_length(&h->value, &tmp))
+				return -1;
+		} else if (str_ieq(&h->name, "transfer-encoding")) {
+			if (parse_transfer_encoding(&h->value, &hs))
+				return -1;
+		} else if (str_ieq(&h->name, "connection")) {
+			parse_connection(&h->value, &hs);
+		} else if (str_ieq(&h->name, "content-range")) {
+			if (++ncr > 1)
+				return -1;
+			resp->content_range = h->value;
+		} else if (str_ieq(&h->name, "etag")) {
+			if (++netag > 1)
+				return -1;
+			resp->etag = h->value;
+		} else if (str_ieq(&h->name, "last-modified")) {
+			if (++nlm > 1)
+				return -1;
+			resp->last_modified = h->value;
+		}
+	}
+	/* RFC 9112 §6.3: TE with CL is refused; only chunked as the final coding frames a body. */
+	if (hs.te && (tmp.has_content_length || !hs.te_last_chunked || hs.te_chunked != 1))
+		return -1;
+	resp->chunked = hs.te;
+	resp->has_content_length = tmp.has_content_length;
+	resp->content_length = tmp.content_length;
+	if (hs.conn_close)
+		resp->keep_alive = false;
+	else
+		resp->keep_alive = resp->minor == 1 || hs.conn_keep_alive;
+	return (int)pos;
+partial_or_fail:
+	return len >= ST_HTTP_MAX_HEADER_BYTES ? -1 : -2;
+}
+
 const struct st_http_hdr *st_http_find(const struct st_http_req *req, const char *name)
 {
 	size_t nlen = strlen(name);

@@ -60,6 +60,28 @@ struct st_http_req {
  */
 int st_http_parse_request(const char *buf, size_t len, struct st_http_req *req, int *status);
 
+/* A response head from an origin (the fill's HTTP client). */
+struct st_http_resp {
+	int status; /* 100..999 */
+	int minor;
+	struct st_http_hdr hdrs[ST_HTTP_MAX_HEADERS];
+	unsigned nhdrs;
+	bool has_content_length;
+	uint64_t content_length;
+	bool chunked; /* Transfer-Encoding present (we accept only chunked as last coding) */
+	bool keep_alive;
+	struct st_http_str content_range, etag, last_modified; /* len 0 = absent */
+};
+
+/*
+ * Parses one response head (RFC 9112 §4) from buf[0..len): bytes consumed,
+ * -2 if incomplete, -1 if malformed or over the limits of a request head
+ * (the same strictness: no obs-fold, bare CR or LF, NUL; CL with TE or
+ * differing duplicate CL refused; a repeated Content-Range, ETag or
+ * Last-Modified refused).
+ */
+int st_http_parse_response(const char *buf, size_t len, struct st_http_resp *resp);
+
 /* Finds header name (case-insensitive); NULL if absent. */
 const struct st_http_hdr *st_http_find(const struct st_http_req *req, const char *name);
 

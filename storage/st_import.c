@@ -4,9 +4,11 @@
 #include "cb_common.h"
 #include "cb_log.h"
 #include "st_format.h"
+#include "st_origin.h"
 #include "st_url.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -110,12 +112,66 @@ static uint64_t new_gen(uint64_t old)
 	return g > old ? g : old + 1;
 }
 
+/*
+ * Makes m (whose data file, named by m->gen on shard, is written and synced)
+ * the current version: metadata and index switch together under the writer
+ * lock, then the old version's files are unlinked (open readers keep
+ * theirs). data holds the data file's path and is updated if the
+ * generation has to move past a concurrent writer's.
+ */
+static int publish(const struct st_shards *ss, struct st_index *ix, struct st_meta *m,
+		   unsigned shard, char *data, size_t datacap, int *replaced, char *err,
+		   size_t errlen)
+{
+	char meta_path[CB_PATH_TMP], old_path[CB_PATH_TMP];
+	struct st_index_rec rec, old;
+	int ret, have_old;
+
+	st_index_lock(ix);
+	have_old = st_index_lookup(ix, m->id, &old) == 0;
+	if (have_old && old.gen >= m->gen) {
+		/* Rare: a concurrent writer published meanwhile; ours is the newest. */
+		m->gen = new_gen(old.gen);
+		st_path_data(ss->s[shard].path, m->id, m->gen, old_path, sizeof(old_path));
+		if (rename(data, old_path) < 0) {
+			ret = -errno;
+			st_index_unlock(ix);
+			snprintf(err, errlen, "rename %s: %s", data, strerror(errno));
+			return ret;
+		}
+		snprintf(data, datacap, "%s", old_path);
+	}
+	if (have_old)
+		m->flags |= old.flags & ST_META_PINNED;
+	st_path_meta(ss->s[shard].path, m->id, meta_path, sizeof(meta_path));
+	ret = st_meta_write(meta_path, m);
+	if (ret == 0) {
+		st_index_rec_from_meta(&rec, m, shard);
+		ret = st_index_put(ix, &rec);
+		if (ret)
+			unlink(meta_path);
+	}
+	if (ret == 0 && have_old && old.shard < ss->n) {
+		if (old.shard != shard) {
+			st_path_meta(ss->s[old.shard].path, m->id, old_path, sizeof(old_path));
+			unlink(old_path);
+		}
+		st_path_data(ss->s[old.shard].path, m->id, old.gen, old_path, sizeof(old_path));
+		unlink(old_path);
+	}
+	st_index_unlock(ix);
+	if (ret)
+		snprintf(err, errlen, "publishing %s: %s", m->key, strerror(-ret));
+	*replaced = have_old;
+	return ret;
+}
+
 int st_import_file(const struct cfg *c, const struct st_shards *ss, struct st_index *ix,
 		   const char *src, const char *url, struct st_import_result *res, char *err,
 		   size_t errlen)
 {
-	char data[CB_PATH_TMP], meta_path[CB_PATH_TMP], old_data[CB_PATH_TMP], dir[CB_PATH_TMP];
-	struct st_index_rec rec, old;
+	char data[CB_PATH_TMP], dir[CB_PATH_TMP];
+	struct st_index_rec old;
 	struct st_meta m;
 	struct stat st;
 	uint8_t *buf = NULL;
@@ -196,47 +252,9 @@ int st_import_file(const struct cfg *c, const struct st_shards *ss, struct st_in
 	m.flags = ST_META_COMPLETE;
 	st_meta_content_etag(&m);
 
-	/* Publish: metadata and index switch together under the writer lock. */
-	st_index_lock(ix);
-	have_old = st_index_lookup(ix, m.id, &old) == 0;
-	if (have_old && old.gen >= m.gen) {
-		m.gen = new_gen(old.gen);
-		/* Rare: a concurrent import won the race; keep the newest version ours. */
-		st_path_data(ss->s[res->shard].path, m.id, m.gen, old_data, sizeof(old_data));
-		if (rename(data, old_data) < 0) {
-			ret = -errno;
-			st_index_unlock(ix);
-			snprintf(err, errlen, "rename %s: %s", data, strerror(errno));
-			goto out;
-		}
-		memcpy(data, old_data, sizeof(data));
-	}
-	if (have_old)
-		m.flags |= old.flags & ST_META_PINNED;
-	st_path_meta(ss->s[res->shard].path, m.id, meta_path, sizeof(meta_path));
-	ret = st_meta_write(meta_path, &m);
-	if (ret == 0) {
-		st_index_rec_from_meta(&rec, &m, res->shard);
-		ret = st_index_put(ix, &rec);
-		if (ret)
-			unlink(meta_path);
-	}
-	if (ret == 0 && have_old) {
-		if (old.shard != res->shard && old.shard < ss->n) {
-			st_path_meta(ss->s[old.shard].path, m.id, old_data, sizeof(old_data));
-			unlink(old_data);
-		}
-		if (old.shard < ss->n) {
-			st_path_data(ss->s[old.shard].path, m.id, old.gen, old_data,
-				     sizeof(old_data));
-			unlink(old_data);
-		}
-	}
-	st_index_unlock(ix);
-	if (ret) {
-		snprintf(err, errlen, "publishing %s: %s", res->key, strerror(-ret));
+	ret = publish(ss, ix, &m, res->shard, data, sizeof(data), &have_old, err, errlen);
+	if (ret)
 		goto out;
-	}
 	memcpy(res->id, m.id, ST_ID_LEN);
 	res->size = m.size;
 	res->npieces = m.npieces;
@@ -251,6 +269,283 @@ out:
 		close(in);
 	if (out >= 0)
 		close(out);
+	free(buf);
+	st_meta_fini(&m);
+	return ret;
+}
+
+/* ------------------------------------------------------------ prestage */
+
+#define FETCH_TRIES	 3
+#define FETCH_BACKOFF_MS 100
+#define FETCH_MAX_CONNS	 16
+
+struct fetch_job {
+	const struct cfg_origin *origin;
+	const char *target;
+	struct st_meta *m;
+	int fd;
+	uint32_t next; /* next piece to take (atomic) */
+	int failed;    /* atomic: first error wins */
+	char err[256];
+	pthread_mutex_t err_lock;
+	unsigned requests, retries; /* atomic */
+};
+
+static void job_fail(struct fetch_job *j, int ret, const char *why)
+{
+	pthread_mutex_lock(&j->err_lock);
+	if (!j->failed) {
+		j->failed = ret;
+		snprintf(j->err, sizeof(j->err), "%s", why);
+	}
+	pthread_mutex_unlock(&j->err_lock);
+}
+
+/* Fetches, checks, hashes and writes piece p; 0 or -errno (why in err). */
+static int fetch_piece(struct fetch_job *j, struct st_origin_conn **conn, uint8_t *buf, uint32_t p,
+		       char *err, size_t errlen)
+{
+	struct st_meta *m = j->m;
+	uint64_t first = (uint64_t)p * m->piece_size;
+	uint64_t last = CB_MIN(first + m->piece_size, m->size) - 1;
+	struct st_origin_reply reply;
+	int reusable, ret = 0;
+	long got;
+
+	for (int attempt = 0; attempt < FETCH_TRIES; attempt++) {
+		if (attempt) {
+			__atomic_fetch_add(&j->retries, 1, __ATOMIC_RELAXED);
+			usleep((useconds_t)(FETCH_BACKOFF_MS * 1000) << (2 * (attempt - 1)));
+		}
+		if (__atomic_load_n(&j->failed, __ATOMIC_RELAXED))
+			return -ECANCELED;
+		if (!*conn) {
+			*conn = st_origin_connect(j->origin, j->origin->timeout_ms, err, errlen);
+			if (!*conn) {
+				ret = -errno;
+				continue;
+			}
+		}
+		__atomic_fetch_add(&j->requests, 1, __ATOMIC_RELAXED);
+		got = st_origin_get_range(*conn, j->target, first, last, buf, &reply, &reusable,
+					  err, errlen);
+		if (got >= 0 && (reply.complete != m->size || (uint64_t)got != last - first + 1)) {
+			cb_fmt(err, errlen, "origin %s: the object's length changed mid-fill",
+			       j->origin->host);
+			got = -EPROTO;
+		}
+		if (got >= 0 && strcmp(reply.etag, m->etag) != 0) {
+			/* Never mix pieces of two versions: the whole fill is void. */
+			cb_fmt(err, errlen, "origin %s: ETag changed mid-fill (%s, then %s)",
+			       j->origin->host, m->etag, reply.etag);
+			st_origin_close(*conn);
+			*conn = NULL;
+			return -ESTALE;
+		}
+		if (got < 0 || !reusable) {
+			st_origin_close(*conn);
+			*conn = NULL;
+		}
+		if (got < 0) {
+			ret = (int)got;
+			cb_warn("prestage %s piece %u, try %d of %d: %s", m->key, p, attempt + 1,
+				FETCH_TRIES, err);
+			continue;
+		}
+		SHA256(buf, (size_t)got, m->hashes + (size_t)p * 32);
+		ret = write_all(j->fd, buf, (size_t)got, first);
+		if (ret) {
+			snprintf(err, errlen, "writing piece %u: %s", p, strerror(-ret));
+			return ret;
+		}
+		__atomic_fetch_or(&m->present[p >> 3], (uint8_t)(1u << (p & 7)), __ATOMIC_RELAXED);
+		return 0;
+	}
+	return ret;
+}
+
+static void *fetch_worker(void *arg)
+{
+	struct fetch_job *j = arg;
+	struct st_origin_conn *conn = NULL;
+	uint8_t *buf = malloc(j->m->piece_size);
+	char err[256];
+
+	if (!buf) {
+		job_fail(j, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	for (;;) {
+		uint32_t p = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
+		int ret;
+
+		if (p >= j->m->npieces || __atomic_load_n(&j->failed, __ATOMIC_RELAXED))
+			break;
+		ret = fetch_piece(j, &conn, buf, p, err, sizeof(err));
+		if (ret && ret != -ECANCELED) {
+			job_fail(j, ret, err);
+			break;
+		}
+	}
+	st_origin_close(conn);
+	free(buf);
+	return NULL;
+}
+
+int st_prestage_url(const struct cfg *c, const struct st_shards *ss, struct st_index *ix,
+		    const char *url, unsigned conns, struct st_import_result *res,
+		    struct st_prestage_stats *stats, char *err, size_t errlen)
+{
+	struct fetch_job j = {.fd = -1};
+	struct st_origin_conn *conn = NULL;
+	struct st_origin_reply reply;
+	pthread_t threads[FETCH_MAX_CONNS];
+	const char *host, *target, *p;
+	char data[CB_PATH_TMP], dir[CB_PATH_TMP];
+	struct st_index_rec old;
+	struct st_meta m;
+	uint8_t *buf = NULL;
+	unsigned nthreads = 0;
+	int klen, ret, reusable, have_old;
+	long got;
+
+	memset(res, 0, sizeof(*res));
+	memset(stats, 0, sizeof(*stats));
+	memset(&m, 0, sizeof(m));
+	data[0] = '\0';
+	klen = st_url_key_of(c, url, res->key, sizeof(res->key), err, errlen);
+	if (klen < 0)
+		return -EINVAL;
+	host = strstr(url, "://") + 3;
+	target = strchr(host, '/');
+	p = strchr(host, ':');
+	j.origin = cfg_origin_find(c, host,
+				   (size_t)((p && (!target || p < target) ? p
+					     : target			  ? target
+									  : host + strlen(host)) -
+					    host));
+	if (!j.origin) {
+		snprintf(err, errlen, "%s is not a configured origin ([origin HOST] section)", url);
+		return -EPERM;
+	}
+	j.target = target ? target : "/";
+	j.m = &m;
+	pthread_mutex_init(&j.err_lock, NULL);
+	conns = CB_MAX(1u, CB_MIN(conns, (unsigned)FETCH_MAX_CONNS));
+
+	/* The first piece tells the object's length and validators. */
+	m.piece_size = (uint32_t)c->storage.piece_size;
+	buf = malloc(m.piece_size);
+	ret = -ENOMEM;
+	if (!buf)
+		goto out;
+	conn = st_origin_connect(j.origin, j.origin->timeout_ms, err, errlen);
+	if (!conn) {
+		ret = -errno;
+		goto out;
+	}
+	stats->requests++;
+	got = st_origin_get_range(conn, j.target, 0, m.piece_size - 1, buf, &reply, &reusable, err,
+				  errlen);
+	if (got < 0) {
+		ret = (int)got;
+		goto out;
+	}
+	m.size = reply.complete;
+	m.npieces = st_npieces(m.size, m.piece_size);
+	if (m.npieces > ST_MAX_PIECES) {
+		ret = -EFBIG;
+		snprintf(err, errlen, "%s is too large for piece_size %u", url, m.piece_size);
+		goto out;
+	}
+	st_content_id(res->key, (size_t)klen, m.id);
+	memcpy(m.key, res->key, (size_t)klen);
+	m.key_len = (uint16_t)klen;
+	m.created = time(NULL);
+	m.last_modified = reply.last_modified ? reply.last_modified : m.created;
+	memcpy(m.etag, reply.etag, sizeof(m.etag));
+	have_old = st_index_lookup(ix, m.id, &old) == 0;
+	m.gen = new_gen(have_old ? old.gen : 0);
+	ret = st_meta_alloc(&m);
+	if (ret)
+		goto out;
+	res->shard = st_shards_place(ss, m.id);
+	st_path_dir(ss->s[res->shard].path, m.id, dir, sizeof(dir));
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	st_path_data(ss->s[res->shard].path, m.id, m.gen, data, sizeof(data));
+	j.fd = open(data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (j.fd < 0 || ftruncate(j.fd, (off_t)m.size) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create %s: %s", data, strerror(errno));
+		goto out;
+	}
+	SHA256(buf, (size_t)got, m.hashes);
+	ret = write_all(j.fd, buf, (size_t)got, 0);
+	if (ret) {
+		snprintf(err, errlen, "writing piece 0: %s", strerror(-ret));
+		goto out;
+	}
+	m.present[0] |= 1;
+	if (!reusable) {
+		st_origin_close(conn);
+		conn = NULL;
+	}
+	st_origin_close(conn); /* each worker opens its own */
+	conn = NULL;
+
+	/* The other pieces, over conns connections in parallel. */
+	j.next = 1;
+	for (unsigned i = 0; i < conns && i + 1 < m.npieces; i++) {
+		if (pthread_create(&threads[i], NULL, fetch_worker, &j) != 0)
+			break;
+		nthreads++;
+	}
+	if (m.npieces > 1 && nthreads == 0) {
+		ret = -EAGAIN;
+		snprintf(err, errlen, "cannot start fetch threads");
+		goto out;
+	}
+	for (unsigned i = 0; i < nthreads; i++)
+		pthread_join(threads[i], NULL);
+	stats->requests += j.requests;
+	stats->retries = j.retries;
+	stats->conns = nthreads ? nthreads : 1;
+	if (j.failed) {
+		ret = j.failed;
+		snprintf(err, errlen, "%s", j.err);
+		goto out;
+	}
+	for (uint32_t i = 0; i < m.npieces; i++)
+		CB_ASSERT(st_meta_has(&m, i));
+	if (fsync(j.fd) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "fsync %s: %s", data, strerror(errno));
+		goto out;
+	}
+	m.flags = ST_META_COMPLETE;
+	if (!m.etag[0])
+		st_meta_content_etag(&m); /* the origin sent none: ours, from the content */
+	ret = publish(ss, ix, &m, res->shard, data, sizeof(data), &have_old, err, errlen);
+	if (ret)
+		goto out;
+	memcpy(res->id, m.id, ST_ID_LEN);
+	res->size = m.size;
+	res->npieces = m.npieces;
+	res->replaced = have_old;
+	memcpy(res->etag, m.etag, sizeof(res->etag));
+	data[0] = '\0'; /* keep it */
+out:
+	if (ret && data[0])
+		unlink(data);
+	if (j.fd >= 0)
+		close(j.fd);
+	st_origin_close(conn);
+	pthread_mutex_destroy(&j.err_lock);
 	free(buf);
 	st_meta_fini(&m);
 	return ret;

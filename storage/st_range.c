@@ -224,3 +224,41 @@ int st_range_if_range(const char *v, size_t len, const char *etag, int64_t last_
 		return 0;
 	return t == last_modified;
 }
+
+static int parse_u64(const char *v, size_t len, size_t *pos, uint64_t *out)
+{
+	size_t start = *pos;
+	uint64_t n = 0;
+
+	while (*pos < len && v[*pos] >= '0' && v[*pos] <= '9') {
+		unsigned d = (unsigned)(v[*pos] - '0');
+
+		if (n > (UINT64_MAX - d) / 10)
+			return -1;
+		n = n * 10 + d;
+		(*pos)++;
+	}
+	*out = n;
+	return *pos == start || *pos - start > 20 ? -1 : 0;
+}
+
+int st_range_parse_content_range(const char *v, size_t len, uint64_t *first, uint64_t *last,
+				 uint64_t *complete)
+{
+	static const char unit[] = "bytes ";
+	size_t pos = sizeof(unit) - 1;
+
+	if (len < pos)
+		return -1;
+	for (size_t i = 0; i < pos; i++) {
+		char c = v[i];
+
+		if ((c >= 'A' && c <= 'Z' ? (char)(c | 0x20) : c) != unit[i])
+			return -1;
+	}
+	if (parse_u64(v, len, &pos, first) || pos == len || v[pos++] != '-' ||
+	    parse_u64(v, len, &pos, last) || pos == len || v[pos++] != '/' ||
+	    parse_u64(v, len, &pos, complete) || pos != len)
+		return -1;
+	return *first <= *last && *last < *complete ? 0 : -1;
+}

@@ -49,4 +49,12 @@ enum st_range_result st_range_parse(const char *v, size_t len, uint64_t size,
  */
 int st_range_if_range(const char *v, size_t len, const char *etag, int64_t last_modified);
 
+/*
+ * Parses a Content-Range field value of a 206 (RFC 9110 §14.4):
+ * "bytes first-last/complete-length", case-insensitive unit, all three
+ * numbers present and consistent (first <= last < length). 0 or -1.
+ */
+int st_range_parse_content_range(const char *v, size_t len, uint64_t *first, uint64_t *last,
+				 uint64_t *complete);
+
 #endif

@@ -804,3 +804,76 @@ Test(http, date_round_trip)
 	cr_assert_eq(st_http_date_parse(out, 29, &t), 0);
 	cr_assert_eq(t, -62167219200);
 }
+
+/* Response heads from origins (st_http_parse_response). */
+
+static int parse_resp(const char *s, struct st_http_resp *r)
+{
+	return st_http_parse_response(s, strlen(s), r);
+}
+
+Test(http, response_206_fields)
+{
+	static const char head[] = "HTTP/1.1 206 Partial Content\r\nContent-Length: 10\r\n"
+				   "Content-Range: bytes 0-9/100\r\nETag: \"v1\"\r\n"
+				   "Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\nbody";
+	struct st_http_resp r;
+
+	cr_assert_eq(parse_resp(head, &r), (int)strlen(head) - 4);
+	cr_assert_eq(r.status, 206);
+	cr_assert(r.has_content_length && r.content_length == 10);
+	cr_assert(r.keep_alive);
+	cr_assert_eq(r.content_range.len, strlen("bytes 0-9/100"));
+	cr_assert_eq(r.etag.len, 4);
+	cr_assert_eq(r.last_modified.len, 29);
+}
+
+Test(http, response_partial_and_every_prefix)
+{
+	static const char head[] =
+		"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+	struct st_http_resp r;
+
+	for (size_t i = 0; i < strlen(head); i++)
+		cr_assert_eq(st_http_parse_response(head, i, &r), -2, "prefix %zu", i);
+	cr_assert_eq(parse_resp(head, &r), (int)strlen(head));
+	cr_assert(!r.keep_alive);
+}
+
+Test(http, response_framing_errors)
+{
+	static const char *const bad[] = {
+		"HTTP/1.1 206 X\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 206 X\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+		"HTTP/1.1 206 X\r\nContent-Range: bytes 0-1/2\r\nContent-Range: bytes "
+		"0-1/2\r\n\r\n",
+		"HTTP/1.1 206 X\r\nETag: \"a\"\r\nETag: \"b\"\r\n\r\n",
+		"HTTP/1.1 206 X\r\nX-A: a\r\n b\r\n\r\n",
+		"HTTP/1.1 206 X\r\nX-A: a\rb\r\n\r\n",
+		"HTTP/1.1 206 X\r\nX-A: a\nb\r\n\r\n",
+		"HTTP/2.0 206 X\r\n\r\n",
+		"HTTP/1.1 20 X\r\n\r\n",
+		"HTTP/1.1 099 X\r\n\r\n",
+		"HTTP/1.1 206 X\r\nTransfer-Encoding: gzip\r\n\r\n",
+		"HTTP/1.1 206 X\r\nContent-Length: 18446744073709551616\r\n\r\n",
+		"HTTP/1.1 206 X\r\nBad Name: x\r\n\r\n",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct st_http_resp r;
+
+		cr_assert_eq(parse_resp(bad[i], &r), -1, "case %zu: %s", i, bad[i]);
+	}
+}
+
+Test(http, response_head_too_large)
+{
+	size_t len = ST_HTTP_MAX_HEADER_BYTES + 100;
+	char *buf = malloc(len);
+	struct st_http_resp r;
+
+	memcpy(buf, "HTTP/1.1 200 OK\r\nX-Big: ", 24);
+	memset(buf + 24, 'a', len - 24);
+	cr_assert_eq(st_http_parse_response(buf, len, &r), -1);
+	free(buf);
+}

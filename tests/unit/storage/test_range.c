@@ -345,3 +345,44 @@ Test(range, if_range_date)
 	cr_assert_eq(if_range("784111777", "\"e\""), 0);
 	cr_assert_eq(st_range_if_range("Sun, 06 Nov 1994 08:49:37 GMT", 29, "\"e\"", LM + 1), 0);
 }
+
+/* Content-Range of a 206 from an origin (st_range_parse_content_range). */
+
+static int cr(const char *s, uint64_t *f, uint64_t *l, uint64_t *t)
+{
+	return st_range_parse_content_range(s, strlen(s), f, l, t);
+}
+
+Test(range, content_range_valid)
+{
+	uint64_t f, l, t;
+
+	cr_assert_eq(cr("bytes 0-9/100", &f, &l, &t), 0);
+	cr_assert(f == 0 && l == 9 && t == 100);
+	cr_assert_eq(cr("Bytes 99-99/100", &f, &l, &t), 0);
+	cr_assert(f == 99 && l == 99);
+	cr_assert_eq(cr("bytes 0-18446744073709551613/18446744073709551615", &f, &l, &t), 0);
+}
+
+Test(range, content_range_invalid)
+{
+	static const char *const bad[] = {
+		"bytes 0-9/*",
+		"bytes */100",
+		"bytes 10-9/100",
+		"bytes 0-100/100",
+		"bytes 0-9/100 ",
+		"bytes  0-9/100",
+		"bits 0-9/100",
+		"bytes 0-9",
+		"bytes -9/100",
+		"bytes 0-/100",
+		"",
+		"bytes 0-9/18446744073709551616",
+		"bytes 0x0-9/100",
+	};
+	uint64_t f, l, t;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(cr(bad[i], &f, &l, &t), -1, "case %s", bad[i]);
+}

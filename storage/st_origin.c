@@ -1,0 +1,253 @@
+/*
+ * Origin HTTP client (see st_origin.h). A response is read in two steps:
+ * the head into a bounded buffer (parsed by st_http_parse_response), then
+ * exactly Content-Length body bytes into the caller's piece buffer. Bytes
+ * beyond the declared length that arrive with the head are an error ("extra
+ * bytes"): an origin that sends more than it declared is not trusted.
+ */
+#include "st_origin.h"
+
+#include "cb_common.h"
+#include "cb_log.h"
+#include "st_http.h"
+#include "st_range.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define HEAD_CAP 16384
+
+struct st_origin_conn {
+	int fd;
+	uint64_t timeout_ms;
+	const struct cfg_origin *o;
+	char head[HEAD_CAP];
+	size_t head_len; /* bytes buffered past the last response */
+};
+
+static int wait_fd(int fd, short events, uint64_t timeout_ms)
+{
+	struct pollfd p = {fd, events, 0};
+	int n;
+
+	do {
+		n = poll(&p, 1, (int)CB_MIN(timeout_ms, (uint64_t)INT32_MAX));
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n == 0 ? -ETIMEDOUT : 0;
+}
+
+struct st_origin_conn *st_origin_connect(const struct cfg_origin *o, uint64_t timeout_ms, char *err,
+					 size_t errlen)
+{
+	const struct cfg_addr *via = o->proxy.port ? &o->proxy : NULL;
+	const char *host = via ? via->host : o->upstream_host;
+	unsigned port = via ? via->port : o->upstream_port;
+	struct addrinfo hints = {0}, *res = NULL, *ai;
+	struct st_origin_conn *c;
+	char portstr[8];
+	int fd = -1, ret = -EHOSTUNREACH, one = 1;
+
+	if (o->upstream_tls) {
+		snprintf(err, errlen, "origin %s: https upstreams are not supported yet", o->host);
+		errno = EPROTONOSUPPORT;
+		return NULL;
+	}
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	ret = getaddrinfo(host, portstr, &hints, &res);
+	if (ret) {
+		snprintf(err, errlen, "origin %s: cannot resolve %s: %s", o->host, host,
+			 gai_strerror(ret));
+		errno = EHOSTUNREACH;
+		return NULL;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		socklen_t sl = sizeof(ret);
+
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		ret = -errno;
+		if (errno == EINPROGRESS) {
+			ret = wait_fd(fd, POLLOUT, timeout_ms);
+			if (ret == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &ret, &sl) == 0 &&
+			    !ret)
+				break;
+			ret = ret > 0 ? -ret : ret;
+		}
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(err, errlen, "origin %s: connect %s:%u: %s", o->host, host, port,
+			 strerror(-ret));
+		errno = -ret;
+		return NULL;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	c->fd = fd;
+	c->timeout_ms = timeout_ms;
+	c->o = o;
+	return c;
+}
+
+void st_origin_close(struct st_origin_conn *c)
+{
+	if (!c)
+		return;
+	close(c->fd);
+	free(c);
+}
+
+static int send_all(struct st_origin_conn *c, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			int ret = wait_fd(c->fd, POLLOUT, c->timeout_ms);
+
+			if (ret)
+				return ret;
+			continue;
+		}
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* One read with the timeout; bytes read, 0 at EOF, or -errno. */
+static ssize_t recv_some(struct st_origin_conn *c, void *buf, size_t cap)
+{
+	for (;;) {
+		ssize_t n = recv(c->fd, buf, cap, 0);
+
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		n = wait_fd(c->fd, POLLIN, c->timeout_ms);
+		if (n)
+			return n;
+	}
+}
+
+static long fail(char *err, size_t errlen, long ret, const char *host, const char *why)
+{
+	snprintf(err, errlen, "origin %s: %s", host, why);
+	return ret;
+}
+
+long st_origin_get_range(struct st_origin_conn *c, const char *target, uint64_t first,
+			 uint64_t last, uint8_t *buf, struct st_origin_reply *reply, int *reusable,
+			 char *err, size_t errlen)
+{
+	const char *h = c->o->host;
+	struct st_http_resp resp;
+	char req[ST_HTTP_MAX_URI + 512], proxy_prefix[CFG_HOST_MAX + 16] = "";
+	uint64_t want = last - first + 1, got = 0, cf, cl, total;
+	int n, head;
+	ssize_t r;
+
+	*reusable = 0;
+	memset(reply, 0, sizeof(*reply));
+	if (c->o->proxy.port) /* absolute-form through an HTTP proxy (RFC 9112 §3.2.2) */
+		snprintf(proxy_prefix, sizeof(proxy_prefix), "http://%s:%u", c->o->upstream_host,
+			 c->o->upstream_port);
+	n = snprintf(req, sizeof(req),
+		     "GET %s%s HTTP/1.1\r\nHost: %s\r\nRange: bytes=%llu-%llu\r\n"
+		     "X-Cachebox-Via: 1\r\n\r\n",
+		     proxy_prefix, target, h, (unsigned long long)first, (unsigned long long)last);
+	if (n < 0 || (size_t)n >= sizeof(req))
+		return fail(err, errlen, -E2BIG, h, "request target too long");
+	if (send_all(c, req, (size_t)n) < 0)
+		return fail(err, errlen, -ECONNRESET, h, "sending the request failed");
+
+	/* The head. */
+	for (;;) {
+		head = st_http_parse_response(c->head, c->head_len, &resp);
+		if (head >= 0)
+			break;
+		if (head == -1)
+			return fail(err, errlen, -EPROTO, h, "malformed response head");
+		if (c->head_len == sizeof(c->head))
+			return fail(err, errlen, -EPROTO, h, "response head too large");
+		r = recv_some(c, c->head + c->head_len, sizeof(c->head) - c->head_len);
+		if (r == -ETIMEDOUT)
+			return fail(err, errlen, -ETIMEDOUT, h, "stalled before the head");
+		if (r <= 0)
+			return fail(err, errlen, -ECONNRESET, h, "closed or reset before the head");
+		c->head_len += (size_t)r;
+	}
+	if (resp.status != 206) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "answered %d to a range request", resp.status);
+		return fail(err, errlen, -EPROTO, h, what);
+	}
+	if (resp.chunked || !resp.has_content_length || !resp.content_range.len ||
+	    st_range_parse_content_range(resp.content_range.p, resp.content_range.len, &cf, &cl,
+					 &total))
+		return fail(err, errlen, -EPROTO, h,
+			    "206 without a usable Content-Range and Content-Length");
+	if (cf != first || (cl != last && !(cl == total - 1 && last > cl)))
+		return fail(err, errlen, -EPROTO, h, "Content-Range is not the range asked");
+	want = cl - cf + 1;
+	if (resp.content_length != want)
+		return fail(err, errlen, -EPROTO, h, "Content-Length does not match the range");
+	reply->first = cf;
+	reply->last = cl;
+	reply->complete = total;
+	if (resp.etag.len && resp.etag.len < sizeof(reply->etag)) {
+		memcpy(reply->etag, resp.etag.p, resp.etag.len);
+		reply->etag[resp.etag.len] = '\0';
+	}
+	if (resp.last_modified.len)
+		st_http_date_parse(resp.last_modified.p, resp.last_modified.len,
+				   &reply->last_modified);
+
+	/* The body: what came with the head, then the rest, never more. */
+	got = CB_MIN((uint64_t)(c->head_len - (size_t)head), want);
+	memcpy(buf, c->head + head, got);
+	if (c->head_len - (size_t)head > want)
+		return fail(err, errlen, -EPROTO, h, "extra bytes after the body");
+	c->head_len = 0;
+	while (got < want) {
+		r = recv_some(c, buf + got, want - got);
+		if (r == -ETIMEDOUT)
+			return fail(err, errlen, -ETIMEDOUT, h, "stalled in the body");
+		if (r <= 0)
+			return fail(err, errlen, -ECONNRESET, h, "closed or reset in the body");
+		got += (uint64_t)r;
+	}
+	/* More bytes already waiting, with no request of ours out: the origin lied. */
+	if (recv(c->fd, c->head, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+		return fail(err, errlen, -EPROTO, h, "extra bytes after the body");
+	*reusable = resp.keep_alive;
+	return (long)want;
+}

@@ -1,0 +1,177 @@
+"""Origins for the fill scenarios: Debian's nginx on loopback, and a
+scripted misbehaving origin whose faults are chosen by the request path."""
+import os
+import random
+import re
+import socket
+import socketserver
+import struct
+import subprocess
+import threading
+import time
+
+from cbtest import free_port
+
+
+class Nginx:
+    """Debian's nginx serving root on 127.0.0.1:<port>, logging what it got."""
+
+    def __init__(self, root, workdir):
+        self.root = root
+        self.dir = workdir
+        # nginx's workers run unprivileged: they must be able to read the files.
+        for d in (workdir, root):
+            os.chmod(d, 0o755)
+        self.port = free_port()
+        self.log = os.path.join(workdir, "origin-access.log")
+        conf = os.path.join(workdir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write("""daemon off;
+worker_processes 1;
+pid %(d)s/nginx.pid;
+error_log %(d)s/nginx-error.log;
+events { worker_connections 128; }
+http {
+  log_format fill '$request|$http_host|$http_range|$http_x_cachebox_via|$http_user_agent|$http_cookie|$http_x_forwarded_host|$status';
+  access_log %(log)s fill;
+  server { listen 127.0.0.1:%(port)d; root %(root)s; }
+}
+""" % {"d": workdir, "log": self.log, "port": self.port, "root": root})
+        self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", workdir],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not start")
+
+    def requests(self):
+        if not os.path.exists(self.log):
+            return []
+        with open(self.log) as f:
+            return [ln.rstrip("\n").split("|") for ln in f]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def body_of(path, size):
+    return random.Random(path).randbytes(size)
+
+
+class BadOrigin:
+    """Serves /<mode>/<name> objects of `size` bytes; from the third piece on
+    it misbehaves as `mode` says ("flaky": each piece's first answer is cut
+    short). Counts requests per path."""
+
+    def __init__(self, size, piece, timeout_s=1.0):
+        self.size, self.piece, self.stall = size, piece, timeout_s * 3
+        self.counts = {}
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                self.request.settimeout(10)
+                buf = b""
+                while True:
+                    while b"\r\n\r\n" not in buf:
+                        try:
+                            chunk = self.request.recv(65536)
+                        except OSError:
+                            return
+                        if not chunk:
+                            return
+                        buf += chunk
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    if not outer.answer(self.request, head.decode("latin-1")):
+                        return
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def count(self, path):
+        with self.lock:
+            return self.counts.get(path, 0)
+
+    def answer(self, sock, head):
+        line = head.split("\r\n")[0]
+        path = line.split(" ")[1]
+        m = re.search(r"(?i)\r\nrange: bytes=(\d+)-(\d+)", head)
+        with self.lock:
+            self.counts[path] = self.counts.get(path, 0) + 1
+            key = (path, m.group(1))
+            self.counts[key] = self.counts.get(key, 0) + 1
+            attempt = self.counts[key]
+        mode = path.split("/")[1]
+        data = body_of(path, self.size)
+        first, last = int(m.group(1)), min(int(m.group(2)), self.size - 1)
+        piece = first // self.piece
+        body = data[first:last + 1]
+        etag = '"v1"'
+        bad = piece >= 2
+
+        def send_head(status, length, crange=None, etag=etag):
+            h = "HTTP/1.1 %s\r\nContent-Length: %d\r\nETag: %s\r\n" % (status, length, etag)
+            if crange:
+                h += "Content-Range: bytes %s\r\n" % crange
+            sock.sendall((h + "\r\n").encode())
+
+        good_range = "%d-%d/%d" % (first, last, self.size)
+        if mode == "flaky" and attempt == 1 and piece >= 1:
+            bad, mode = True, "close-mid"  # every piece's first answer is cut short
+        if not bad or mode in ("good", "flaky"):
+            send_head("206 Partial Content", len(body), good_range)
+            sock.sendall(body)
+            return True
+        if mode == "close-mid":
+            send_head("206 Partial Content", len(body), good_range)
+            sock.sendall(body[:len(body) // 2])
+            return False
+        if mode == "reset":
+            send_head("206 Partial Content", len(body), good_range)
+            sock.sendall(body[:len(body) // 3])
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return False
+        if mode == "stall":
+            send_head("206 Partial Content", len(body), good_range)
+            sock.sendall(body[:100])
+            time.sleep(self.stall)
+            return False
+        if mode == "status200":
+            send_head("200 OK", len(data))
+            sock.sendall(data)
+            return True
+        if mode == "wrong-range":
+            send_head("206 Partial Content", len(body),
+                      "%d-%d/%d" % (first + 1, last + 1, self.size))
+            sock.sendall(body)
+            return True
+        if mode == "extra":
+            send_head("206 Partial Content", len(body), good_range)
+            sock.sendall(body + b"0123456789")
+            return True
+        if mode == "long-cl":
+            send_head("206 Partial Content", len(body) + 10, good_range)
+            sock.sendall(body + b"0123456789")
+            return True
+        if mode == "500":
+            send_head("500 Internal Server Error", 0)
+            return True
+        if mode == "etag-change":
+            send_head("206 Partial Content", len(body), good_range, etag='"v2"')
+            sock.sendall(body)
+            return True
+        raise RuntimeError("unknown mode " + mode)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""cacheboxctl prestage: an object filled from its origin before anyone asks,
+one ranged GET per piece over parallel connections, every piece hashed; and
+a misbehaving origin never gets a piece committed."""
+import glob
+import hashlib
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cbtest import Appliance, check, content_id, curl, finish, make_file  # noqa: E402
+from origins import BadOrigin, Nginx, body_of  # noqa: E402
+
+PIECE = 64 * 1024
+BAD_SIZE = 5 * PIECE + 1234
+
+
+def data_files(app):
+    return glob.glob(os.path.join(app.shard, "objects", "*", "*.data"))
+
+
+def main():
+    app = Appliance(origins=())
+    www = os.path.join(app.dir, "www")
+    os.makedirs(www)
+    nginx = Nginx(www, app.dir)
+    bad = BadOrigin(BAD_SIZE, PIECE, timeout_s=1.0)
+    with open(app.conf, "a") as f:
+        f.write("[origin origin.test]\nupstream = http://127.0.0.1:%d\n" % nginx.port)
+        f.write("[origin bad.test]\nupstream = http://127.0.0.1:%d\ntimeout = 1s\n" % bad.port)
+    try:
+        app.start()
+        # A real origin: bytes exact, one request per piece, only our headers.
+        sizes = {"small.bin": 1000, "exact.bin": PIECE, "big.bin": 5 * 1024 * 1024 + 777}
+        for name, size in sizes.items():
+            make_file(os.path.join(www, name), size, seed=size)
+        for name, size in sizes.items():
+            before = len(nginx.requests())
+            r = app.ctl("prestage", "http://origin.test/" + name, check_rc=False)
+            check(r.returncode == 0 and "complete and verified" in r.stdout,
+                  "prestage %s: %s %s" % (name, r.stdout, r.stderr))
+            reqs = nginx.requests()[before:]
+            npieces = (size + PIECE - 1) // PIECE
+            check(len(reqs) == npieces, "%s: %d origin requests for %d pieces" % (
+                name, len(reqs), npieces))
+            check(all(q[1] == "origin.test" and q[3] == "1" and q[4] == "-" and q[5] == "-"
+                      and q[6] == "-" and q[2].startswith("bytes=") and q[7] == "206"
+                      for q in reqs), "%s: origin saw Host, Range and the loop header only"
+                  % name)
+            got = curl("-o", "-", app.url("/%s?cacheHostOrigin=origin.test" % name)).stdout
+            want = open(os.path.join(www, name), "rb").read()
+            check(got == want, "%s: served from the cache byte for byte" % name)
+        st, h, _ = app.request("HEAD", "/big.bin?cacheHostOrigin=origin.test")
+        check(st == 200 and h.get("etag", "").startswith('"') and "last-modified" in h,
+              "origin's validators served")
+        r = app.ctl("prestage", "http://nowhere.test/x", check_rc=False)
+        check(r.returncode == 1 and "not a configured origin" in r.stderr,
+              "unconfigured origin refused: " + r.stderr)
+        r = app.ctl("prestage", "http://origin.test/missing.bin", check_rc=False)
+        check(r.returncode == 1 and "404" in r.stderr, "missing object: " + r.stderr)
+
+        # A flaky origin (every other answer cut short): retried, then exact.
+        r = app.ctl("--json", "prestage", "http://bad.test/flaky/obj", check_rc=False)
+        check(r.returncode == 0 and '"retries":0' not in r.stdout,
+              "flaky origin: prestaged with retries: %s %s" % (r.stdout, r.stderr))
+        got = curl("-o", "-", app.url("/flaky/obj?cacheHostOrigin=bad.test")).stdout
+        check(got == body_of("/flaky/obj", BAD_SIZE), "flaky origin: bytes exact")
+
+        # Misbehaving origins: nothing committed, a clear reason, bounded retries.
+        n_data = len(data_files(app))
+        faults = {"close-mid": "closed or reset in the body", "reset": "reset in the body",
+                  "stall": "stalled", "status200": "answered 200",
+                  "wrong-range": "Content-Range is not the range asked",
+                  "extra": "extra bytes", "long-cl": "Content-Length does not match",
+                  "500": "answered 500", "etag-change": "ETag changed mid-fill"}
+        for mode, why in faults.items():
+            path = "/%s/obj" % mode
+            r = app.ctl("prestage", "http://bad.test" + path, check_rc=False)
+            check(r.returncode == 1 and why in r.stderr,
+                  "%s: refused (%s)" % (mode, r.stderr.strip()))
+            st, _, _ = app.request("GET", path + "?cacheHostOrigin=bad.test")
+            check(st == 404, "%s: nothing served (%d)" % (mode, st))
+            check(len(data_files(app)) == n_data, "%s: no data file left" % mode)
+            check(content_id("bad.test" + path) not in app.ctl("list").stdout,
+                  "%s: not listed" % mode)
+            npieces = (BAD_SIZE + PIECE - 1) // PIECE
+            check(bad.count(path) <= 1 + 3 * (npieces - 1),
+                  "%s: %d origin requests (at most 3 tries a piece)" % (mode, bad.count(path)))
+    finally:
+        bad.stop()
+        nginx.stop()
+        app.cleanup()
+    finish()
+
+
+main()
