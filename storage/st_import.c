@@ -72,7 +72,7 @@ int st_url_key_of(const struct cfg *c, const char *url, char *key, size_t cap, c
 	return n;
 }
 
-static int write_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
+int st_pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;
 
@@ -105,7 +105,7 @@ static int read_full(int fd, uint8_t *buf, size_t len, size_t *got)
 	return 0;
 }
 
-static uint64_t new_gen(uint64_t old)
+uint64_t st_new_gen(uint64_t old)
 {
 	uint64_t g = cb_wall_ns();
 
@@ -119,9 +119,9 @@ static uint64_t new_gen(uint64_t old)
  * theirs). data holds the data file's path and is updated if the
  * generation has to move past a concurrent writer's.
  */
-static int publish(const struct st_shards *ss, struct st_index *ix, struct st_meta *m,
-		   unsigned shard, char *data, size_t datacap, int *replaced, char *err,
-		   size_t errlen)
+int st_version_publish(const struct st_shards *ss, struct st_index *ix, struct st_meta *m,
+		       unsigned shard, char *data, size_t datacap, int *replaced, char *err,
+		       size_t errlen)
 {
 	char meta_path[CB_PATH_TMP], old_path[CB_PATH_TMP];
 	struct st_index_rec rec, old;
@@ -131,7 +131,7 @@ static int publish(const struct st_shards *ss, struct st_index *ix, struct st_me
 	have_old = st_index_lookup(ix, m->id, &old) == 0;
 	if (have_old && old.gen >= m->gen) {
 		/* Rare: a concurrent writer published meanwhile; ours is the newest. */
-		m->gen = new_gen(old.gen);
+		m->gen = st_new_gen(old.gen);
 		st_path_data(ss->s[shard].path, m->id, m->gen, old_path, sizeof(old_path));
 		if (rename(data, old_path) < 0) {
 			ret = -errno;
@@ -209,7 +209,7 @@ int st_import_file(const struct cfg *c, const struct st_shards *ss, struct st_in
 	m.created = time(NULL);
 	m.last_modified = st.st_mtime;
 	have_old = st_index_lookup(ix, m.id, &old) == 0;
-	m.gen = new_gen(have_old ? old.gen : 0);
+	m.gen = st_new_gen(have_old ? old.gen : 0);
 	ret = st_meta_alloc(&m);
 	if (ret)
 		goto out;
@@ -235,7 +235,7 @@ int st_import_file(const struct cfg *c, const struct st_shards *ss, struct st_in
 		if (ret == 0 && got != want)
 			ret = -EIO; /* the file shrank under us */
 		if (ret == 0)
-			ret = write_all(out, buf, got, off);
+			ret = st_pwrite_all(out, buf, got, off);
 		if (ret) {
 			snprintf(err, errlen, "copying %s: %s", src, strerror(-ret));
 			goto out;
@@ -252,7 +252,8 @@ int st_import_file(const struct cfg *c, const struct st_shards *ss, struct st_in
 	m.flags = ST_META_COMPLETE;
 	st_meta_content_etag(&m);
 
-	ret = publish(ss, ix, &m, res->shard, data, sizeof(data), &have_old, err, errlen);
+	ret = st_version_publish(ss, ix, &m, res->shard, data, sizeof(data), &have_old, err,
+				 errlen);
 	if (ret)
 		goto out;
 	memcpy(res->id, m.id, ST_ID_LEN);
@@ -354,7 +355,7 @@ static int fetch_piece(struct fetch_job *j, struct st_origin_conn **conn, uint8_
 			continue;
 		}
 		SHA256(buf, (size_t)got, m->hashes + (size_t)p * 32);
-		ret = write_all(j->fd, buf, (size_t)got, first);
+		ret = st_pwrite_all(j->fd, buf, (size_t)got, first);
 		if (ret) {
 			snprintf(err, errlen, "writing piece %u: %s", p, strerror(-ret));
 			return ret;
@@ -466,7 +467,7 @@ int st_prestage_url(const struct cfg *c, const struct st_shards *ss, struct st_i
 	m.last_modified = reply.last_modified ? reply.last_modified : m.created;
 	memcpy(m.etag, reply.etag, sizeof(m.etag));
 	have_old = st_index_lookup(ix, m.id, &old) == 0;
-	m.gen = new_gen(have_old ? old.gen : 0);
+	m.gen = st_new_gen(have_old ? old.gen : 0);
 	ret = st_meta_alloc(&m);
 	if (ret)
 		goto out;
@@ -485,7 +486,7 @@ int st_prestage_url(const struct cfg *c, const struct st_shards *ss, struct st_i
 		goto out;
 	}
 	SHA256(buf, (size_t)got, m.hashes);
-	ret = write_all(j.fd, buf, (size_t)got, 0);
+	ret = st_pwrite_all(j.fd, buf, (size_t)got, 0);
 	if (ret) {
 		snprintf(err, errlen, "writing piece 0: %s", strerror(-ret));
 		goto out;
@@ -530,7 +531,8 @@ int st_prestage_url(const struct cfg *c, const struct st_shards *ss, struct st_i
 	m.flags = ST_META_COMPLETE;
 	if (!m.etag[0])
 		st_meta_content_etag(&m); /* the origin sent none: ours, from the content */
-	ret = publish(ss, ix, &m, res->shard, data, sizeof(data), &have_old, err, errlen);
+	ret = st_version_publish(ss, ix, &m, res->shard, data, sizeof(data), &have_old, err,
+				 errlen);
 	if (ret)
 		goto out;
 	memcpy(res->id, m.id, ST_ID_LEN);

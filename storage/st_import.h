@@ -40,6 +40,20 @@ int st_import_file(const struct cfg *c, const struct st_shards *ss, struct st_in
 		   const char *src, const char *url, struct st_import_result *res, char *err,
 		   size_t errlen);
 
+/*
+ * Makes m the current version of its object (its data file, named by
+ * m->gen on shard, written; data holds that path and follows a generation
+ * bump): metadata and index entry switch together under the writer lock,
+ * then the old version's files are unlinked. 0 or -errno (reason in err).
+ */
+int st_version_publish(const struct st_shards *ss, struct st_index *ix, struct st_meta *m,
+		       unsigned shard, char *data, size_t datacap, int *replaced, char *err,
+		       size_t errlen);
+/* A generation number newer than old (wall-clock nanoseconds when possible). */
+uint64_t st_new_gen(uint64_t old);
+/* pwrite of all len bytes at off; 0 or -errno. */
+int st_pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off);
+
 struct st_prestage_stats {
 	unsigned requests; /* ranged GETs sent to the origin */
 	unsigned retries;  /* of them, repeats after a failure */

@@ -26,6 +26,7 @@
 
 #include "cb_common.h"
 #include "cb_log.h"
+#include "st_fill.h"
 #include "st_format.h"
 #include "st_http.h"
 #include "st_range.h"
@@ -54,6 +55,7 @@
 #define RBUF_SIZE    4096
 #define IN_CAP	     (ST_HTTP_MAX_HEADER_BYTES + 4096)
 #define PIPE_SIZE    (1 << 20)
+#define FILL_THREADS 8 /* fetch threads towards origins */
 #define LINGER_MS    2000
 #define ZC_BUF_SIZE  (256 * 1024)
 #define ZC_BUFS	     64	 /* registered buffers per worker (6 bits of user_data) */
@@ -118,6 +120,16 @@ struct conn {
 	uint64_t zc_read_off; /* bytes of segs[cur] handed to reads */
 	bool zc_sending;
 
+	/* the request being answered: kept parsed until its response is done */
+	struct st_http_req req;
+	size_t req_consume; /* head + body bytes of c->in to drop when done */
+	enum { PARK_NONE, PARK_REQ, PARK_PIECE } park; /* waiting for a fill */
+	struct st_fill *fill;
+	struct st_index_rec orec; /* index entry of the object being sent */
+	bool was_miss;		  /* the object was not cached when the request came */
+	char *miss_key;		  /* cache key of an object to fill (heap, per request) */
+	uint16_t miss_key_len, miss_host_len;
+
 	/* for the access log */
 	uint64_t t_start;
 	int status;
@@ -136,6 +148,8 @@ struct worker {
 	int lfd;
 	int efd; /* eventfd: stop request */
 	uint64_t efd_val;
+	int ffd; /* eventfd: a fill made progress */
+	uint64_t ffd_val;
 	struct __kernel_timespec tick;
 	bool stopping;
 	struct io_uring_buf_ring *br;
@@ -157,6 +171,7 @@ struct worker {
 
 struct st_server {
 	struct st_server_conf conf;
+	struct st_fill_mgr *fm;
 	unsigned nworkers;
 	struct worker *w;
 };
@@ -318,7 +333,9 @@ static void alog_line(struct worker *w, struct conn *c)
 		ts.tv_nsec / 1000000, c->peer, c->method[0] ? c->method : "-",
 		c->id_hex[0] ? c->id_hex : "-", c->range_desc[0] ? c->range_desc : "-", c->status,
 		(unsigned long long)c->body_sent, c->result ? c->result : "-",
-		c->result && strcmp(c->result, "HIT") == 0 ? "cache" : "-",
+		!c->result			? "-"
+		: strcmp(c->result, "HIT") == 0 ? "cache"
+						: "origin",
 		(unsigned long long)(dur_us / 1000), (unsigned long long)(dur_us % 1000));
 	if (n > 0)
 		w->alog_len += CB_MIN((size_t)n, ALOG_CAP - w->alog_len - 1);
@@ -353,6 +370,12 @@ static void response_reset(struct worker *w, struct conn *c)
 		st_obj_put(w->srv->conf.oc, c->obj);
 		c->obj = NULL;
 	}
+	st_fill_put(w->srv->fm, c->fill);
+	c->fill = NULL;
+	free(c->miss_key);
+	c->miss_key = NULL;
+	c->park = PARK_NONE;
+	c->was_miss = false;
 	c->out_len = 0;
 	c->nseg = c->cur = 0;
 	c->seg_done = 0;
@@ -454,12 +477,22 @@ static void arm_recv_direct(struct worker *w, struct conn *c)
 
 static void send_next(struct worker *w, struct conn *c);
 static void process_input(struct worker *w, struct conn *c);
+static size_t scratch_for(struct worker *w, size_t len);
+static struct st_fill *fill_for(struct worker *w, struct conn *c, const uint8_t id[ST_ID_LEN],
+				const struct st_index_rec *rec, const struct st_obj *o);
+static void park(struct worker *w, struct conn *c, int how);
 
 static void response_done(struct worker *w, struct conn *c)
 {
 	w->stats->bytes_served += c->body_sent;
 	alog_line(w, c);
 	response_reset(w, c);
+	/* The request's bytes can go now: nothing points into them any more. */
+	if (c->req_consume) {
+		memmove(c->in, c->in + c->req_consume, c->in_len - c->req_consume);
+		c->in_len -= c->req_consume;
+		c->req_consume = 0;
+	}
 	if (c->want_close) {
 		/* Lingering close: the client reads our answer, not a reset. */
 		shutdown(c->fd, SHUT_WR);
@@ -492,7 +525,7 @@ static bool more_after(const struct conn *c)
 	return c->cur + 1 < c->nseg;
 }
 
-static void splice_next(struct worker *w, struct conn *c, const struct seg *s)
+static void splice_next(struct worker *w, struct conn *c, const struct seg *s, uint64_t ready)
 {
 	struct io_uring_sqe *sqe;
 	uint64_t left = s->len - c->seg_done;
@@ -508,7 +541,8 @@ static void splice_next(struct worker *w, struct conn *c, const struct seg *s)
 	}
 	sqe = conn_sqe(w, c, OP_SPLICE_IN);
 	io_uring_prep_splice(sqe, c->obj->fd, (int64_t)(s->off + c->seg_done), c->pipe[1], -1,
-			     (unsigned)CB_MIN(left, (uint64_t)PIPE_SIZE), SPLICE_F_MOVE);
+			     (unsigned)CB_MIN(CB_MIN(left, ready), (uint64_t)PIPE_SIZE),
+			     SPLICE_F_MOVE);
 }
 
 static int zc_get(struct worker *w)
@@ -576,15 +610,57 @@ static void zc_pump(struct worker *w, struct conn *c, const struct seg *s)
 			conn_close(w, c);
 			return;
 		}
-		splice_next(w, c, s);
+		splice_next(w, c, s, s->len - c->seg_done);
 		return;
 	}
 	zc_try_send(w, c, s);
 }
 
+/*
+ * Bytes of segment s from where it stands that are present and verified,
+ * stopping at the first piece that is not (verifying pieces that are on
+ * disk but not yet hashed in this process).
+ */
+static uint64_t ready_bytes(struct worker *w, struct conn *c, const struct seg *s)
+{
+	struct st_obj *o = c->obj;
+	uint64_t off = s->off + c->seg_done, end = s->off + s->len, pos = off;
+
+	while (pos < end) {
+		uint32_t p = (uint32_t)(pos / o->piece_size);
+
+		if (!(__atomic_load_n(&o->verified[p >> 3], __ATOMIC_ACQUIRE) & (1u << (p & 7))) &&
+		    (!scratch_for(w, o->piece_size) ||
+		     st_obj_verify(w->srv->conf.oc, o, pos, pos, w->scratch) != 0))
+			break;
+		pos = CB_MIN(((uint64_t)p + 1) * o->piece_size, end);
+	}
+	return pos - off;
+}
+
+/* The next piece to send is not here: ask the fill for it and wait. */
+static void wait_piece(struct worker *w, struct conn *c, const struct seg *s)
+{
+	uint32_t p = (uint32_t)((s->off + c->seg_done) / c->obj->piece_size);
+	struct st_index_rec frec;
+	int fstatus;
+
+	if (!fill_for(w, c, c->obj->id, &c->orec, c->obj) ||
+	    st_fill_status(w->srv->fm, c->fill, &frec, &fstatus) == ST_FILL_FAILED) {
+		/* Headers are out: all we can do is stop short of the declared length. */
+		cb_warn("%s: object %s: piece %u cannot be had; closing mid-body", c->peer,
+			c->id_hex, p);
+		conn_close(w, c);
+		return;
+	}
+	st_fill_want(w->srv->fm, c->fill, p, p + 3);
+	park(w, c, PARK_PIECE);
+}
+
 static void send_next(struct worker *w, struct conn *c)
 {
 	struct io_uring_sqe *sqe;
+	uint64_t ready = 0;
 	struct seg *s;
 
 	while (c->cur < c->nseg && c->seg_done == c->segs[c->cur].len) {
@@ -604,8 +680,18 @@ static void send_next(struct worker *w, struct conn *c)
 				   MSG_NOSIGNAL | (more_after(c) ? MSG_MORE : 0));
 		return;
 	}
+	if (c->pipe_bytes == 0 && c->zq_count == 0 && !c->zc_sending) {
+		ready = ready_bytes(w, c, s);
+		if (ready == 0) {
+			wait_piece(w, c, s);
+			return;
+		}
+	}
 	if (c->mode == SEG_UNDECIDED) {
 		uint64_t thr = w->srv->conf.cfg->server.zerocopy_threshold;
+
+		if (ready < s->len - c->seg_done)
+			thr = 0; /* still filling: splice what is here */
 
 		c->mode =
 			w->zc_ok && c->obj->dfd >= 0 && thr && s->len >= thr ? SEG_ZC : SEG_SPLICE;
@@ -619,7 +705,7 @@ static void send_next(struct worker *w, struct conn *c)
 		conn_close(w, c);
 		return;
 	}
-	splice_next(w, c, s);
+	splice_next(w, c, s, ready);
 }
 
 /* --------------------------------------------------------------- requests */
@@ -657,6 +743,8 @@ static const char *reason(int status)
 		return "Service Unavailable";
 	case 505:
 		return "HTTP Version Not Supported";
+	case 508:
+		return "Loop Detected";
 	default:
 		return "Unknown";
 	}
@@ -735,9 +823,27 @@ static size_t scratch_for(struct worker *w, size_t len)
 	return w->scratch_len;
 }
 
+static const char *cache_status(const struct conn *c)
+{
+	if (c->result && strcmp(c->result, "MISS") == 0)
+		return "cachebox; fwd=miss";
+	if (c->result && strcmp(c->result, "PARTIAL") == 0)
+		return "cachebox; fwd=partial";
+	return "cachebox; hit";
+}
+
+/* Whether the piece holding byte off is present and verified. */
+static bool first_byte_ready(const struct st_obj *o, uint64_t off)
+{
+	uint32_t p = (uint32_t)(off / o->piece_size);
+
+	return o->size == 0 ||
+	       (__atomic_load_n(&o->verified[p >> 3], __ATOMIC_ACQUIRE) & (1u << (p & 7)));
+}
+
 /* GET/HEAD of a cached object, with ranges. Takes the reference on o. */
 static void object_response(struct worker *w, struct conn *c, const struct st_http_req *req,
-			    struct st_obj *o, bool head)
+			    const struct st_index_rec *orec, struct st_obj *o, bool head)
 {
 	struct st_range r[ST_RANGE_MAX];
 	enum st_range_result rr = ST_RANGE_NONE;
@@ -745,6 +851,7 @@ static void object_response(struct worker *w, struct conn *c, const struct st_ht
 	size_t from = c->out_len;
 
 	c->obj = o;
+	c->orec = *orec;
 	if (req->range.len &&
 	    (!req->if_range.len ||
 	     st_range_if_range(req->if_range.p, req->if_range.len, o->etag, o->last_modified) == 1))
@@ -759,7 +866,7 @@ static void object_response(struct worker *w, struct conn *c, const struct st_ht
 		out_printf(c, "Content-Range: bytes */%llu\r\nContent-Length: 0\r\n",
 			   (unsigned long long)o->size);
 		validators(c, o);
-		out_printf(c, "Cache-Status: cachebox; hit\r\n\r\n");
+		out_printf(c, "Cache-Status: %s\r\n\r\n", cache_status(c));
 		seg_mem(c, from);
 		return;
 	}
@@ -768,31 +875,65 @@ static void object_response(struct worker *w, struct conn *c, const struct st_ht
 		r[0].first = 0;
 		r[0].last = o->size ? o->size - 1 : 0;
 	}
-	/* Never a byte that is not present and verified. */
-	for (unsigned i = 0; i < n; i++) {
-		int ret = -ENOENT;
+	/*
+	 * Never a byte that is not present and verified: pieces present on disk
+	 * are hashed now if this process has not yet; missing ones are asked
+	 * from the fill. The answer starts once its first byte is here; later
+	 * pieces are waited for while sending (read-while-fill).
+	 */
+	if (!head) {
+		bool missing = false;
+		int fstatus = 0;
+		struct st_index_rec frec;
 
-		if (head) {
-			ret = st_obj_present(o, r[i].first, r[i].last) ? 0 : -ENOENT;
-		} else if (scratch_for(w, o->piece_size)) {
-			ret = st_obj_verify(w->srv->conf.oc, o, r[i].first, r[i].last, w->scratch);
+		for (unsigned i = 0; i < n; i++) {
+			if (scratch_for(w, o->piece_size) &&
+			    st_obj_verify(w->srv->conf.oc, o, r[i].first, r[i].last, w->scratch) ==
+				    0)
+				continue;
+			missing = true;
+			if (!fill_for(w, c, o->id, orec, o))
+				break;
+			st_fill_want(w->srv->fm, c->fill, (uint32_t)(r[i].first / o->piece_size),
+				     (uint32_t)(r[i].last / o->piece_size));
 		}
-		if (ret) {
+		if (missing && (!c->fill || st_fill_status(w->srv->fm, c->fill, &frec, &fstatus) ==
+						    ST_FILL_FAILED)) {
+			bool failed = c->fill != NULL;
+
 			w->stats->misses++;
 			c->result = "MISS";
-			simple_response(w, c, 404, "cachebox; fwd=miss; detail=incomplete",
-					"404 object not cached\n", head);
+			c->obj = NULL;
+			st_obj_put(w->srv->conf.oc, o);
+			if (failed)
+				w->stats->status_5xx++;
+			simple_response(w, c, failed ? fstatus : 404,
+					"cachebox; fwd=miss; detail=incomplete",
+					failed ? "origin failed\n" : "404 object not cached\n",
+					head);
 			return;
 		}
+		if (missing && !first_byte_ready(o, n ? r[0].first : 0)) {
+			c->obj = NULL;
+			st_obj_put(w->srv->conf.oc, o);
+			park(w, c, PARK_REQ);
+			return;
+		}
+		if (!c->result)
+			c->result = c->was_miss ? "MISS" : missing ? "PARTIAL" : "HIT";
 	}
-	w->stats->hits++;
-	c->result = "HIT";
+	if (!c->result)
+		c->result = c->was_miss ? "MISS" : "HIT";
+	if (strcmp(c->result, "HIT") == 0)
+		w->stats->hits++;
+	else
+		w->stats->misses++;
 	if (rr == ST_RANGE_NONE) {
 		status_line(w, c, 200);
 		out_printf(c, "Content-Type: application/octet-stream\r\nContent-Length: %llu\r\n",
 			   (unsigned long long)o->size);
 		validators(c, o);
-		out_printf(c, "Cache-Status: cachebox; hit\r\n\r\n");
+		out_printf(c, "Cache-Status: %s\r\n\r\n", cache_status(c));
 		seg_mem(c, from);
 		c->body_len = o->size;
 		if (!head && o->size)
@@ -809,7 +950,7 @@ static void object_response(struct worker *w, struct conn *c, const struct st_ht
 			   (unsigned long long)len, (unsigned long long)r[0].first,
 			   (unsigned long long)r[0].last, (unsigned long long)o->size);
 		validators(c, o);
-		out_printf(c, "Cache-Status: cachebox; hit\r\n\r\n");
+		out_printf(c, "Cache-Status: %s\r\n\r\n", cache_status(c));
 		seg_mem(c, from);
 		c->body_len = len;
 		if (!head)
@@ -840,7 +981,7 @@ static void object_response(struct worker *w, struct conn *c, const struct st_ht
 			   "Content-Length: %llu\r\n",
 			   boundary, (unsigned long long)total);
 		validators(c, o);
-		out_printf(c, "Cache-Status: cachebox; hit\r\n\r\n");
+		out_printf(c, "Cache-Status: %s\r\n\r\n", cache_status(c));
 		c->body_len = total;
 		if (head) {
 			seg_mem(c, from);
@@ -905,8 +1046,8 @@ static void pieces_response(struct worker *w, struct conn *c, struct st_obj *o, 
 }
 
 /* Resolves the request to a content ID; 0, or an HTTP status to answer. */
-static int resolve_id(struct worker *w, const struct st_http_req *req, uint8_t id[ST_ID_LEN],
-		      int *kind)
+static int resolve_id(struct worker *w, struct conn *c, const struct st_http_req *req,
+		      uint8_t id[ST_ID_LEN], int *kind)
 {
 	const struct cfg *cfg = w->srv->conf.cfg;
 	char key[ST_KEY_MAX], host[CFG_HOST_MAX];
@@ -958,7 +1099,53 @@ static int resolve_id(struct worker *w, const struct st_http_req *req, uint8_t i
 	if (n < 0)
 		return 400;
 	st_content_id(key, (size_t)n, id);
+	/* Kept for a fill: the key names the object at its origin too. */
+	free(c->miss_key);
+	c->miss_key = malloc((size_t)n + 1);
+	if (c->miss_key) {
+		memcpy(c->miss_key, key, (size_t)n + 1);
+		c->miss_key_len = (uint16_t)n;
+		c->miss_host_len = (uint16_t)strlen(o->host);
+	}
 	return 0;
+}
+
+/*
+ * The fill that can bring the missing pieces of o (or of the object the
+ * request named, when o is NULL): a running one is joined; else one starts
+ * if the object's origin is configured. NULL if none can.
+ */
+static struct st_fill *fill_for(struct worker *w, struct conn *c, const uint8_t id[ST_ID_LEN],
+				const struct st_index_rec *rec, const struct st_obj *o)
+{
+	const char *key = c->miss_key;
+	size_t klen = c->miss_key_len, hlen = c->miss_host_len;
+	const struct cfg_origin *origin = NULL;
+	char target[ST_KEY_MAX];
+	const char *slash;
+
+	if (c->fill)
+		return c->fill;
+	if (!key && o) { /* the peer-cache form: the key is in the metadata */
+		key = o->meta.key;
+		klen = o->meta.key_len;
+		slash = memchr(key, '/', klen);
+		hlen = slash ? (size_t)(slash - key) : klen;
+	}
+	if (key && hlen < klen)
+		origin = cfg_origin_find(w->srv->conf.cfg, key, hlen);
+	if (origin && c->req.loop_header)
+		origin = NULL; /* our own request came back to us: never fill from it */
+	snprintf(target, sizeof(target), "%.*s", (int)(klen - hlen), key ? key + hlen : "");
+	c->fill = st_fill_get(w->srv->fm, id, origin, key, klen, target, rec);
+	return c->fill;
+}
+
+static void park(struct worker *w, struct conn *c, int how)
+{
+	c->park = how;
+	c->state = CS_SEND;
+	set_deadline(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
 }
 
 static void handle_request(struct worker *w, struct conn *c, const struct st_http_req *req)
@@ -970,8 +1157,11 @@ static void handle_request(struct worker *w, struct conn *c, const struct st_htt
 	struct st_obj *o;
 	int status, kind;
 
-	w->stats->requests++;
-	c->t_start = cb_now_ns();
+	if (c->park == PARK_NONE) {
+		w->stats->requests++;
+		c->t_start = cb_now_ns();
+	}
+	c->park = PARK_NONE;
 	snprintf(c->method, sizeof(c->method), "%.*s", (int)CB_MIN(req->method_str.len, 7),
 		 req->method_str.p);
 	if (!req->keep_alive)
@@ -980,7 +1170,7 @@ static void handle_request(struct worker *w, struct conn *c, const struct st_htt
 		error_response(w, c, 405, false);
 		return;
 	}
-	status = resolve_id(w, req, id, &kind);
+	status = resolve_id(w, c, req, id, &kind);
 	if (status) {
 		error_response(w, c, status, status == 400);
 		return;
@@ -991,16 +1181,38 @@ static void handle_request(struct worker *w, struct conn *c, const struct st_htt
 	}
 	cb_hex_encode(id, ST_ID_LEN, c->id_hex);
 	if (st_index_lookup(ix, id, &rec) < 0 || !(o = st_obj_get(w->srv->conf.oc, &rec))) {
-		w->stats->misses++;
+		enum st_fill_state fs = ST_FILL_FAILED;
+		int fstatus = 404;
+
+		c->was_miss = true;
+		if (kind == 0 && fill_for(w, c, id, NULL, NULL))
+			fs = st_fill_status(w->srv->fm, c->fill, &rec, &fstatus);
+		if (fs == ST_FILL_STARTING) {
+			park(w, c, PARK_REQ); /* until the origin told the length */
+			return;
+		}
+		if (fs == ST_FILL_FAILED || !(o = st_obj_get(w->srv->conf.oc, &rec))) {
+			if (c->req.loop_header && c->miss_key) {
+				error_response(w, c, 508, false);
+				return;
+			}
+			w->stats->misses++;
+			c->result = "MISS";
+			if (fstatus >= 500)
+				w->stats->status_5xx++;
+			simple_response(w, c, fstatus >= 500 ? fstatus : 404, "cachebox; fwd=miss",
+					fstatus >= 500 ? "origin failed\n"
+						       : "404 object not cached\n",
+					head);
+			return;
+		}
 		c->result = "MISS";
-		simple_response(w, c, 404, "cachebox; fwd=miss", "404 object not cached\n", head);
-		return;
 	}
 	st_index_touch(ix, id, w->date_sec ? w->date_sec : time(NULL));
 	if (kind == 2)
 		pieces_response(w, c, o, head);
 	else
-		object_response(w, c, req, o, head);
+		object_response(w, c, req, &rec, o, head);
 }
 
 /*
@@ -1097,12 +1309,13 @@ static void process_input(struct worker *w, struct conn *c)
 		start_response(w, c);
 		return;
 	}
-	handle_request(w, c, &req);
-	/* req points into c->in: consume the request only now. */
-	n += (int)body;
-	memmove(c->in, c->in + n, c->in_len - (size_t)n);
-	c->in_len -= (size_t)n;
-	start_response(w, c);
+	/* c->req points into c->in: the bytes are dropped when the response is done. */
+	c->req = req;
+	c->req_consume = (size_t)n + (size_t)body;
+	c->state = CS_SEND;
+	handle_request(w, c, &c->req);
+	if (c->park == PARK_NONE)
+		start_response(w, c);
 	arm_recv(w, c);
 }
 
@@ -1361,6 +1574,45 @@ static void arm_tick(struct worker *w)
 	io_uring_sqe_set_data64(sqe, ud_make(w, OP_EVENT) | 0);
 }
 
+static void arm_fill_wake(struct worker *w)
+{
+	struct io_uring_sqe *sqe = get_sqe(w);
+
+	io_uring_prep_read(sqe, w->ffd, &w->ffd_val, sizeof(w->ffd_val), 0);
+	io_uring_sqe_set_data64(sqe, ud_make(&w->ffd_val, OP_EVENT));
+}
+
+/* A fill made progress: let every parked connection look again. */
+static void resume_parked(struct worker *w)
+{
+	for (struct conn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->closing || c->park == PARK_NONE)
+			continue;
+		if (c->park == PARK_REQ) {
+			handle_request(w, c, &c->req);
+			if (c->park == PARK_NONE)
+				start_response(w, c);
+		} else {
+			c->park = PARK_NONE;
+			send_next(w, c);
+		}
+		if (c->closing && c->pending == 0)
+			conn_free(w, c);
+	}
+}
+
+/* Called by fetch threads: wakes every worker. */
+static void server_notify(void *arg)
+{
+	struct st_server *srv = arg;
+	uint64_t one = 1;
+
+	for (unsigned i = 0; i < srv->nworkers; i++)
+		if (write(srv->w[i].ffd, &one, sizeof(one)) < 0)
+			cb_dbg("worker %u: fill wake-up: %s", i, strerror(errno));
+}
+
 static void arm_wake(struct worker *w)
 {
 	struct io_uring_sqe *sqe = get_sqe(w);
@@ -1439,6 +1691,7 @@ static void *worker_main(void *arg)
 	io_uring_sqe_set_data64(sqe, ud_make(w, OP_ACCEPT));
 	arm_tick(w);
 	arm_wake(w);
+	arm_fill_wake(w);
 	for (;;) {
 		unsigned head, count = 0;
 		int ret = io_uring_submit_and_wait(&w->ring, 1);
@@ -1455,6 +1708,11 @@ static void *worker_main(void *arg)
 			if ((ud & 7) == OP_EVENT) {
 				if ((void *)(uintptr_t)(ud & ~7ull) == &w->efd_val) {
 					w->stopping = true;
+				} else if ((void *)(uintptr_t)(ud & ~7ull) == &w->ffd_val) {
+					if (!w->stopping) {
+						arm_fill_wake(w);
+						resume_parked(w);
+					}
 				} else if (!w->stopping) {
 					arm_tick(w);
 				}
@@ -1561,6 +1819,7 @@ struct st_server *st_server_start(const struct st_server_conf *conf)
 		if (w->lfd < 0)
 			goto fail;
 		w->efd = eventfd(0, EFD_CLOEXEC);
+		w->ffd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		/* The ring is made here and used by the worker thread: no SINGLE_ISSUER. */
 		p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
 		ret = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
@@ -1580,6 +1839,12 @@ struct st_server *st_server_start(const struct st_server_conf *conf)
 			goto fail;
 		}
 		srv->nworkers++;
+	}
+	srv->fm = st_fill_mgr_new(conf->cfg, conf->ss, conf->ix, conf->oc, FILL_THREADS,
+				  server_notify, srv);
+	if (!srv->fm) {
+		cb_err("fill threads: %s", strerror(errno));
+		goto fail;
 	}
 	for (unsigned i = 0; i < srv->nworkers; i++) {
 		ret = pthread_create(&srv->w[i].thread, NULL, worker_main, &srv->w[i]);
@@ -1605,12 +1870,16 @@ void st_server_stop(struct st_server *srv)
 	for (unsigned i = 0; i < srv->nworkers; i++)
 		if (write(srv->w[i].efd, &one, sizeof(one)) < 0)
 			cb_warn("worker %u: wake: %s", i, strerror(errno));
+	for (unsigned i = 0; i < srv->nworkers; i++)
+		pthread_join(srv->w[i].thread, NULL);
+	/* Then the fetch threads (their wake-ups go to the workers' eventfds). */
+	st_fill_mgr_free(srv->fm);
 	for (unsigned i = 0; i < srv->nworkers; i++) {
 		struct worker *w = &srv->w[i];
 
-		pthread_join(w->thread, NULL);
 		io_uring_queue_exit(&w->ring);
 		close(w->efd);
+		close(w->ffd);
 		free(w->br);
 		free(w->rbufs);
 		free(w->zc_mem);

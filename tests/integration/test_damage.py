@@ -61,12 +61,17 @@ def main():
         target = "/_cachebox/content/" + cid
         st, h, body = app.request("GET", target, {"Range": "bytes=0-%d" % (PIECE - 1)})
         check(st == 206 and body == data[:PIECE], "flip: intact piece 0 served")
+        # The origin of this appliance refuses connections, so the dropped
+        # piece cannot be fetched again: a clean error before the body, or a
+        # body cut short before the piece, never the damaged bytes.
         st, h, body = app.request("GET", target,
                                   {"Range": "bytes=%d-%d" % (2 * PIECE, 2 * PIECE + 10)})
-        check(st == 404 and data[2 * PIECE:2 * PIECE + 11] not in body,
+        check(st in (404, 502) and data[2 * PIECE:2 * PIECE + 11] not in body,
               "flip: damaged piece not served (%d)" % st)
         st, h, body = app.request("GET", target)
-        check(st == 404 and len(body) < 100, "flip: whole object not served (%d)" % st)
+        check(st in (404, 502) or (st == 200 and len(body) <= 2 * PIECE and
+                                   body == data[:len(body)]),
+              "flip: whole object never served complete (%d, %d bytes)" % (st, len(body)))
         st, h, body = app.request("GET", target,
                                   {"Range": "bytes=%d-%d" % (3 * PIECE, 4 * PIECE)})
         check(st == 206 and body == data[3 * PIECE:4 * PIECE + 1], "flip: later pieces served")
@@ -83,7 +88,7 @@ def main():
         app.start()
         st, h, body = app.request("GET", target,
                                   {"Range": "bytes=%d-%d" % (2 * PIECE, 2 * PIECE + 10)})
-        check(st == 404, "flip: still missing after restart (%d)" % st)
+        check(st in (404, 502), "flip: still missing after restart (%d)" % st)
         st, h, body = app.request("GET", "/_cachebox/content/" + blobs["good"][1])
         check(st == 200 and body == blobs["good"][0], "untouched object intact")
     finally:

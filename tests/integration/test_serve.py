@@ -114,8 +114,12 @@ def main(server_extra):
         check(lines[4] == hashlib.sha256(big[1][:PIECE]).hexdigest(), "pieces list hash 0")
 
         # unknown objects and origins
+        # (this appliance's origin refuses connections: a miss is a 502)
         st, h, _ = app.request("GET", "/pkgs/nothere.bin?cacheHostOrigin=dl.example.com")
-        check(st == 404 and "fwd=miss" in h.get("cache-status", ""), "uncached is 404 miss")
+        check(st == 502 and "fwd=miss" in h.get("cache-status", ""),
+              "uncached with the origin down is 502 miss (%d)" % st)
+        st, h, _ = app.request("GET", "/_cachebox/content/" + "0" * 64)
+        check(st == 404, "unknown content ID is 404 (%d)" % st)
         st, _, _ = app.request("GET", "/pkgs/one-byte.bin?cacheHostOrigin=evil.example.org")
         check(st == 404, "unconfigured origin is 404")
         st, _, _ = app.request("GET", "/_cachebox/health")
