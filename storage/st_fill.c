@@ -288,8 +288,15 @@ static void meta_sync(struct st_fill_mgr *fm, struct st_fill *f, bool complete)
 {
 	char path[CB_PATH_TMP];
 
+	struct st_index_rec cur;
+
 	st_path_meta(fm->ss->s[f->shard].path, f->id, path, sizeof(path));
 	st_index_lock(fm->ix);
+	/* Another writer (an import, an eviction) replaced our version: leave it be. */
+	if (st_index_lookup(fm->ix, f->id, &cur) != 0 || cur.gen != f->m.gen) {
+		st_index_unlock(fm->ix);
+		return;
+	}
 	pthread_mutex_lock(&fm->lock);
 	if (complete) {
 		f->m.flags |= ST_META_COMPLETE;

@@ -16,7 +16,7 @@ from cbtest import free_port
 class Nginx:
     """Debian's nginx serving root on 127.0.0.1:<port>, logging what it got."""
 
-    def __init__(self, root, workdir):
+    def __init__(self, root, workdir, limit_rate=None):
         self.root = root
         self.dir = workdir
         # nginx's workers run unprivileged: they must be able to read the files.
@@ -34,9 +34,11 @@ events { worker_connections 128; }
 http {
   log_format fill '$request|$http_host|$http_range|$http_x_cachebox_via|$http_user_agent|$http_cookie|$http_x_forwarded_host|$status';
   access_log %(log)s fill;
+  %(limit)s
   server { listen 127.0.0.1:%(port)d; root %(root)s; }
 }
-""" % {"d": workdir, "log": self.log, "port": self.port, "root": root})
+""" % {"d": workdir, "log": self.log, "port": self.port, "root": root,
+       "limit": "limit_rate %s;" % limit_rate if limit_rate else ""})
         self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", workdir],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(100):
