@@ -14,6 +14,7 @@
 #include "cfg.h"
 #include "ctl_ipc.h"
 #include "ctl_verbs.h"
+#include "st_http.h"
 #include "st_import.h"
 #include "st_index.h"
 #include "st_shard.h"
@@ -22,6 +23,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <netdb.h>
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
@@ -310,44 +312,166 @@ static int verb_import(struct ctl *ctl, const struct ctl_request *req, FILE *out
 	return 0;
 }
 
+/*
+ * prestage asks the file server for the whole object, the way a client
+ * would, and discards the bytes: the server's fill brings the pieces (with
+ * its coalescing, so a client asking meanwhile costs the origin nothing
+ * more), and the answer ends when the last piece is in and verified.
+ */
+static int prestage_via_storage(struct ctl *ctl, const char *url, uint64_t from, uint64_t *bytes,
+				uint64_t *total, char *err, size_t errlen)
+{
+	const struct cfg_addr *l = &ctl->cfg->server.listen;
+	const char *host = strstr(url, "://") + 3, *rest = strchr(host, '/'), *q, *colon;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+	struct timeval tv = {120, 0};
+	struct st_http_resp resp;
+	char req[ST_HTTP_MAX_URI + 512], port[8], buf[65536];
+	size_t hlen, got = 0;
+	int fd = -1, ret = -EIO, n = 0;
+	ssize_t r;
+
+	if (!rest)
+		rest = "/";
+	colon = memchr(host, ':', (size_t)(rest - host));
+	hlen = (size_t)((colon && *host != '[' ? colon : rest) - host);
+	q = strchr(rest, '?');
+	n = snprintf(req, sizeof(req),
+		     "GET %s%scacheHostOrigin=%.*s HTTP/1.1\r\nHost: cachebox\r\n"
+		     "Range: bytes=%llu-\r\nConnection: close\r\n\r\n",
+		     rest, q ? "&" : "?", (int)hlen, host, (unsigned long long)from);
+	if (n < 0 || (size_t)n >= sizeof(req)) {
+		snprintf(err, errlen, "URL too long");
+		return -E2BIG;
+	}
+	snprintf(port, sizeof(port), "%u", l->port);
+	if (getaddrinfo(!l->host[0] || !strcmp(l->host, "0.0.0.0") ? "127.0.0.1"
+			: !strcmp(l->host, "::")		   ? "::1"
+								   : l->host,
+			port, &hints, &ai) != 0) {
+		snprintf(err, errlen, "cannot resolve the file server's address %s", l->host);
+		return -EHOSTUNREACH;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		snprintf(err, errlen, "cannot reach the file server on %s:%u: %s", l->host, l->port,
+			 strerror(errno));
+		ret = -errno;
+		goto out;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (write(fd, req, (size_t)n) != n) {
+		snprintf(err, errlen, "sending to the file server: %s", strerror(errno));
+		goto out;
+	}
+	for (n = -2; n == -2;) {
+		r = read(fd, buf + got, sizeof(buf) - 1 - got);
+		if (r <= 0) {
+			snprintf(err, errlen, "the file server closed without an answer");
+			goto out;
+		}
+		got += (size_t)r;
+		n = st_http_parse_response(buf, got, &resp);
+	}
+	if (n < 0 || !resp.has_content_length) {
+		snprintf(err, errlen, "the file server's answer is malformed");
+		goto out;
+	}
+	if (resp.status != 206 && !(resp.status == 200 && from == 0)) {
+		char *nl;
+
+		buf[got] = '\0';
+		nl = strchr(buf + n, '\n');
+		if (nl)
+			*nl = '\0';
+		snprintf(err, errlen, "%s", buf + n);
+		ret = resp.status == 404 ? -ENOENT : -EIO;
+		goto out;
+	}
+	*total = from + resp.content_length;
+	*bytes = got - (size_t)n;
+	while (*bytes < resp.content_length) {
+		r = read(fd, buf, sizeof(buf));
+		if (r <= 0)
+			break;
+		*bytes += (uint64_t)r;
+	}
+	if (*bytes != resp.content_length) {
+		snprintf(err, errlen,
+			 "the fill stopped at byte %llu of %llu (the origin failed; the file "
+			 "server's log says why); the pieces in are kept for a retry",
+			 (unsigned long long)(from + *bytes), (unsigned long long)*total);
+		ret = -EAGAIN;
+		goto out;
+	}
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return ret;
+}
+
 static int verb_prestage(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
 			 size_t errlen)
 {
-	struct st_prestage_stats stats;
-	struct st_import_result res;
-	char hex[ST_ID_HEX + 1];
-	uint64_t t0 = cb_now_ns();
+	char key[ST_KEY_MAX], hex[ST_ID_HEX + 1];
+	const char *host = strstr(req->argv[1], "://"), *end;
+	struct st_index_rec rec;
+	uint64_t t0 = cb_now_ns(), bytes = 0;
+	uint8_t id[ST_ID_LEN];
 	double secs;
-	int ret;
+	int n, ret;
 
-	ret = st_prestage_url(ctl->cfg, &ctl->ss, ctl->ix, req->argv[1], 4, &res, &stats, err,
-			      errlen);
+	n = st_url_key_of(ctl->cfg, req->argv[1], key, sizeof(key), err, errlen);
+	if (n < 0)
+		return -EINVAL;
+	host += 3;
+	end = host + strcspn(host, ":/");
+	if (!cfg_origin_find(ctl->cfg, host, (size_t)(end - host))) {
+		snprintf(err, errlen, "%s is not a configured origin ([origin HOST] section)",
+			 req->argv[1]);
+		return -EPERM;
+	}
+	/*
+	 * One more try from where a cut-short answer stopped: the fill resumes
+	 * from the pieces it has, and if the origin fails again before the
+	 * first missing byte the answer is a 502 that says why.
+	 */
+	{
+		uint64_t from = 0, total = 0;
+
+		ret = prestage_via_storage(ctl, req->argv[1], 0, &bytes, &total, err, errlen);
+		if (ret == -EAGAIN) {
+			from = bytes;
+			ret = prestage_via_storage(ctl, req->argv[1], from, &bytes, &total, err,
+						   errlen);
+		}
+	}
 	if (ret) {
-		cb_warn("prestage %s failed, nothing stored: %s", req->argv[1], err);
+		cb_warn("prestage %s failed: %s", req->argv[1], err);
 		return ret;
 	}
+	st_content_id(key, (size_t)n, id);
+	cb_hex_encode(id, ST_ID_LEN, hex);
+	if (st_index_lookup(ctl->ix, id, &rec) != 0 || !(rec.flags & ST_META_COMPLETE)) {
+		snprintf(err, errlen, "%s was served but is not stored complete", key);
+		return -EIO;
+	}
 	secs = (double)(cb_now_ns() - t0) / 1e9;
-	cb_hex_encode(res.id, ST_ID_LEN, hex);
-	cb_info("prestaged %s as %s: %llu bytes, %u pieces verified, %u requests (%u retries) "
-		"over %u connections, %.2f s",
-		res.key, hex, (unsigned long long)res.size, res.npieces, stats.requests,
-		stats.retries, stats.conns, secs);
+	cb_info("prestaged %s as %s: %llu bytes, %u pieces, complete and verified, %.2f s", key,
+		hex, (unsigned long long)rec.size, st_npieces(rec.size, rec.piece_size), secs);
 	if (req->json) {
 		fprintf(out, "{\"id\":\"%s\",\"key\":", hex);
-		json_str(out, res.key);
-		fprintf(out,
-			",\"size\":%llu,\"pieces\":%u,\"requests\":%u,\"retries\":%u,"
-			"\"connections\":%u,\"seconds\":%.3f,\"etag\":",
-			(unsigned long long)res.size, res.npieces, stats.requests, stats.retries,
-			stats.conns, secs);
-		json_str(out, res.etag);
-		fprintf(out, ",\"replaced\":%s}\n", res.replaced ? "true" : "false");
+		json_str(out, key);
+		fprintf(out, ",\"size\":%llu,\"pieces\":%u,\"seconds\":%.3f,\"etag\":",
+			(unsigned long long)rec.size, st_npieces(rec.size, rec.piece_size), secs);
+		json_str(out, rec.etag);
+		fprintf(out, "}\n");
 	} else {
-		fprintf(out,
-			"%s %s %llu bytes, %u pieces, complete and verified (%u requests over "
-			"%u connections, %.2f s)\n",
-			hex, res.key, (unsigned long long)res.size, res.npieces, stats.requests,
-			stats.conns, secs);
+		fprintf(out, "%s %s %llu bytes, %u pieces, complete and verified (%.2f s)\n", hex,
+			key, (unsigned long long)rec.size, st_npieces(rec.size, rec.piece_size),
+			secs);
 	}
 	return 0;
 }

@@ -59,6 +59,7 @@ struct st_fill {
 	char origin_etag[ST_ETAG_MAX]; /* as the origin sent it for piece 0 ("" if none) */
 	struct st_index_rec rec_in;
 	int http_status;
+	char why[256]; /* what went wrong, for the client and the CLI */
 
 	/* The version, once RUNNING. */
 	struct st_meta m;
@@ -96,6 +97,7 @@ struct fetcher {
 	const struct cfg_origin *conn_origin;
 	uint8_t *buf;
 	size_t buf_len;
+	char err[300]; /* the last fetch error */
 };
 
 static void fill_free(struct st_fill_mgr *fm, struct st_fill *f)
@@ -197,6 +199,13 @@ enum st_fill_state st_fill_status(struct st_fill_mgr *fm, struct st_fill *f,
 	return s;
 }
 
+void st_fill_why(struct st_fill_mgr *fm, struct st_fill *f, char *buf, size_t len)
+{
+	pthread_mutex_lock(&fm->lock);
+	snprintf(buf, len, "%s", f->why);
+	pthread_mutex_unlock(&fm->lock);
+}
+
 void st_fill_want(struct st_fill_mgr *fm, struct st_fill *f, uint32_t p0, uint32_t p1)
 {
 	bool added = false;
@@ -243,7 +252,7 @@ static void conn_drop(struct fetcher *ft)
 static long fetch_range(struct fetcher *ft, struct st_fill *f, uint64_t first, uint64_t last,
 			struct st_origin_reply *reply)
 {
-	char err[300];
+	char *err = ft->err;
 	long got = -EIO;
 	int reusable;
 
@@ -258,7 +267,7 @@ static long fetch_range(struct fetcher *ft, struct st_fill *f, uint64_t first, u
 			conn_drop(ft);
 		if (!ft->conn) {
 			ft->conn = st_origin_connect(f->origin, f->origin->timeout_ms, err,
-						     sizeof(err));
+						     sizeof(ft->err));
 			ft->conn_origin = f->origin;
 			if (!ft->conn) {
 				got = -errno;
@@ -271,7 +280,7 @@ static long fetch_range(struct fetcher *ft, struct st_fill *f, uint64_t first, u
 		ft->fm->stats.origin_requests++;
 		pthread_mutex_unlock(&ft->fm->lock);
 		got = st_origin_get_range(ft->conn, f->target, first, last, ft->buf, reply,
-					  &reusable, err, sizeof(err));
+					  &reusable, err, sizeof(ft->err));
 		if (got < 0 || !reusable)
 			conn_drop(ft);
 		if (got >= 0)
@@ -335,15 +344,8 @@ static void piece_landed(struct st_fill_mgr *fm, struct st_fill *f, uint32_t p, 
 		pthread_mutex_unlock(&fm->lock);
 		return;
 	}
-	pthread_mutex_unlock(&fm->lock);
+	/* The metadata's bit first: whoever counts the last piece sees every bit. */
 	__atomic_fetch_or(&f->m.present[p >> 3], (uint8_t)(1u << (p & 7)), __ATOMIC_RELEASE);
-	if (f->obj) {
-		__atomic_fetch_or(&f->obj->verified[p >> 3], (uint8_t)(1u << (p & 7)),
-				  __ATOMIC_RELEASE);
-		__atomic_fetch_or(&f->obj->meta.present[p >> 3], (uint8_t)(1u << (p & 7)),
-				  __ATOMIC_RELEASE);
-	}
-	pthread_mutex_lock(&fm->lock);
 	f->piece[p] = PIECE_DONE;
 	f->ndone++;
 	fm->stats.bytes_filled += len;
@@ -352,8 +354,15 @@ static void piece_landed(struct st_fill_mgr *fm, struct st_fill *f, uint32_t p, 
 	if (sync)
 		f->since_meta = 0;
 	pthread_mutex_unlock(&fm->lock);
+	/* The object is recorded complete before a reader can send its last piece. */
 	if (sync)
 		meta_sync(fm, f, complete);
+	if (f->obj) {
+		__atomic_fetch_or(&f->obj->verified[p >> 3], (uint8_t)(1u << (p & 7)),
+				  __ATOMIC_RELEASE);
+		__atomic_fetch_or(&f->obj->meta.present[p >> 3], (uint8_t)(1u << (p & 7)),
+				  __ATOMIC_RELEASE);
+	}
 	if (complete) {
 		pthread_mutex_lock(&fm->lock);
 		f->state = ST_FILL_DONE;
@@ -365,7 +374,8 @@ static void piece_landed(struct st_fill_mgr *fm, struct st_fill *f, uint32_t p, 
 	}
 }
 
-static void fill_fail(struct st_fill_mgr *fm, struct st_fill *f, int http_status, bool drop)
+static void fill_fail(struct st_fill_mgr *fm, struct st_fill *f, int http_status, bool drop,
+		      const char *why)
 {
 	pthread_mutex_lock(&fm->lock);
 	if (f->state == ST_FILL_FAILED || f->state == ST_FILL_DONE) {
@@ -374,6 +384,7 @@ static void fill_fail(struct st_fill_mgr *fm, struct st_fill *f, int http_status
 	}
 	f->state = ST_FILL_FAILED;
 	f->http_status = http_status;
+	snprintf(f->why, sizeof(f->why), "%s", why);
 	fm->stats.fills_failed++;
 	unlist(fm, f);
 	pthread_mutex_unlock(&fm->lock);
@@ -381,8 +392,8 @@ static void fill_fail(struct st_fill_mgr *fm, struct st_fill *f, int http_status
 		drop_version(fm, f);
 	else if (f->fd >= 0)
 		meta_sync(fm, f, false); /* keep what we have: a later fill resumes */
-	cb_warn("fill %s failed (%d)%s", f->key, http_status,
-		drop ? ": the object changed at the origin, partial copy dropped" : "");
+	cb_warn("fill %s failed (%d): %s%s", f->key, http_status, why,
+		drop ? "; partial copy dropped" : "");
 }
 
 static bool buf_for(struct fetcher *ft, size_t len)
@@ -426,7 +437,7 @@ static void do_start(struct fetcher *ft, struct st_fill *f)
 			goto fail;
 		got = fetch_range(ft, f, 0, ps - 1, &reply);
 		if (got < 0) {
-			fill_fail(fm, f, status_of(got), false);
+			fill_fail(fm, f, status_of(got), false, ft->err);
 			return;
 		}
 		m->piece_size = ps;
@@ -504,7 +515,7 @@ static void do_start(struct fetcher *ft, struct st_fill *f)
 	return;
 fail:
 	cb_err("fill %s: cannot set up the object on disk", f->key);
-	fill_fail(fm, f, 502, false);
+	fill_fail(fm, f, 502, false, "cannot set up the object on disk");
 }
 
 static void do_piece(struct fetcher *ft, struct st_fill *f, uint32_t p)
@@ -518,12 +529,12 @@ static void do_piece(struct fetcher *ft, struct st_fill *f, uint32_t p)
 	long got;
 
 	if (!buf_for(ft, m->piece_size)) {
-		fill_fail(fm, f, 502, false);
+		fill_fail(fm, f, 502, false, "out of memory");
 		return;
 	}
 	got = fetch_range(ft, f, first, last, &reply);
 	if (got < 0) {
-		fill_fail(fm, f, status_of(got), false);
+		fill_fail(fm, f, status_of(got), false, ft->err);
 		return;
 	}
 	if (reply.complete != m->size || (uint64_t)got != last - first + 1 ||
@@ -532,13 +543,15 @@ static void do_piece(struct fetcher *ft, struct st_fill *f, uint32_t p)
 		cb_warn("fill %s: the origin's object changed (length %llu, ETag %s; had %llu, %s)",
 			f->key, (unsigned long long)reply.complete, reply.etag,
 			(unsigned long long)m->size, m->etag);
-		fill_fail(fm, f, 502, true);
+		cb_fmt(ft->err, sizeof(ft->err), "origin %s: %s changed mid-fill", f->origin->host,
+		       reply.complete != m->size ? "the length" : "ETag");
+		fill_fail(fm, f, 502, true, ft->err);
 		return;
 	}
 	SHA256(ft->buf, (size_t)got, sum);
 	if (st_pwrite_all(f->fd, ft->buf, (size_t)got, first)) {
 		cb_err("fill %s: writing piece %u: %s", f->key, p, strerror(errno));
-		fill_fail(fm, f, 502, false);
+		fill_fail(fm, f, 502, false, "cannot write to the shard");
 		return;
 	}
 	memcpy(m->hashes + (size_t)p * 32, sum, 32);

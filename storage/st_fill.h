@@ -64,6 +64,8 @@ void st_fill_put(struct st_fill_mgr *fm, struct st_fill *f);
  */
 enum st_fill_state st_fill_status(struct st_fill_mgr *fm, struct st_fill *f,
 				  struct st_index_rec *rec, int *http_status);
+/* Why a FAILED fill failed, one line. */
+void st_fill_why(struct st_fill_mgr *fm, struct st_fill *f, char *buf, size_t len);
 /* Asks for pieces p0..p1 before the background order. */
 void st_fill_want(struct st_fill_mgr *fm, struct st_fill *f, uint32_t p0, uint32_t p1);
 

@@ -54,22 +54,4 @@ uint64_t st_new_gen(uint64_t old);
 /* pwrite of all len bytes at off; 0 or -errno. */
 int st_pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off);
 
-struct st_prestage_stats {
-	unsigned requests; /* ranged GETs sent to the origin */
-	unsigned retries;  /* of them, repeats after a failure */
-	unsigned conns;	   /* connections used in parallel */
-};
-
-/*
- * Fills url's object from its configured origin ahead of demand: ranged
- * GETs of one piece each over up to conns keep-alive connections in
- * parallel, every answer checked (st_origin.h), every piece hashed as it
- * arrives, each piece retried at most 3 times with back-off. The object is
- * published only when every piece is written, synced and hashed; on any
- * failure nothing is committed. 0, or -errno with a reason in err.
- */
-int st_prestage_url(const struct cfg *c, const struct st_shards *ss, struct st_index *ix,
-		    const char *url, unsigned conns, struct st_import_result *res,
-		    struct st_prestage_stats *stats, char *err, size_t errlen);
-
 #endif

@@ -823,6 +823,17 @@ static size_t scratch_for(struct worker *w, size_t len)
 	return w->scratch_len;
 }
 
+/* The answer when the fill failed: 502/504 with the reason, one line. */
+static void fill_failed_response(struct worker *w, struct conn *c, int status, bool head)
+{
+	char why[256], body[300];
+
+	st_fill_why(w->srv->fm, c->fill, why, sizeof(why));
+	snprintf(body, sizeof(body), "%d origin failed: %s\n", status, why);
+	w->stats->status_5xx++;
+	simple_response(w, c, status, "cachebox; fwd=miss; detail=origin-failed", body, head);
+}
+
 static const char *cache_status(const struct conn *c)
 {
 	if (c->result && strcmp(c->result, "MISS") == 0)
@@ -906,11 +917,10 @@ static void object_response(struct worker *w, struct conn *c, const struct st_ht
 			c->obj = NULL;
 			st_obj_put(w->srv->conf.oc, o);
 			if (failed)
-				w->stats->status_5xx++;
-			simple_response(w, c, failed ? fstatus : 404,
-					"cachebox; fwd=miss; detail=incomplete",
-					failed ? "origin failed\n" : "404 object not cached\n",
-					head);
+				fill_failed_response(w, c, fstatus, head);
+			else
+				simple_response(w, c, 404, "cachebox; fwd=miss; detail=incomplete",
+						"404 object not cached\n", head);
 			return;
 		}
 		if (missing && !first_byte_ready(o, n ? r[0].first : 0)) {
@@ -1198,12 +1208,11 @@ static void handle_request(struct worker *w, struct conn *c, const struct st_htt
 			}
 			w->stats->misses++;
 			c->result = "MISS";
-			if (fstatus >= 500)
-				w->stats->status_5xx++;
-			simple_response(w, c, fstatus >= 500 ? fstatus : 404, "cachebox; fwd=miss",
-					fstatus >= 500 ? "origin failed\n"
-						       : "404 object not cached\n",
-					head);
+			if (fstatus >= 500 && c->fill)
+				fill_failed_response(w, c, fstatus, head);
+			else
+				simple_response(w, c, 404, "cachebox; fwd=miss",
+						"404 object not cached\n", head);
 			return;
 		}
 		c->result = "MISS";
