@@ -236,7 +236,7 @@ void st_fill_stats_get(struct st_fill_mgr *fm, struct st_fill_stats *out)
 
 static int status_of(long err)
 {
-	return err == -ETIMEDOUT ? 504 : 502;
+	return err == -ENOENT ? 404 : err == -ETIMEDOUT ? 504 : 502;
 }
 
 static void conn_drop(struct fetcher *ft)
@@ -283,7 +283,7 @@ static long fetch_range(struct fetcher *ft, struct st_fill *f, uint64_t first, u
 					  &reusable, err, sizeof(ft->err));
 		if (got < 0 || !reusable)
 			conn_drop(ft);
-		if (got >= 0)
+		if (got >= 0 || got == -ENOENT)
 			return got;
 		cb_warn("fill %s bytes %llu-%llu: %s (try %d of %d)", f->key,
 			(unsigned long long)first, (unsigned long long)last, err, attempt + 1,

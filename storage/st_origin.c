@@ -208,7 +208,9 @@ long st_origin_get_range(struct st_origin_conn *c, const char *target, uint64_t 
 		char what[64];
 
 		snprintf(what, sizeof(what), "answered %d to a range request", resp.status);
-		return fail(err, errlen, -EPROTO, h, what);
+		/* Not found at the origin is an answer, not a fault: no retry, a 404. */
+		return fail(err, errlen,
+			    resp.status == 404 || resp.status == 410 ? -ENOENT : -EPROTO, h, what);
 	}
 	if (resp.chunked || !resp.has_content_length || !resp.content_range.len ||
 	    st_range_parse_content_range(resp.content_range.p, resp.content_range.len, &cf, &cl,

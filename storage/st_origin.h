@@ -37,7 +37,8 @@ void st_origin_close(struct st_origin_conn *c);
  * 206 whose Content-Range is exactly first-last (or, when want_complete is
  * 0, first-min(last, length-1)) and whose Content-Length matches; anything
  * else (another status, 200 for a range, a short or long body, a stall past
- * the timeout, a reset) is an error: -EPROTO (misbehaving origin),
+ * the timeout, a reset) is an error: -ENOENT (404 or 410: the origin has no
+ * such object), -EPROTO (misbehaving origin),
  * -ETIMEDOUT, -ECONNRESET or another -errno, with a reason in err. On
  * error the connection must be closed; on success it can be reused if
  * *reusable. Returns the body length on success.

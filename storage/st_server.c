@@ -829,8 +829,12 @@ static void fill_failed_response(struct worker *w, struct conn *c, int status, b
 	char why[256], body[300];
 
 	st_fill_why(w->srv->fm, c->fill, why, sizeof(why));
-	snprintf(body, sizeof(body), "%d origin failed: %s\n", status, why);
-	w->stats->status_5xx++;
+	snprintf(body, sizeof(body), "%d %s: %s\n", status,
+		 status == 404 ? "not at the origin" : "origin failed", why);
+	if (status >= 500)
+		w->stats->status_5xx++;
+	else
+		w->stats->status_4xx++;
 	simple_response(w, c, status, "cachebox; fwd=miss; detail=origin-failed", body, head);
 }
 
@@ -1208,7 +1212,7 @@ static void handle_request(struct worker *w, struct conn *c, const struct st_htt
 			}
 			w->stats->misses++;
 			c->result = "MISS";
-			if (fstatus >= 500 && c->fill)
+			if (fstatus >= 404 && c->fill)
 				fill_failed_response(w, c, fstatus, head);
 			else
 				simple_response(w, c, 404, "cachebox; fwd=miss",

@@ -57,7 +57,10 @@ def main():
         check(r.returncode == 1 and "not a configured origin" in r.stderr,
               "unconfigured origin refused: " + r.stderr)
         r = app.ctl("prestage", "http://origin.test/missing.bin", check_rc=False)
-        check(r.returncode == 1 and "404" in r.stderr, "missing object: " + r.stderr)
+        check(r.returncode == 1 and "404 not at the origin" in r.stderr,
+              "missing object: " + r.stderr)
+        st, _, _ = app.request("GET", "/missing.bin?cacheHostOrigin=origin.test")
+        check(st == 404, "missing at the origin: 404 through the box (%d)" % st)
 
         # A flaky origin (every other answer cut short): retried, then exact.
         r = app.ctl("--json", "prestage", "http://bad.test/flaky/obj", check_rc=False)
