@@ -12,7 +12,12 @@
 #include "st_http.h"
 #include "st_range.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -26,6 +31,7 @@
 
 struct st_origin_conn {
 	int fd;
+	SSL *ssl; /* NULL for http:// upstreams */
 	uint64_t timeout_ms;
 	const struct cfg_origin *o;
 	char head[HEAD_CAP];
@@ -45,6 +51,113 @@ static int wait_fd(int fd, short events, uint64_t timeout_ms)
 	return n == 0 ? -ETIMEDOUT : 0;
 }
 
+/*
+ * TLS towards origins: one client context per origin (its ca_file, or the
+ * system store), TLS 1.2 at least, ECDHE with AEAD ciphers for 1.2, the
+ * chain and the host name (or IP address) of the upstream verified.
+ */
+#define TLS_CTX_MAX 64
+
+static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	const struct cfg_origin *o;
+	SSL_CTX *ctx;
+} tls_ctx[TLS_CTX_MAX];
+
+static SSL_CTX *ctx_for(const struct cfg_origin *o, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = NULL;
+	int i;
+
+	pthread_mutex_lock(&tls_lock);
+	for (i = 0; i < TLS_CTX_MAX && tls_ctx[i].o; i++) {
+		if (tls_ctx[i].o == o) {
+			ctx = tls_ctx[i].ctx;
+			goto out;
+		}
+	}
+	if (i == TLS_CTX_MAX) {
+		snprintf(err, errlen, "origin %s: too many TLS origins", o->host);
+		goto out;
+	}
+	ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+	    !SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") ||
+	    !(o->ca_file[0] ? SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL)
+			    : SSL_CTX_set_default_verify_paths(ctx))) {
+		snprintf(err, errlen, "origin %s: TLS set-up failed (ca_file '%s'): %s", o->host,
+			 o->ca_file, ERR_reason_error_string(ERR_get_error()));
+		SSL_CTX_free(ctx);
+		ctx = NULL;
+		goto out;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	tls_ctx[i].o = o;
+	tls_ctx[i].ctx = ctx;
+out:
+	pthread_mutex_unlock(&tls_lock);
+	return ctx;
+}
+
+/* Waits for what an SSL call asked for; 0, or -ETIMEDOUT / -ECONNRESET. */
+static int tls_wait(struct st_origin_conn *c, int ret)
+{
+	switch (SSL_get_error(c->ssl, ret)) {
+	case SSL_ERROR_WANT_READ:
+		return wait_fd(c->fd, POLLIN, c->timeout_ms);
+	case SSL_ERROR_WANT_WRITE:
+		return wait_fd(c->fd, POLLOUT, c->timeout_ms);
+	default:
+		return -ECONNRESET;
+	}
+}
+
+static int tls_handshake(struct st_origin_conn *c, char *err, size_t errlen)
+{
+	const struct cfg_origin *o = c->o;
+	SSL_CTX *ctx = ctx_for(o, err, errlen);
+	unsigned char ip[16];
+	bool is_ip = inet_pton(AF_INET, o->upstream_host, ip) == 1 ||
+		     inet_pton(AF_INET6, o->upstream_host, ip) == 1;
+	int ret;
+
+	errno = EPROTO;
+	if (!ctx)
+		return -1;
+	c->ssl = SSL_new(ctx);
+	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd))
+		return -1;
+	if (is_ip) {
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), o->upstream_host);
+	} else {
+		SSL_set_tlsext_host_name(c->ssl, o->upstream_host);
+		SSL_set1_host(c->ssl, o->upstream_host);
+	}
+	ERR_clear_error();
+	while ((ret = SSL_connect(c->ssl)) != 1) {
+		long vr = SSL_get_verify_result(c->ssl);
+		int w = tls_wait(c, ret);
+
+		if (w == -ETIMEDOUT) {
+			snprintf(err, errlen, "origin %s: TLS handshake stalled", o->host);
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (w < 0) {
+			unsigned long e = ERR_get_error();
+			const char *why = vr != X509_V_OK ? X509_verify_cert_error_string(vr)
+					  : e		  ? ERR_reason_error_string(e)
+							  : NULL;
+
+			snprintf(err, errlen, "origin %s: TLS handshake with %s failed: %s",
+				 o->host, o->upstream_host, why ? why : "connection closed");
+			errno = EPROTO;
+			return -1;
+		}
+	}
+	return 0;
+}
+
 struct st_origin_conn *st_origin_connect(const struct cfg_origin *o, uint64_t timeout_ms, char *err,
 					 size_t errlen)
 {
@@ -56,8 +169,9 @@ struct st_origin_conn *st_origin_connect(const struct cfg_origin *o, uint64_t ti
 	char portstr[8];
 	int fd = -1, ret = -EHOSTUNREACH, one = 1;
 
-	if (o->upstream_tls) {
-		snprintf(err, errlen, "origin %s: https upstreams are not supported yet", o->host);
+	if (o->upstream_tls && via) {
+		snprintf(err, errlen, "origin %s: https through a proxy is not supported yet",
+			 o->host);
 		errno = EPROTONOSUPPORT;
 		return NULL;
 	}
@@ -106,6 +220,13 @@ struct st_origin_conn *st_origin_connect(const struct cfg_origin *o, uint64_t ti
 	c->fd = fd;
 	c->timeout_ms = timeout_ms;
 	c->o = o;
+	if (o->upstream_tls && tls_handshake(c, err, errlen) < 0) {
+		int e = errno;
+
+		st_origin_close(c);
+		errno = e;
+		return NULL;
+	}
 	return c;
 }
 
@@ -113,12 +234,26 @@ void st_origin_close(struct st_origin_conn *c)
 {
 	if (!c)
 		return;
+	SSL_free(c->ssl);
 	close(c->fd);
 	free(c);
 }
 
 static int send_all(struct st_origin_conn *c, const char *p, size_t len)
 {
+	while (c->ssl && len) {
+		int n = SSL_write(c->ssl, p, (int)CB_MIN(len, (size_t)INT32_MAX));
+
+		if (n <= 0) {
+			int w = tls_wait(c, n);
+
+			if (w)
+				return w;
+			continue;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
 	while (len) {
 		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
 
@@ -142,6 +277,17 @@ static int send_all(struct st_origin_conn *c, const char *p, size_t len)
 /* One read with the timeout; bytes read, 0 at EOF, or -errno. */
 static ssize_t recv_some(struct st_origin_conn *c, void *buf, size_t cap)
 {
+	while (c->ssl) {
+		int n = SSL_read(c->ssl, buf, (int)CB_MIN(cap, (size_t)INT32_MAX));
+
+		if (n > 0)
+			return n;
+		if (SSL_get_error(c->ssl, n) == SSL_ERROR_ZERO_RETURN)
+			return 0;
+		n = tls_wait(c, n);
+		if (n)
+			return n == -ECONNRESET ? 0 : n;
+	}
 	for (;;) {
 		ssize_t n = recv(c->fd, buf, cap, 0);
 
@@ -248,7 +394,8 @@ long st_origin_get_range(struct st_origin_conn *c, const char *target, uint64_t 
 		got += (uint64_t)r;
 	}
 	/* More bytes already waiting, with no request of ours out: the origin lied. */
-	if (recv(c->fd, c->head, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+	if (c->ssl ? SSL_peek(c->ssl, c->head, 1) > 0
+		   : recv(c->fd, c->head, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
 		return fail(err, errlen, -EPROTO, h, "extra bytes after the body");
 	*reusable = resp.keep_alive;
 	return (long)want;

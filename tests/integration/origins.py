@@ -16,13 +16,13 @@ from cbtest import free_port
 class Nginx:
     """Debian's nginx serving root on 127.0.0.1:<port>, logging what it got."""
 
-    def __init__(self, root, workdir, limit_rate=None):
+    def __init__(self, root, workdir, limit_rate=None, servers=None, port=None):
         self.root = root
         self.dir = workdir
         # nginx's workers run unprivileged: they must be able to read the files.
         for d in (workdir, root):
             os.chmod(d, 0o755)
-        self.port = free_port()
+        self.port = port or free_port()
         self.log = os.path.join(workdir, "origin-access.log")
         conf = os.path.join(workdir, "nginx.conf")
         with open(conf, "w") as f:
@@ -35,10 +35,11 @@ http {
   log_format fill '$request|$http_host|$http_range|$http_x_cachebox_via|$http_user_agent|$http_cookie|$http_x_forwarded_host|$status';
   access_log %(log)s fill;
   %(limit)s
-  server { listen 127.0.0.1:%(port)d; root %(root)s; }
+  %(servers)s
 }
 """ % {"d": workdir, "log": self.log, "port": self.port, "root": root,
-       "limit": "limit_rate %s;" % limit_rate if limit_rate else ""})
+       "limit": "limit_rate %s;" % limit_rate if limit_rate else "",
+       "servers": servers or "server { listen 127.0.0.1:%d; root %s; }" % (self.port, root)})
         self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", workdir],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(100):
