@@ -56,6 +56,7 @@ struct st_fill {
 	enum st_fill_state state;
 	bool start_taken;
 	bool resume;		       /* the version exists already (rec_in) */
+	bool revalidate;	       /* rec_in is complete but stale: refresh it or replace it */
 	char origin_etag[ST_ETAG_MAX]; /* as the origin sent it for piece 0 ("" if none) */
 	struct st_index_rec rec_in;
 	int http_status;
@@ -136,9 +137,9 @@ static void unlist(struct st_fill_mgr *fm, struct st_fill *f)
 	unref(fm, f);
 }
 
-struct st_fill *st_fill_get(struct st_fill_mgr *fm, const uint8_t id[ST_ID_LEN],
-			    const struct cfg_origin *origin, const char *key, size_t key_len,
-			    const char *target, const struct st_index_rec *rec)
+static struct st_fill *fill_get(struct st_fill_mgr *fm, const uint8_t id[ST_ID_LEN],
+				const struct cfg_origin *origin, const char *key, size_t key_len,
+				const char *target, const struct st_index_rec *rec, bool revalidate)
 {
 	struct st_fill *f;
 
@@ -162,7 +163,8 @@ struct st_fill *st_fill_get(struct st_fill_mgr *fm, const uint8_t id[ST_ID_LEN],
 		f->fd = -1;
 		f->state = ST_FILL_STARTING;
 		if (rec) {
-			f->resume = true;
+			f->resume = !revalidate;
+			f->revalidate = revalidate;
 			f->rec_in = *rec;
 		}
 		f->refs = 2; /* the list and the caller */
@@ -174,6 +176,20 @@ struct st_fill *st_fill_get(struct st_fill_mgr *fm, const uint8_t id[ST_ID_LEN],
 	}
 	pthread_mutex_unlock(&fm->lock);
 	return f;
+}
+
+struct st_fill *st_fill_get(struct st_fill_mgr *fm, const uint8_t id[ST_ID_LEN],
+			    const struct cfg_origin *origin, const char *key, size_t key_len,
+			    const char *target, const struct st_index_rec *rec)
+{
+	return fill_get(fm, id, origin, key, key_len, target, rec, false);
+}
+
+void st_fill_revalidate(struct st_fill_mgr *fm, const uint8_t id[ST_ID_LEN],
+			const struct cfg_origin *origin, const char *key, size_t key_len,
+			const char *target, const struct st_index_rec *rec)
+{
+	st_fill_put(fm, fill_get(fm, id, origin, key, key_len, target, rec, true));
 }
 
 void st_fill_put(struct st_fill_mgr *fm, struct st_fill *f)
@@ -406,6 +422,48 @@ static bool buf_for(struct fetcher *ft, size_t len)
 	return ft->buf != NULL;
 }
 
+/* Whether the origin's answer for piece 0 still describes the cached version. */
+static bool still_valid(const struct st_fill *f, const struct st_origin_reply *reply)
+{
+	const struct st_index_rec *old = &f->rec_in;
+
+	if (reply->complete != old->size)
+		return false;
+	if (reply->etag[0] || strncmp(old->etag, "\"cbx-", 5) != 0)
+		return strcmp(reply->etag, old->etag) == 0;
+	/* No ETag on either side: the Last-Modified date decides. */
+	return reply->last_modified && reply->last_modified == old->last_modified;
+}
+
+/* Revalidated: the cached version is good for another max_cache_age. */
+static void refresh(struct st_fill_mgr *fm, struct st_fill *f)
+{
+	char path[CB_PATH_TMP];
+	struct st_index_rec cur;
+	struct st_meta m;
+
+	st_index_lock(fm->ix);
+	if (st_index_lookup(fm->ix, f->id, &cur) == 0 && cur.gen == f->rec_in.gen &&
+	    cur.shard < fm->ss->n) {
+		st_path_meta(fm->ss->s[cur.shard].path, f->id, path, sizeof(path));
+		if (st_meta_read(path, &m) == 0) {
+			m.created = time(NULL);
+			if (m.gen == cur.gen && st_meta_write(path, &m) == 0) {
+				cur.created = m.created;
+				st_index_put(fm->ix, &cur);
+			}
+			st_meta_fini(&m);
+		}
+	}
+	st_index_unlock(fm->ix);
+	pthread_mutex_lock(&fm->lock);
+	f->state = ST_FILL_DONE;
+	fm->stats.fills_done++;
+	unlist(fm, f);
+	pthread_mutex_unlock(&fm->lock);
+	cb_info("revalidated %s: unchanged at the origin", f->key);
+}
+
 /* Opens the version to fill: a resumed one, or a new one from piece 0. */
 static void do_start(struct fetcher *ft, struct st_fill *f)
 {
@@ -438,6 +496,10 @@ static void do_start(struct fetcher *ft, struct st_fill *f)
 		got = fetch_range(ft, f, 0, ps - 1, &reply);
 		if (got < 0) {
 			fill_fail(fm, f, status_of(got), false, ft->err);
+			return;
+		}
+		if (f->revalidate && still_valid(f, &reply)) {
+			refresh(fm, f);
 			return;
 		}
 		m->piece_size = ps;

@@ -59,6 +59,18 @@ struct st_fill *st_fill_get(struct st_fill_mgr *fm, const uint8_t id[ST_ID_LEN],
 void st_fill_put(struct st_fill_mgr *fm, struct st_fill *f);
 
 /*
+ * Revalidates the complete version rec in the background (max_cache_age
+ * passed): piece 0 is asked again; if the origin's length and ETag (or,
+ * without ETags, Last-Modified) are unchanged the version is kept and its
+ * age reset, else a new version is filled and replaces it atomically
+ * (readers of the old one finish with the old bytes). Nothing if a fill of
+ * the object runs already.
+ */
+void st_fill_revalidate(struct st_fill_mgr *fm, const uint8_t id[ST_ID_LEN],
+			const struct cfg_origin *origin, const char *key, size_t key_len,
+			const char *target, const struct st_index_rec *rec);
+
+/*
  * The fill's state; for RUNNING and DONE *rec is the version being filled,
  * for FAILED *http_status is 502 (bad origin answer) or 504 (timeout).
  */

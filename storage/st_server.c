@@ -1129,30 +1129,72 @@ static int resolve_id(struct worker *w, struct conn *c, const struct st_http_req
  * request named, when o is NULL): a running one is joined; else one starts
  * if the object's origin is configured. NULL if none can.
  */
+/*
+ * Where the object of this request lives upstream: its configured origin
+ * (NULL if none, or if the request is our own come back), its cache key and
+ * the target to ask for. From the request's URL, or for the peer-cache form
+ * from the object's metadata.
+ */
+static const struct cfg_origin *upstream_of(struct worker *w, struct conn *c,
+					    const struct st_obj *o, const char **key, size_t *klen,
+					    char *target, size_t tcap)
+{
+	const struct cfg_origin *origin = NULL;
+	size_t hlen = c->miss_host_len;
+	const char *slash;
+
+	*key = c->miss_key;
+	*klen = c->miss_key_len;
+	if (!*key && o) {
+		*key = o->meta.key;
+		*klen = o->meta.key_len;
+		slash = memchr(*key, '/', *klen);
+		hlen = slash ? (size_t)(slash - *key) : *klen;
+	}
+	if (*key && hlen < *klen)
+		origin = cfg_origin_find(w->srv->conf.cfg, *key, hlen);
+	if (origin && c->req.loop_header)
+		origin = NULL; /* our own request came back to us: never fill from it */
+	snprintf(target, tcap, "%.*s", (int)(*klen - hlen), *key ? *key + hlen : "");
+	return origin;
+}
+
+/*
+ * The fill that can bring the missing pieces of o (or of the object the
+ * request named, when o is NULL): a running one is joined; else one starts
+ * if the object's origin is configured. NULL if none can.
+ */
 static struct st_fill *fill_for(struct worker *w, struct conn *c, const uint8_t id[ST_ID_LEN],
 				const struct st_index_rec *rec, const struct st_obj *o)
 {
-	const char *key = c->miss_key;
-	size_t klen = c->miss_key_len, hlen = c->miss_host_len;
-	const struct cfg_origin *origin = NULL;
+	const struct cfg_origin *origin;
 	char target[ST_KEY_MAX];
-	const char *slash;
+	const char *key;
+	size_t klen;
 
 	if (c->fill)
 		return c->fill;
-	if (!key && o) { /* the peer-cache form: the key is in the metadata */
-		key = o->meta.key;
-		klen = o->meta.key_len;
-		slash = memchr(key, '/', klen);
-		hlen = slash ? (size_t)(slash - key) : klen;
-	}
-	if (key && hlen < klen)
-		origin = cfg_origin_find(w->srv->conf.cfg, key, hlen);
-	if (origin && c->req.loop_header)
-		origin = NULL; /* our own request came back to us: never fill from it */
-	snprintf(target, sizeof(target), "%.*s", (int)(klen - hlen), key ? key + hlen : "");
+	origin = upstream_of(w, c, o, &key, &klen, target, sizeof(target));
 	c->fill = st_fill_get(w->srv->fm, id, origin, key, klen, target, rec);
 	return c->fill;
+}
+
+/* A complete object older than max_cache_age: served, and revalidated behind. */
+static void maybe_revalidate(struct worker *w, struct conn *c, const struct st_index_rec *rec,
+			     const struct st_obj *o)
+{
+	uint64_t age_ms = w->srv->conf.cfg->storage.max_cache_age_ms;
+	const struct cfg_origin *origin;
+	char target[ST_KEY_MAX];
+	const char *key;
+	size_t klen;
+
+	if (!age_ms || !(rec->flags & ST_META_COMPLETE) || w->date_sec <= rec->created ||
+	    (uint64_t)(w->date_sec - rec->created) * 1000 < age_ms)
+		return;
+	origin = upstream_of(w, c, o, &key, &klen, target, sizeof(target));
+	if (origin)
+		st_fill_revalidate(w->srv->fm, rec->id, origin, key, klen, target, rec);
 }
 
 static void park(struct worker *w, struct conn *c, int how)
@@ -1221,7 +1263,10 @@ static void handle_request(struct worker *w, struct conn *c, const struct st_htt
 		}
 		c->result = "MISS";
 	}
-	st_index_touch(ix, id, w->date_sec ? w->date_sec : time(NULL));
+	refresh_date(w);
+	st_index_touch(ix, id, w->date_sec);
+	if (kind == 0)
+		maybe_revalidate(w, c, &rec, o);
 	if (kind == 2)
 		pieces_response(w, c, o, head);
 	else

@@ -77,7 +77,7 @@ def content_id(key):
 
 class Appliance:
     def __init__(self, extra="", piece_size="64K", origins=("dl.example.com",), workers=2,
-                 server_extra=()):
+                 server_extra=(), storage_extra=()):
         self.dir = tempfile.mkdtemp(prefix="cbx-it-")
         self.port = free_port()
         self.state = os.path.join(self.dir, "var")
@@ -89,7 +89,8 @@ class Appliance:
             "[appliance]", "state_dir = %s" % self.state, "log_level = info",
             "[server]", "listen = 127.0.0.1:%d" % self.port, "workers = %d" % workers,
             "header_timeout = 3s", "idle_timeout = 5s"] + list(server_extra) + [
-            "[storage]", "shard = %s" % self.shard, "piece_size = %s" % piece_size,
+            "[storage]", "shard = %s" % self.shard, "piece_size = %s" % piece_size] + list(
+                storage_extra) + [
             "[control]", "socket = %s/control.sock" % self.state,
             "metrics_listen = 127.0.0.1:%d" % free_port(),
             "[discovery]", "enabled = false",
