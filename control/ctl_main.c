@@ -438,9 +438,9 @@ static int verb_prestage(struct ctl *ctl, const struct ctl_request *req, FILE *o
 	 * from the pieces it has, and if the origin fails again before the
 	 * first missing byte the answer is a 502 that says why.
 	 */
-	{
-		uint64_t from = 0, total = 0;
+	uint64_t from = 0, total = 0;
 
+	{
 		ret = prestage_via_storage(ctl, req->argv[1], 0, &bytes, &total, err, errlen);
 		if (ret == -EAGAIN) {
 			from = bytes;
@@ -455,7 +455,13 @@ static int verb_prestage(struct ctl *ctl, const struct ctl_request *req, FILE *o
 	st_content_id(key, (size_t)n, id);
 	cb_hex_encode(id, ST_ID_LEN, hex);
 	if (st_index_lookup(ctl->ix, id, &rec) != 0 || !(rec.flags & ST_META_COMPLETE)) {
-		snprintf(err, errlen, "%s was served but is not stored complete", key);
+		if (total < ctl->cfg->storage.min_file_size_to_cache)
+			snprintf(err, errlen,
+				 "%s (%llu bytes) is smaller than min_file_size_to_cache: passed "
+				 "through, not stored",
+				 key, (unsigned long long)total);
+		else
+			snprintf(err, errlen, "%s was served but is not stored complete", key);
 		return -EIO;
 	}
 	secs = (double)(cb_now_ns() - t0) / 1e9;

@@ -57,6 +57,7 @@ struct st_fill {
 	bool start_taken;
 	bool resume;		       /* the version exists already (rec_in) */
 	bool revalidate;	       /* rec_in is complete but stale: refresh it or replace it */
+	bool ephemeral;		       /* below min_file_size_to_cache: served, then dropped */
 	char origin_etag[ST_ETAG_MAX]; /* as the origin sent it for piece 0 ("" if none) */
 	struct st_index_rec rec_in;
 	int http_status;
@@ -370,8 +371,14 @@ static void piece_landed(struct st_fill_mgr *fm, struct st_fill *f, uint32_t p, 
 	if (sync)
 		f->since_meta = 0;
 	pthread_mutex_unlock(&fm->lock);
-	/* The object is recorded complete before a reader can send its last piece. */
-	if (sync)
+	/*
+	 * The object is recorded complete before a reader can send its last
+	 * piece; one below min_file_size_to_cache is dropped instead (readers
+	 * that have it open finish from the unlinked file).
+	 */
+	if (complete && f->ephemeral)
+		drop_version(fm, f);
+	else if (sync)
 		meta_sync(fm, f, complete);
 	if (f->obj) {
 		__atomic_fetch_or(&f->obj->verified[p >> 3], (uint8_t)(1u << (p & 7)),
@@ -385,8 +392,9 @@ static void piece_landed(struct st_fill_mgr *fm, struct st_fill *f, uint32_t p, 
 		fm->stats.fills_done++;
 		unlist(fm, f);
 		pthread_mutex_unlock(&fm->lock);
-		cb_info("fill %s complete: %llu bytes, %u pieces", f->key,
-			(unsigned long long)f->m.size, f->m.npieces);
+		cb_info("fill %s complete: %llu bytes, %u pieces%s", f->key,
+			(unsigned long long)f->m.size, f->m.npieces,
+			f->ephemeral ? "; passed through, not kept (min_file_size_to_cache)" : "");
 	}
 }
 
@@ -404,7 +412,7 @@ static void fill_fail(struct st_fill_mgr *fm, struct st_fill *f, int http_status
 	fm->stats.fills_failed++;
 	unlist(fm, f);
 	pthread_mutex_unlock(&fm->lock);
-	if (drop && f->fd >= 0)
+	if ((drop || f->ephemeral) && f->fd >= 0)
 		drop_version(fm, f);
 	else if (f->fd >= 0)
 		meta_sync(fm, f, false); /* keep what we have: a later fill resumes */
@@ -486,6 +494,7 @@ static void do_start(struct fetcher *ft, struct st_fill *f)
 		if (f->fd < 0)
 			goto fail;
 		rec = f->rec_in;
+		f->ephemeral = m->size < fm->cfg->storage.min_file_size_to_cache;
 		if (strncmp(m->etag, "\"cbx-", 5) != 0)
 			memcpy(f->origin_etag, m->etag, sizeof(f->origin_etag));
 	} else {
@@ -502,6 +511,8 @@ static void do_start(struct fetcher *ft, struct st_fill *f)
 			refresh(fm, f);
 			return;
 		}
+		/* MinFileSizeToCache: smaller objects pass through, nothing is kept. */
+		f->ephemeral = reply.complete < fm->cfg->storage.min_file_size_to_cache;
 		m->piece_size = ps;
 		m->size = reply.complete;
 		m->npieces = st_npieces(m->size, ps);
