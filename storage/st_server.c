@@ -36,6 +36,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -56,6 +58,9 @@
 #define IN_CAP	     (ST_HTTP_MAX_HEADER_BYTES + 4096)
 #define PIPE_SIZE    (1 << 20)
 #define FILL_THREADS 8 /* fetch threads towards origins */
+#define TLS_RAW	     (16 * 1024 + 512)
+#define TLS_CHUNK    (64 * 1024) /* plaintext per SSL_write: four 16 KiB records */
+#define TLS_OUT_CAP  (TLS_CHUNK + 4 * 1024)
 #define LINGER_MS    2000
 #define ZC_BUF_SIZE  (256 * 1024)
 #define ZC_BUFS	     64	 /* registered buffers per worker (6 bits of user_data) */
@@ -120,6 +125,14 @@ struct conn {
 	uint64_t zc_read_off; /* bytes of segs[cur] handed to reads */
 	bool zc_sending;
 
+	/* TLS (first byte 0x16 on a port with tls_cert): ciphertext in and out */
+	bool proto_known;
+	SSL *ssl;
+	uint8_t *tls_raw; /* recv buffer for ciphertext (TLS_RAW bytes) */
+	char *tls_out;	  /* ciphertext being sent */
+	size_t tls_out_len, tls_out_off;
+	bool tls_sending;
+
 	/* the request being answered: kept parsed until its response is done */
 	struct st_http_req req;
 	size_t req_consume; /* head + body bytes of c->in to drop when done */
@@ -161,6 +174,7 @@ struct worker {
 	unsigned nconns;
 	uint8_t *scratch;
 	size_t scratch_len;
+	uint8_t *tls_plain; /* file bytes on their way into SSL_write */
 	char date[30];
 	time_t date_sec;
 	char alog[ALOG_CAP];
@@ -171,6 +185,7 @@ struct worker {
 
 struct st_server {
 	struct st_server_conf conf;
+	SSL_CTX *tls; /* NULL: TLS off */
 	struct st_fill_mgr *fm;
 	unsigned nworkers;
 	struct worker *w;
@@ -420,6 +435,9 @@ static void conn_free(struct worker *w, struct conn *c)
 		close(c->pipe[1]);
 	}
 	free(c->out);
+	SSL_free(c->ssl);
+	free(c->tls_raw);
+	free(c->tls_out);
 	w->stats->conns_open--;
 	free(c);
 }
@@ -458,9 +476,13 @@ static void arm_recv(struct worker *w, struct conn *c)
 	if (c->recv_armed || c->closing || c->peer_eof || c->in_len >= IN_CAP)
 		return;
 	sqe = conn_sqe(w, c, OP_RECV);
-	io_uring_prep_recv(sqe, c->fd, NULL, RBUF_SIZE, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = 0;
+	if (c->ssl) {
+		io_uring_prep_recv(sqe, c->fd, c->tls_raw, TLS_RAW, 0);
+	} else {
+		io_uring_prep_recv(sqe, c->fd, NULL, RBUF_SIZE, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = 0;
+	}
 	c->recv_armed = true;
 }
 
@@ -657,11 +679,142 @@ static void wait_piece(struct worker *w, struct conn *c, const struct seg *s)
 	park(w, c, PARK_PIECE);
 }
 
+/* ---------------------------------------------------------------- TLS */
+
+/*
+ * TLS on the plain-HTTP port: the first byte of a connection tells (0x16,
+ * a handshake record, RFC 8446 §5.1). OpenSSL works on memory BIOs: the
+ * ciphertext io_uring receives is written into the read BIO, SSL_read
+ * leaves plaintext in c->in for the same HTTP parser; response bytes go
+ * through SSL_write (file bytes read from the page cache in 64 KiB chunks,
+ * four 16 KiB records), and the write BIO's ciphertext is sent by io_uring,
+ * one send at a time per connection.
+ */
+static int tls_start(struct worker *w, struct conn *c)
+{
+	BIO *rb, *wb;
+
+	if (!w->srv->tls)
+		return -1; /* TLS is off on this box: a handshake is garbage */
+	c->ssl = SSL_new(w->srv->tls);
+	rb = BIO_new(BIO_s_mem());
+	wb = BIO_new(BIO_s_mem());
+	c->tls_raw = malloc(TLS_RAW);
+	c->tls_out = malloc(TLS_OUT_CAP);
+	if (!c->ssl || !rb || !wb || !c->tls_raw || !c->tls_out) {
+		BIO_free(rb);
+		BIO_free(wb);
+		return -1;
+	}
+	SSL_set_bio(c->ssl, rb, wb);
+	SSL_set_accept_state(c->ssl);
+	/* What came so far is ciphertext: it goes to OpenSSL, not the parser. */
+	if (BIO_write(rb, c->in, (int)c->in_len) != (int)c->in_len)
+		return -1;
+	c->in_len = 0;
+	return 0;
+}
+
+/* Sends what the write BIO holds; 0 if nothing is left to send, 1 if a send runs. */
+static int tls_flush(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->tls_sending)
+		return 1;
+	if (c->tls_out_off == c->tls_out_len) {
+		int n = BIO_read(SSL_get_wbio(c->ssl), c->tls_out, TLS_OUT_CAP);
+
+		c->tls_out_off = c->tls_out_len = 0;
+		if (n <= 0)
+			return 0;
+		c->tls_out_len = (size_t)n;
+	}
+	sqe = conn_sqe(w, c, OP_SEND);
+	io_uring_prep_send(sqe, c->fd, c->tls_out + c->tls_out_off, c->tls_out_len - c->tls_out_off,
+			   MSG_NOSIGNAL);
+	c->tls_sending = true;
+	return 1;
+}
+
+/* Decrypts what arrived into c->in; -1 on a TLS error (the connection closes). */
+static int tls_read(struct worker *w, struct conn *c)
+{
+	while (c->in_len < IN_CAP) {
+		int n = SSL_read(c->ssl, c->in + c->in_len, (int)(IN_CAP - c->in_len));
+
+		if (n > 0) {
+			c->in_len += (size_t)n;
+			continue;
+		}
+		switch (SSL_get_error(c->ssl, n)) {
+		case SSL_ERROR_WANT_READ:
+			break;
+		case SSL_ERROR_ZERO_RETURN:
+			c->peer_eof = true;
+			break;
+		default:
+			if (cb_log_level_get() >= CB_LOG_DEBUG) {
+				const char *why = ERR_reason_error_string(ERR_get_error());
+
+				cb_dbg("%s: TLS: %s", c->peer, why ? why : "error");
+			}
+			ERR_clear_error();
+			return -1;
+		}
+		break;
+	}
+	/* Handshake records, session tickets: out before any answer. */
+	if (c->state != CS_SEND || c->park != PARK_NONE)
+		tls_flush(w, c);
+	return 0;
+}
+
+static void tls_send_next(struct worker *w, struct conn *c, const struct seg *s)
+{
+	const void *plain;
+	uint64_t len;
+
+	if (tls_flush(w, c))
+		return; /* ciphertext of earlier bytes still going out */
+	if (!s->file) {
+		plain = c->out + s->off + c->seg_done;
+		len = CB_MIN(s->len - c->seg_done, (uint64_t)TLS_CHUNK);
+	} else {
+		uint64_t ready = ready_bytes(w, c, s);
+		ssize_t got;
+
+		if (ready == 0) {
+			wait_piece(w, c, s);
+			return;
+		}
+		len = CB_MIN(ready, (uint64_t)TLS_CHUNK);
+		got = pread(c->obj->fd, w->tls_plain, (size_t)len, (off_t)(s->off + c->seg_done));
+		if (got != (ssize_t)len) {
+			cb_err("object %s: read for TLS: %s", c->id_hex,
+			       got < 0 ? strerror(errno) : "short read");
+			conn_close(w, c);
+			return;
+		}
+		plain = w->tls_plain;
+		c->body_sent += len;
+	}
+	if (SSL_write(c->ssl, plain, (int)len) != (int)len) {
+		conn_close(w, c);
+		return;
+	}
+	c->seg_done += len;
+	tls_flush(w, c);
+}
+
 static void send_next(struct worker *w, struct conn *c)
 {
 	struct io_uring_sqe *sqe;
 	uint64_t ready = 0;
 	struct seg *s;
+
+	if (c->ssl && c->tls_sending)
+		return; /* on_send comes back here when the ciphertext is out */
 
 	while (c->cur < c->nseg && c->seg_done == c->segs[c->cur].len) {
 		c->cur++;
@@ -674,6 +827,10 @@ static void send_next(struct worker *w, struct conn *c)
 		return;
 	}
 	s = &c->segs[c->cur];
+	if (c->ssl) {
+		tls_send_next(w, c, s);
+		return;
+	}
 	if (!s->file) {
 		sqe = conn_sqe(w, c, OP_SEND);
 		io_uring_prep_send(sqe, c->fd, c->out + s->off + c->seg_done, s->len - c->seg_done,
@@ -1325,6 +1482,10 @@ static void process_input(struct worker *w, struct conn *c)
 
 	if (c->closing || c->state != CS_READ)
 		return;
+	if (c->ssl && tls_read(w, c) < 0) { /* plaintext OpenSSL still holds */
+		conn_close(w, c);
+		return;
+	}
 	if (c->in_len == 0) {
 		if (c->peer_eof)
 			conn_close(w, c);
@@ -1453,11 +1614,28 @@ static void on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
 		io_uring_buf_ring_add(w->br, buf, RBUF_SIZE, (unsigned short)bid,
 				      io_uring_buf_ring_mask(RBUF_COUNT), 0);
 		io_uring_buf_ring_advance(w->br, 1);
+	} else if (res > 0 && c->ssl) {
+		if (BIO_write(SSL_get_rbio(c->ssl), c->tls_raw, res) != res) {
+			conn_close(w, c);
+			return;
+		}
 	} else if (res > 0 && c->state != CS_LINGER) {
 		c->in_len += (size_t)res; /* direct receive into c->in */
 	}
 	if (c->closing)
 		return;
+	if (res > 0 && !c->proto_known && c->in_len) {
+		c->proto_known = true;
+		/* RFC 8446 §5.1: a TLS record starts with content type 22, handshake. */
+		if ((uint8_t)c->in[0] == 0x16 && tls_start(w, c) < 0) {
+			conn_close(w, c);
+			return;
+		}
+	}
+	if (res > 0 && c->ssl && tls_read(w, c) < 0) {
+		conn_close(w, c);
+		return;
+	}
 	if (res == -ENOBUFS) {
 		arm_recv_direct(w, c);
 		return;
@@ -1494,6 +1672,14 @@ static void on_send(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
 		return;
 	if (cqe->res <= 0) {
 		conn_close(w, c);
+		return;
+	}
+	if (c->ssl) {
+		c->tls_sending = false;
+		c->tls_out_off += (size_t)cqe->res;
+		set_deadline(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
+		if (tls_flush(w, c) == 0 && c->state == CS_SEND && c->park == PARK_NONE)
+			send_next(w, c);
 		return;
 	}
 	c->seg_done += (uint64_t)cqe->res;
@@ -1719,6 +1905,10 @@ static int setup_buffers(struct worker *w)
 				      (int)i);
 	io_uring_buf_ring_advance(w->br, RBUF_COUNT);
 
+	w->tls_plain = malloc(TLS_CHUNK);
+	if (!w->tls_plain)
+		return -ENOMEM;
+
 	/* Registered buffers of the O_DIRECT + SEND_ZC path; optional. */
 	if (posix_memalign(&mem, 4096, (size_t)ZC_BUFS * ZC_BUF_SIZE) == 0) {
 		struct iovec iov[ZC_BUFS];
@@ -1847,6 +2037,36 @@ fail:
 	return -1;
 }
 
+/*
+ * The server's TLS context: Mozilla's "intermediate" profile: TLS 1.2 and
+ * 1.3 only, ECDHE with AEAD ciphers, groups X25519, P-256, P-384.
+ */
+static SSL_CTX *tls_ctx_new(const struct cfg *cfg)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+	    !SSL_CTX_set_cipher_list(ctx,
+				     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+				     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+				     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") ||
+	    !SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+					   "TLS_CHACHA20_POLY1305_SHA256") ||
+	    !SSL_CTX_set1_groups_list(ctx, "X25519:prime256v1:secp384r1") ||
+	    SSL_CTX_use_certificate_chain_file(ctx, cfg->server.tls_cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, cfg->server.tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		const char *why = ERR_reason_error_string(ERR_get_error());
+
+		cb_err("TLS: cannot use tls_cert %s / tls_key %s: %s", cfg->server.tls_cert,
+		       cfg->server.tls_key, why ? why : "error");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	return ctx;
+}
+
 struct st_server *st_server_start(const struct st_server_conf *conf)
 {
 	struct st_server *srv;
@@ -1860,6 +2080,14 @@ struct st_server *st_server_start(const struct st_server_conf *conf)
 	if (!srv)
 		return NULL;
 	srv->conf = *conf;
+	if (conf->cfg->server.tls_cert[0]) {
+		srv->tls = tls_ctx_new(conf->cfg);
+		if (!srv->tls) {
+			free(srv);
+			errno = EINVAL;
+			return NULL;
+		}
+	}
 	srv->w = calloc(n, sizeof(*srv->w));
 	if (!srv->w)
 		goto fail;
@@ -1915,6 +2143,7 @@ fail:
 			close(srv->w[i].lfd);
 	}
 	free(srv->w);
+	SSL_CTX_free(srv->tls);
 	free(srv);
 	return NULL;
 }
@@ -1942,7 +2171,9 @@ void st_server_stop(struct st_server *srv)
 		free(w->rbufs);
 		free(w->zc_mem);
 		free(w->scratch);
+		free(w->tls_plain);
 	}
 	free(srv->w);
+	SSL_CTX_free(srv->tls);
 	free(srv);
 }

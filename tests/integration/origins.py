@@ -13,6 +13,29 @@ import time
 from cbtest import free_port
 
 
+def make_test_certs(d):
+    """A test CA (ca.pem), a server certificate for IP 127.0.0.1 (good.pem/key),
+    one for another host (other.pem/key) and a self-signed one (self.pem/key)."""
+    def openssl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=d, check=True, capture_output=True)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=cachebox test CA")
+    for name, san in (("good", "IP:127.0.0.1"), ("other", "DNS:other.test")):
+        openssl("req", *ec, "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name)
+        with open(os.path.join(d, name + ".ext"), "w") as f:
+            f.write("subjectAltName=%s\n" % san)
+        openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", name + ".pem", "-days", "2",
+                "-extfile", name + ".ext")
+    openssl("req", "-x509", *ec, "-keyout", "self.key", "-out", "self.pem", "-days", "2",
+            "-subj", "/CN=self", "-addext", "subjectAltName=IP:127.0.0.1")
+    for f in os.listdir(d):
+        if f.endswith(".key"):
+            os.chmod(os.path.join(d, f), 0o644)  # nginx's workers read them unprivileged
+
+
 class Nginx:
     """Debian's nginx serving root on 127.0.0.1:<port>, logging what it got."""
 

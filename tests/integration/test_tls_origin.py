@@ -4,40 +4,18 @@ from a test CA) is filled from byte for byte; an untrusted certificate, a
 certificate for another host, and an origin offering only TLS 1.1 are
 refused with a 502 that says why."""
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cbtest import Appliance, check, curl, finish, free_port, make_file  # noqa: E402
-from origins import Nginx  # noqa: E402
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True)
-
-
-def make_certs(d):
-    """A test CA, a good certificate (IP 127.0.0.1), one for another host, a self-signed one."""
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-            "-subj", "/CN=cachebox test CA", cwd=d)
-    for name, san in (("good", "IP:127.0.0.1"), ("other", "DNS:other.test")):
-        openssl("req", *ec, "-keyout", name + ".key", "-out", name + ".csr",
-                "-subj", "/CN=" + name, cwd=d)
-        with open(os.path.join(d, name + ".ext"), "w") as f:
-            f.write("subjectAltName=%s\n" % san)
-        openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                "-CAcreateserial", "-out", name + ".pem", "-days", "2",
-                "-extfile", name + ".ext", cwd=d)
-    openssl("req", "-x509", *ec, "-keyout", "self.key", "-out", "self.pem", "-days", "2",
-            "-subj", "/CN=self", "-addext", "subjectAltName=IP:127.0.0.1", cwd=d)
+from origins import Nginx, make_test_certs  # noqa: E402
 
 
 def main():
     app = Appliance(origins=())
     www = os.path.join(app.dir, "www")
     os.makedirs(www)
-    make_certs(app.dir)
+    make_test_certs(app.dir)
     ports = {k: free_port() for k in ("good", "other", "self", "old")}
     d = app.dir
     servers = "\n".join([
@@ -51,9 +29,6 @@ def main():
         "ssl_certificate_key %s/good.key; ssl_protocols TLSv1.1; "
         "ssl_ciphers DEFAULT@SECLEVEL=0; }" % (ports["old"], www, d, d),
     ])
-    for f in os.listdir(d):
-        if f.endswith(".key"):
-            os.chmod(os.path.join(d, f), 0o644)  # nginx's workers read them unprivileged
     nginx = Nginx(www, d, servers=servers, port=ports["good"])
     with open(app.conf, "a") as f:
         for name in ports:

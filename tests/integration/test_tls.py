@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""HTTPS and HTTP on one port: TLS 1.2 and 1.3 with the Mozilla intermediate
+suites only (TLS 1.0/1.1 and non-ECDHE ciphers refused, checked with openssl
+s_client), byte-exact bodies and ranges with curl and aria2c over TLS, a
+pull-through fill answered over TLS, a ClientHello sent one byte at a time,
+plain HTTP and garbage on the same port."""
+import hashlib
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cbtest import (Appliance, check, content_id, finish, make_file,  # noqa: E402
+                    parse_responses, sha256_file)
+from origins import Nginx, make_test_certs  # noqa: E402
+
+
+def s_client(app, *args):
+    req = b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % app.port,
+                        "-CAfile", os.path.join(app.dir, "ca.pem"), "-quiet"] + list(args),
+                       input=req, capture_output=True, timeout=20)
+    return b"HTTP/1.1 200 OK" in r.stdout
+
+
+def split_hello(app):
+    """TLS handshake whose every outgoing byte is its own TCP segment."""
+    ctx = ssl.create_default_context(cafile=os.path.join(app.dir, "ca.pem"))
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname="127.0.0.1")
+    sock = socket.create_connection(("127.0.0.1", app.port), timeout=10)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    deadline = time.time() + 20
+    first = True
+    while time.time() < deadline:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            data = out.read()
+            if first:
+                for i in range(len(data)):  # the ClientHello, byte by byte
+                    sock.send(data[i:i + 1])
+                    time.sleep(0.002)
+                first = False
+            elif data:
+                sock.sendall(data)
+            chunk = sock.recv(65536)
+            if not chunk:
+                return b""
+            inc.write(chunk)
+    obj.write(b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    sock.sendall(out.read())
+    reply = b""
+    while time.time() < deadline:
+        try:
+            reply += obj.read(65536)
+        except ssl.SSLWantReadError:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            inc.write(chunk)
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            break
+        if b"ok\n" in reply:
+            break
+    sock.close()
+    return reply
+
+
+def main():
+    app = Appliance(origins=("dl.example.com",), piece_size="64K")
+    make_test_certs(app.dir)
+    with open(app.conf) as f:
+        conf = f.read()
+    conf = conf.replace("[server]\n", "[server]\ntls_cert = %s/good.pem\ntls_key = %s/good.key\n"
+                        % (app.dir, app.dir), 1)
+    www = os.path.join(app.dir, "www")
+    os.makedirs(www)
+    nginx = Nginx(www, app.dir)
+    conf += "[origin origin.test]\nupstream = http://127.0.0.1:%d\n" % nginx.port
+    with open(app.conf, "w") as f:
+        f.write(conf)
+    ca = os.path.join(app.dir, "ca.pem")
+    try:
+        app.start()
+        path = make_file(os.path.join(app.dir, "obj"), 3 * 1024 * 1024 + 11, seed=3)
+        app.import_file(path, "http://dl.example.com/obj.bin")
+        data = open(path, "rb").read()
+        base = "https://127.0.0.1:%d" % app.port
+        url = base + "/_cachebox/content/" + content_id("dl.example.com/obj.bin")
+
+        r = subprocess.run(["curl", "-sS", "--cacert", ca, "-o", "-", url], capture_output=True,
+                           timeout=60)
+        check(r.returncode == 0 and r.stdout == data, "https: whole body exact")
+        r = subprocess.run(["curl", "-sS", "--cacert", ca, "-r", "70000-170000", "-o", "-", url],
+                           capture_output=True, timeout=60)
+        check(r.stdout == data[70000:170001], "https: a range exact")
+        r = subprocess.run(["curl", "-sS", "--cacert", ca, "-r", "0-9,-10", "-o", "-", url],
+                           capture_output=True, timeout=60)
+        check(data[:10] in r.stdout and data[-10:] in r.stdout, "https: multipart")
+        out = os.path.join(app.dir, "aria")
+        r = subprocess.run(["aria2c", "-q", "-x3", "-s3", "-k1M", "--ca-certificate=" + ca,
+                            "--checksum=sha-256=" + sha256_file(path), "-d", out, "-o", "o.bin",
+                            url], capture_output=True, timeout=120)
+        check(r.returncode == 0, "aria2c x3 over https with sha-256: %s" % r.stderr[-300:])
+
+        # A pull-through fill answered over TLS.
+        make_file(os.path.join(www, "fill.bin"), 2 * 1024 * 1024 + 5, seed=4)
+        r = subprocess.run(["curl", "-sS", "--cacert", ca, "-o", "-",
+                            base + "/fill.bin?cacheHostOrigin=origin.test"],
+                           capture_output=True, timeout=60)
+        check(hashlib.sha256(r.stdout).hexdigest() ==
+              sha256_file(os.path.join(www, "fill.bin")), "https: cold fill exact")
+
+        # Versions and ciphers.
+        check(s_client(app, "-tls1_3"), "TLS 1.3 accepted")
+        check(s_client(app, "-tls1_2"), "TLS 1.2 accepted")
+        check(not s_client(app, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"), "TLS 1.1 refused")
+        check(not s_client(app, "-tls1", "-cipher", "DEFAULT@SECLEVEL=0"), "TLS 1.0 refused")
+        check(not s_client(app, "-tls1_2", "-cipher", "AES128-SHA"), "RSA key exchange refused")
+        check(not s_client(app, "-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES128-SHA"),
+              "CBC ciphers refused")
+        check(s_client(app, "-tls1_3", "-groups", "X25519"), "group X25519")
+        check(not s_client(app, "-tls1_3", "-groups", "ffdhe2048"), "finite-field groups refused")
+
+        # A ClientHello in 1-byte segments.
+        reply = split_hello(app)
+        check(reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"ok\n"),
+              "ClientHello in 1-byte segments: %r" % reply[:40])
+
+        # Plain HTTP on the same port, and garbage.
+        st, _, body = app.request("GET", "/_cachebox/health")
+        check(st == 200 and body == b"ok\n", "plain HTTP on the TLS port")
+        s = socket.create_connection(("127.0.0.1", app.port), timeout=5)
+        s.sendall(b"\x00\x01\x02garbage\r\n\r\n")
+        got = b""
+        try:
+            while True:
+                b = s.recv(4096)
+                if not b:
+                    break
+                got += b
+        except (socket.timeout, ConnectionResetError):
+            pass
+        s.close()
+        resp = parse_responses(got)
+        check(not resp or resp[0][0] == 400, "garbage first bytes: closed or 400")
+    finally:
+        nginx.stop()
+        app.cleanup()
+    finish()
+
+
+main()
