@@ -526,6 +526,32 @@ static int verb_evict(struct ctl *ctl, const struct ctl_request *req, FILE *out,
 	return 0;
 }
 
+/* reload: the file server takes the TLS certificate again (SIGHUP). */
+static void reload(struct ctl *ctl)
+{
+	if (ctl->storage.pid > 0 && kill(ctl->storage.pid, SIGHUP) == 0)
+		cb_info("reload: asked cachebox-storage (pid %d) to reload its TLS certificate",
+			(int)ctl->storage.pid);
+	else
+		cb_warn("reload: cachebox-storage is not running");
+}
+
+static int verb_reload(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
+		       size_t errlen)
+{
+	if (ctl->storage.pid <= 0) {
+		snprintf(err, errlen, "cachebox-storage is not running");
+		return -ESRCH;
+	}
+	reload(ctl);
+	if (req->json)
+		fprintf(out, "{\"reloaded\":[\"tls_cert\"]}\n");
+	else
+		fprintf(out, "cachebox-storage reloads its TLS certificate (other settings need a "
+			     "restart for now)\n");
+	return 0;
+}
+
 typedef int (*verb_fn)(struct ctl *, const struct ctl_request *, FILE *, char *, size_t);
 
 static const struct {
@@ -533,7 +559,7 @@ static const struct {
 	verb_fn fn;
 } handlers[] = {
 	{"status", verb_status},     {"list", verb_list},   {"import", verb_import},
-	{"prestage", verb_prestage}, {"evict", verb_evict},
+	{"prestage", verb_prestage}, {"evict", verb_evict}, {"reload", verb_reload},
 };
 
 /* ------------------------------------------------------- control socket */
@@ -806,8 +832,7 @@ int main(int argc, char **argv)
 						if (pid == ctl.storage.pid)
 							child_reaped(&ctl.storage, status);
 				} else if (si.ssi_signo == SIGHUP) {
-					cb_info("SIGHUP: reload is not built yet; restart to apply "
-						"config changes");
+					reload(&ctl);
 				} else {
 					cb_info("signal %u: stopping", si.ssi_signo);
 					stop = true;

@@ -20,6 +20,7 @@ static const struct ctl_verb ctl_verbs[] = {
 	{"prestage", "URL", 1, 1,
 	 "fill URL's object from its origin now, every piece verified; waits until done"},
 	{"evict", "URL|ID", 1, 1, "remove one object (a URL or a 64-hex content ID)"},
+	{"reload", "", 0, 0, "take the TLS certificate and key again without dropping connections"},
 };
 
 #define CTL_NVERBS ((int)(sizeof(ctl_verbs) / sizeof(ctl_verbs[0])))

@@ -137,7 +137,8 @@ int main(int argc, char **argv)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			cb_info("SIGHUP: nothing to reload yet in the file server");
+			cb_info("SIGHUP: reloading the TLS certificate");
+			st_server_reload_tls(srv);
 			continue;
 		}
 		cb_info("signal %d: stopping", sig);

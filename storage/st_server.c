@@ -185,7 +185,8 @@ struct worker {
 
 struct st_server {
 	struct st_server_conf conf;
-	SSL_CTX *tls; /* NULL: TLS off */
+	SSL_CTX *tls; /* NULL: TLS off; swapped under tls_lock by st_server_reload_tls */
+	pthread_mutex_t tls_lock;
 	struct st_fill_mgr *fm;
 	unsigned nworkers;
 	struct worker *w;
@@ -694,9 +695,15 @@ static int tls_start(struct worker *w, struct conn *c)
 {
 	BIO *rb, *wb;
 
-	if (!w->srv->tls)
+	SSL_CTX *ctx;
+
+	/* The context is swapped on reload; SSL_new takes its own reference. */
+	pthread_mutex_lock(&w->srv->tls_lock);
+	ctx = w->srv->tls;
+	c->ssl = ctx ? SSL_new(ctx) : NULL;
+	pthread_mutex_unlock(&w->srv->tls_lock);
+	if (!ctx)
 		return -1; /* TLS is off on this box: a handshake is garbage */
-	c->ssl = SSL_new(w->srv->tls);
 	rb = BIO_new(BIO_s_mem());
 	wb = BIO_new(BIO_s_mem());
 	c->tls_raw = malloc(TLS_RAW);
@@ -2080,6 +2087,7 @@ struct st_server *st_server_start(const struct st_server_conf *conf)
 	if (!srv)
 		return NULL;
 	srv->conf = *conf;
+	pthread_mutex_init(&srv->tls_lock, NULL);
 	if (conf->cfg->server.tls_cert[0]) {
 		srv->tls = tls_ctx_new(conf->cfg);
 		if (!srv->tls) {
@@ -2146,6 +2154,25 @@ fail:
 	SSL_CTX_free(srv->tls);
 	free(srv);
 	return NULL;
+}
+
+int st_server_reload_tls(struct st_server *srv)
+{
+	SSL_CTX *fresh, *old;
+
+	if (!srv->conf.cfg->server.tls_cert[0])
+		return 0;
+	fresh = tls_ctx_new(srv->conf.cfg);
+	if (!fresh)
+		return -EINVAL; /* logged; the old certificate stays in use */
+	pthread_mutex_lock(&srv->tls_lock);
+	old = srv->tls;
+	srv->tls = fresh;
+	pthread_mutex_unlock(&srv->tls_lock);
+	SSL_CTX_free(old); /* connections made with it hold their own reference */
+	cb_info("TLS: certificate %s reloaded; new connections use it",
+		srv->conf.cfg->server.tls_cert);
+	return 0;
 }
 
 void st_server_stop(struct st_server *srv)

@@ -25,6 +25,12 @@ struct st_server_conf {
 
 /* Binds the listeners and starts the workers; NULL with errno (logged). */
 struct st_server *st_server_start(const struct st_server_conf *conf);
+/*
+ * Reads [server] tls_cert and tls_key again: new connections use the new
+ * certificate, established ones keep theirs. 0, or -EINVAL (logged) with
+ * the old certificate still in use.
+ */
+int st_server_reload_tls(struct st_server *srv);
 /* Asks every worker to stop, joins them and frees the server. */
 void st_server_stop(struct st_server *srv);
 

@@ -132,6 +132,37 @@ def main():
         check(reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"ok\n"),
               "ClientHello in 1-byte segments: %r" % reply[:40])
 
+        # reload: a new certificate for new connections, established ones kept.
+        ctx = ssl.create_default_context(cafile=ca)
+        kept = ctx.wrap_socket(socket.create_connection(("127.0.0.1", app.port), timeout=10),
+                               server_hostname="127.0.0.1")
+        health = b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\n\r\n"
+        kept.sendall(health)
+        first = kept.recv(4096)
+        subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "new.key", "-out",
+                        "new.csr", "-subj", "/CN=renewed"], cwd=app.dir, check=True,
+                       capture_output=True)
+        subprocess.run(["openssl", "x509", "-req", "-in", "new.csr", "-CA", "ca.pem", "-CAkey",
+                        "ca.key", "-CAcreateserial", "-out", "new.pem", "-days", "2",
+                        "-extfile", "good.ext"], cwd=app.dir, check=True, capture_output=True)
+        os.replace(os.path.join(app.dir, "new.pem"), os.path.join(app.dir, "good.pem"))
+        os.replace(os.path.join(app.dir, "new.key"), os.path.join(app.dir, "good.key"))
+        r = app.ctl("reload", check_rc=False)
+        check(r.returncode == 0, "cacheboxctl reload: " + r.stderr)
+        time.sleep(0.5)
+        kept.sendall(health)
+        second = kept.recv(4096)
+        kept.close()
+        check(first.startswith(b"HTTP/1.1 200") and second.startswith(b"HTTP/1.1 200"),
+              "an established TLS connection survives the reload")
+        fresh = ctx.wrap_socket(socket.create_connection(("127.0.0.1", app.port), timeout=10),
+                                server_hostname="127.0.0.1")
+        subject = dict(x[0] for x in fresh.getpeercert()["subject"])
+        fresh.close()
+        check(subject.get("commonName") == "renewed", "new connections get the new certificate")
+        check("certificate" in app.logs() and "reloaded" in app.logs(), "reload logged")
+
         # Plain HTTP on the same port, and garbage.
         st, _, body = app.request("GET", "/_cachebox/health")
         check(st == 200 and body == b"ok\n", "plain HTTP on the TLS port")
