@@ -2044,6 +2044,20 @@ fail:
 	return -1;
 }
 
+/* Whether the kernel offers the "tls" upper-layer protocol (kTLS). */
+static bool ktls_available(void)
+{
+	char line[256] = "";
+	FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r");
+	bool yes;
+
+	if (!f)
+		return false;
+	yes = fgets(line, sizeof(line), f) && strstr(line, "tls");
+	fclose(f);
+	return yes;
+}
+
 /*
  * The server's TLS context: Mozilla's "intermediate" profile: TLS 1.2 and
  * 1.3 only, ECDHE with AEAD ciphers, groups X25519, P-256, P-384.
@@ -2089,6 +2103,9 @@ struct st_server *st_server_start(const struct st_server_conf *conf)
 	srv->conf = *conf;
 	pthread_mutex_init(&srv->tls_lock, NULL);
 	if (conf->cfg->server.tls_cert[0]) {
+		cb_info("TLS: kernel TLS %s; records are encrypted in user space (memory BIOs)",
+			ktls_available() ? "is offered by this kernel but not used yet"
+					 : "is not offered by this kernel");
 		srv->tls = tls_ctx_new(conf->cfg);
 		if (!srv->tls) {
 			free(srv);
