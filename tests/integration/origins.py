@@ -201,3 +201,67 @@ class BadOrigin:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class ForwardProxy:
+    """A minimal HTTP forward proxy for the `proxy =` key: takes absolute-form
+    requests (RFC 9112 §3.2.2), forwards them in origin-form to the named
+    host:port over one connection per client connection, relays the answers.
+    Counts the requests it saw."""
+
+    def __init__(self):
+        self.seen = []
+        outer = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                self.request.settimeout(10)
+                upstream = None
+                buf = b""
+                try:
+                    while True:
+                        while b"\r\n\r\n" not in buf:
+                            chunk = self.request.recv(65536)
+                            if not chunk:
+                                return
+                            buf += chunk
+                        head, buf = buf.split(b"\r\n\r\n", 1)
+                        lines = head.decode("latin-1").split("\r\n")
+                        method, target, version = lines[0].split(" ")
+                        m = re.match(r"http://([^/:]+):(\d+)(/.*)", target)
+                        if not m:
+                            self.request.sendall(b"HTTP/1.1 400 Bad Request\r\n"
+                                                 b"Content-Length: 0\r\n\r\n")
+                            return
+                        outer.seen.append(target)
+                        if upstream is None:
+                            upstream = socket.create_connection((m.group(1), int(m.group(2))),
+                                                                timeout=10)
+                        req = "%s %s %s\r\n%s\r\n\r\n" % (method, m.group(3), version,
+                                                          "\r\n".join(lines[1:]))
+                        upstream.sendall(req.encode("latin-1"))
+                        resp = b""
+                        while b"\r\n\r\n" not in resp:
+                            resp += upstream.recv(65536)
+                        rhead, body = resp.split(b"\r\n\r\n", 1)
+                        length = int(re.search(rb"(?i)content-length: (\d+)", rhead).group(1))
+                        while len(body) < length:
+                            body += upstream.recv(65536)
+                        self.request.sendall(rhead + b"\r\n\r\n" + body)
+                except OSError:
+                    return
+                finally:
+                    if upstream:
+                        upstream.close()
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -12,7 +12,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cbtest import Appliance, check, curl, finish, make_file, sha256_file  # noqa: E402
-from origins import Nginx  # noqa: E402
+from origins import ForwardProxy, Nginx  # noqa: E402
 
 PIECE = 64 * 1024
 
@@ -22,8 +22,11 @@ def main():
     www = os.path.join(app.dir, "www")
     os.makedirs(www)
     nginx = Nginx(www, app.dir)
+    proxy = ForwardProxy()
     with open(app.conf, "a") as f:
         f.write("[origin origin.test]\nupstream = http://127.0.0.1:%d\n" % nginx.port)
+        f.write("[origin viaproxy.test]\nupstream = http://127.0.0.1:%d\nproxy = 127.0.0.1:%d\n"
+                % (nginx.port, proxy.port))
     files = {"cold.bin": 3 * 1024 * 1024 + 5, "ranged.bin": 2 * 1024 * 1024,
              "crowd.bin": 8 * 1024 * 1024 + 1, "aria.bin": 6 * 1024 * 1024 + 333,
              "partial.bin": 20 * PIECE + 7, "tiny.bin": 10, "hdrs.bin": 1000}
@@ -114,6 +117,14 @@ def main():
         check(q and all(x[1] == "origin.test" and x[4] == "-" and x[5] == "-" and x[6] == "-"
                         for x in q), "origin saw no client header: %s" % q)
 
+        # Through the upstream proxy: absolute-form requests, bytes exact.
+        make_file(os.path.join(www, "proxied.bin"), 5 * PIECE + 1, seed=77)
+        r = curl("-o", "-", app.url("/proxied.bin?cacheHostOrigin=viaproxy.test"))
+        check(r.stdout == data("proxied.bin"), "via the upstream proxy: bytes exact")
+        check(len(proxy.seen) == 6 and all(t == "http://127.0.0.1:%d/proxied.bin" % nginx.port
+                                           for t in proxy.seen),
+              "the proxy saw one absolute-form request per piece: %s" % proxy.seen[:2])
+
         # The filled objects survive a restart, complete.
         app.stop()
         app.start()
@@ -124,6 +135,7 @@ def main():
                   hashlib.sha256(data(name)).hexdigest(), "%s: after restart" % name)
         check(len(nginx.requests()) == before, "after restart: served without the origin")
     finally:
+        proxy.stop()
         nginx.stop()
         app.cleanup()
     finish()
