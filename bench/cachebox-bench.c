@@ -7,7 +7,10 @@
  * exactly, reads and discards exactly the body (in the kernel with MSG_TRUNC unless --copy) and
  * records the latency in a small log-bucketed histogram. Object sizes come from a one-byte range
  * probe at start. Nothing is allocated once the run has started; the run stops after a fixed
- * duration and prints a table or one CSV line.
+ * duration and prints a table or one CSV line. With --tls (or https:// URLs) every connection,
+ * the probe's too, speaks TLS through OpenSSL over the same non-blocking sockets: a full
+ * handshake per connection, then SSL_write/SSL_read, whose WANT_READ/WANT_WRITE pick the epoll
+ * mask; bodies are then decrypted into the user buffer (MSG_TRUNC cannot apply).
  */
 #include "cb_common.h"
 
@@ -19,6 +22,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -158,6 +163,8 @@ struct bench_opts {
 	uint64_t seed;
 	bool copy;
 	bool csv;
+	bool tls;
+	SSL_CTX *tls_ctx; /* set when tls */
 };
 
 enum bench_err {
@@ -325,6 +332,7 @@ static int bench_head_parse(const char *buf, size_t len, struct bench_head *h)
 enum bench_state {
 	BENCH_IDLE, /* closed; reopened at retry_ns */
 	BENCH_CONNECTING,
+	BENCH_HANDSHAKE, /* TLS only */
 	BENCH_SENDING,
 	BENCH_HEAD,
 	BENCH_BODY,
@@ -332,6 +340,7 @@ enum bench_state {
 
 struct bench_conn {
 	int fd;
+	SSL *ssl;     /* NULL without TLS */
 	uint32_t gen; /* bumped on every open: events for an older socket are ignored */
 	enum bench_state state;
 	uint32_t events;  /* epoll mask now registered */
@@ -416,6 +425,8 @@ static void bench_conn_want(struct bench_thread *t, struct bench_conn *c, uint32
 
 static void bench_conn_close(struct bench_conn *c)
 {
+	SSL_free(c->ssl); /* no close_notify: the socket goes anyway */
+	c->ssl = NULL;
 	if (c->fd >= 0)
 		close(c->fd); /* also removes it from the epoll set */
 	c->fd = -1;
@@ -453,10 +464,73 @@ __attribute__((format(printf, 4, 5))) static void bench_conn_fail(struct bench_t
 	t->reopen = true;
 }
 
+/*
+ * TLS result n of SSL_read/SSL_write/SSL_do_handshake as a socket call's: > 0 as is; 0 for a
+ * clean close; -1 with errno EAGAIN after arming epoll for what OpenSSL waits on, or with
+ * another errno (EPROTO for a TLS failure) otherwise.
+ */
+static ssize_t bench_tls_result(struct bench_thread *t, struct bench_conn *c, int n)
+{
+	int err = SSL_get_error(c->ssl, n);
+
+	switch (err) {
+	case SSL_ERROR_NONE:
+		return n;
+	case SSL_ERROR_WANT_READ:
+		bench_conn_want(t, c, EPOLLIN);
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_WANT_WRITE:
+		bench_conn_want(t, c, EPOLLOUT);
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		if (!errno)
+			return 0; /* EOF without close_notify */
+		return -1;
+	default:
+		ERR_clear_error();
+		errno = EPROTO;
+		return -1;
+	}
+}
+
+/* send() or SSL_write(); on EAGAIN the epoll mask is already set. */
+static ssize_t bench_io_send(struct bench_thread *t, struct bench_conn *c, const void *buf,
+			     size_t len)
+{
+	ssize_t n;
+
+	if (c->ssl) {
+		errno = 0;
+		return bench_tls_result(t, c,
+					SSL_write(c->ssl, buf, (int)CB_MIN(len, (size_t)INT_MAX)));
+	}
+	n = send(c->fd, buf, len, MSG_NOSIGNAL);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		bench_conn_want(t, c, EPOLLOUT);
+	return n;
+}
+
+/* recv() or SSL_read() (flags ignored with TLS); on EAGAIN the epoll mask is already set. */
+static ssize_t bench_io_recv(struct bench_thread *t, struct bench_conn *c, void *buf, size_t len,
+			     int flags)
+{
+	if (c->ssl) {
+		errno = 0;
+		return bench_tls_result(t, c,
+					SSL_read(c->ssl, buf, (int)CB_MIN(len, (size_t)INT_MAX)));
+	}
+	return recv(c->fd, buf, len, flags);
+}
+
 static void bench_conn_send(struct bench_thread *t, struct bench_conn *c)
 {
 	while (c->req_off < c->req_len) {
-		ssize_t n = send(c->fd, c->req + c->req_off, c->req_len - c->req_off, MSG_NOSIGNAL);
+		ssize_t n = bench_io_send(t, c, c->req + c->req_off, c->req_len - c->req_off);
 
 		if (n > 0) {
 			c->req_off += (size_t)n;
@@ -464,10 +538,8 @@ static void bench_conn_send(struct bench_thread *t, struct bench_conn *c)
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			bench_conn_want(t, c, EPOLLOUT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
-		}
 		bench_conn_fail(t, c, BENCH_E_IO, "send: %s", n < 0 ? strerror(errno) : "0 bytes");
 		return;
 	}
@@ -499,6 +571,41 @@ static void bench_conn_request(struct bench_thread *t, struct bench_conn *c)
 	bench_conn_send(t, c);
 }
 
+/* Drives the TLS handshake; sends the first request once it is done. */
+static void bench_conn_handshake(struct bench_thread *t, struct bench_conn *c)
+{
+	ssize_t n;
+
+	errno = 0;
+	n = bench_tls_result(t, c, SSL_do_handshake(c->ssl));
+	if (n > 0) {
+		bench_conn_request(t, c);
+		return;
+	}
+	if (n < 0 && errno == EAGAIN)
+		return;
+	bench_conn_fail(t, c, BENCH_E_CONNECT, "TLS handshake with %s: %s", t->o->addr_text,
+			n < 0 ? strerror(errno) : "connection closed");
+}
+
+/* The TCP connection is up: start TLS, or send the first request. */
+static void bench_conn_ready(struct bench_thread *t, struct bench_conn *c)
+{
+	if (!t->o->tls) {
+		bench_conn_request(t, c);
+		return;
+	}
+	c->ssl = SSL_new(t->o->tls_ctx);
+	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) {
+		ERR_clear_error();
+		bench_conn_fail(t, c, BENCH_E_CONNECT, "SSL_new/SSL_set_fd failed");
+		return;
+	}
+	SSL_set_connect_state(c->ssl);
+	c->state = BENCH_HANDSHAKE;
+	bench_conn_handshake(t, c);
+}
+
 static void bench_conn_open(struct bench_thread *t, struct bench_conn *c, uint64_t now)
 {
 	const struct bench_opts *o = t->o;
@@ -523,7 +630,7 @@ static void bench_conn_open(struct bench_thread *t, struct bench_conn *c, uint64
 	}
 	c->events = EPOLLOUT;
 	if (connect(fd, (const struct sockaddr *)&o->addr, o->addrlen) == 0) {
-		bench_conn_request(t, c);
+		bench_conn_ready(t, c);
 		return;
 	}
 	if (errno != EINPROGRESS) {
@@ -546,7 +653,7 @@ static void bench_conn_connected(struct bench_thread *t, struct bench_conn *c)
 				strerror(err));
 		return;
 	}
-	bench_conn_request(t, c);
+	bench_conn_ready(t, c);
 }
 
 static void bench_conn_done(struct bench_thread *t, struct bench_conn *c, bool close_after)
@@ -633,7 +740,7 @@ static int bench_conn_read_head(struct bench_thread *t, struct bench_conn *c)
 	ssize_t n;
 	int err;
 
-	n = recv(c->fd, c->head + c->head_len, sizeof(c->head) - c->head_len, 0);
+	n = bench_io_recv(t, c, c->head + c->head_len, sizeof(c->head) - c->head_len, 0);
 	if (n < 0 && errno == EINTR)
 		return 1;
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -689,7 +796,7 @@ static int bench_conn_read_body(struct bench_thread *t, struct bench_conn *c)
 	ssize_t n;
 
 	/* For TCP, MSG_TRUNC drops the bytes in the kernel without copying them (tcp(7)). */
-	n = recv(c->fd, t->discard, want, t->o->copy ? 0 : MSG_TRUNC);
+	n = bench_io_recv(t, c, t->discard, want, t->o->copy ? 0 : MSG_TRUNC);
 	if (n < 0 && errno == EINTR)
 		return 1;
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -718,12 +825,19 @@ static void bench_conn_event(struct bench_thread *t, uint64_t key)
 	case BENCH_CONNECTING:
 		bench_conn_connected(t, c);
 		break;
+	case BENCH_HANDSHAKE:
+		bench_conn_handshake(t, c);
+		break;
 	case BENCH_SENDING:
 		bench_conn_send(t, c);
 		break;
 	case BENCH_HEAD:
 	case BENCH_BODY:
-		for (int i = 0; i < BENCH_READ_BURST; i++) {
+		/*
+		 * With TLS, read until OpenSSL wants the socket: it may hold decrypted bytes the
+		 * socket no longer signals.
+		 */
+		for (int i = 0; i < BENCH_READ_BURST || c->ssl; i++) {
 			int more = c->state == BENCH_HEAD ? bench_conn_read_head(t, c)
 							  : bench_conn_read_body(t, c);
 
@@ -824,7 +938,8 @@ static void bench_usage(FILE *f)
 		"in flight then are not counted (their body bytes so far are).\n"
 		"\n"
 		"Target and URLs:\n"
-		"  -u, --url URL         a path (/f1.bin) or http://HOST[:PORT]/PATH; repeatable\n"
+		"  -u, --url URL         a path (/f1.bin) or http[s]://HOST[:PORT]/PATH; "
+		"repeatable\n"
 		"  -f, --url-file FILE   one path or URL per line; blank lines and '#' lines "
 		"skipped\n"
 		"  -a, --addr HOST:PORT  server address (default: from the first full URL, else\n"
@@ -833,6 +948,10 @@ static void bench_usage(FILE *f)
 		"given)\n"
 		"  -H, --header 'N: V'   extra request header, repeatable; 'Host: x' sets the "
 		"Host\n"
+		"      --tls             HTTPS (also implied by https:// URLs): TLS 1.2/1.3 with\n"
+		"                        OpenSSL's default preferences, no certificate check, one\n"
+		"                        full handshake per connection; bodies are decrypted into\n"
+		"                        a user buffer, so the client works harder than without\n"
 		"\n"
 		"Load:\n"
 		"  -c, --conns N         connections (default 16, max %u)\n"
@@ -1005,7 +1124,10 @@ static int bench_set_addr(struct bench_opts *o, const char *text)
 	return 0;
 }
 
-/* Adds a path or http:// URL. The first URL's authority becomes the default address/Host. */
+/*
+ * Adds a path or http:// or https:// URL (https:// turns --tls on). The first URL's authority
+ * becomes the default address/Host.
+ */
 static int bench_add_url(struct bench_opts *o, const char *s, char *authority, size_t authlen)
 {
 	const char *path = s;
@@ -1015,8 +1137,11 @@ static int bench_add_url(struct bench_opts *o, const char *s, char *authority, s
 		fprintf(stderr, "cachebox-bench: more than %u URLs\n", BENCH_MAX_URLS);
 		return -1;
 	}
-	if (strncasecmp(s, "http://", 7) == 0) {
-		const char *a = s + 7;
+	if (strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0) {
+		const char *a = strchr(s, ':') + 3;
+
+		if (s[4] == 's' || s[4] == 'S')
+			o->tls = true;
 
 		path = strchr(a, '/');
 		if (!path || path == a || (size_t)(path - a) >= authlen) {
@@ -1033,7 +1158,7 @@ static int bench_add_url(struct bench_opts *o, const char *s, char *authority, s
 			return -1;
 		}
 	} else if (strstr(s, "://")) {
-		fprintf(stderr, "cachebox-bench: '%s': only http:// URLs are supported\n", s);
+		fprintf(stderr, "cachebox-bench: '%s': only http:// and https:// URLs\n", s);
 		return -1;
 	}
 	len = strlen(path);
@@ -1146,6 +1271,7 @@ static int bench_probe(const struct bench_opts *o, struct bench_url *u)
 	const char *crlf2 = NULL;
 	struct bench_head h;
 	size_t len = 0;
+	SSL *ssl = NULL;
 	int fd, n, ret = -1;
 
 	fd = socket(o->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -1159,17 +1285,28 @@ static int bench_probe(const struct bench_opts *o, struct bench_url *u)
 		fprintf(stderr, "cachebox-bench: connect %s: %s\n", o->addr_text, strerror(errno));
 		goto out;
 	}
+	if (o->tls) {
+		ssl = SSL_new(o->tls_ctx);
+		if (!ssl || !SSL_set_fd(ssl, fd) || SSL_connect(ssl) != 1) {
+			const char *why = ERR_reason_error_string(ERR_peek_last_error());
+
+			fprintf(stderr, "cachebox-bench: TLS handshake with %s failed: %s\n",
+				o->addr_text, why ? why : "connection closed or timed out");
+			goto out;
+		}
+	}
 	n = snprintf(req, sizeof(req),
 		     "GET %s HTTP/1.1\r\nHost: %s\r\nRange: bytes=0-0\r\n%.*sConnection: "
 		     "close\r\n\r\n",
 		     u->path, o->host, (int)o->extra_len, o->extra);
 	CB_ASSERT(n > 0 && (size_t)n < sizeof(req));
-	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+	if ((ssl ? SSL_write(ssl, req, n) : send(fd, req, (size_t)n, MSG_NOSIGNAL)) != n) {
 		fprintf(stderr, "cachebox-bench: probe %s: send failed\n", u->path);
 		goto out;
 	}
 	while (!crlf2 && len < sizeof(head)) {
-		ssize_t r = recv(fd, head + len, sizeof(head) - len, 0);
+		ssize_t r = ssl ? SSL_read(ssl, head + len, (int)(sizeof(head) - len))
+				: recv(fd, head + len, sizeof(head) - len, 0);
 
 		if (r <= 0) {
 			fprintf(stderr, "cachebox-bench: probe %s: %s\n", u->path,
@@ -1205,8 +1342,28 @@ static int bench_probe(const struct bench_opts *o, struct bench_url *u)
 	}
 	ret = 0;
 out:
+	SSL_free(ssl);
+	ERR_clear_error();
 	close(fd);
 	return ret;
+}
+
+/*
+ * The client TLS context: TLS 1.2 or 1.3, OpenSSL's default cipher and group preferences, no
+ * certificate check (a benchmark of the server, not of its identity). 0 or -1 (printed).
+ */
+static int bench_tls_init(struct bench_opts *o)
+{
+	o->tls_ctx = SSL_CTX_new(TLS_client_method());
+	if (!o->tls_ctx || !SSL_CTX_set_min_proto_version(o->tls_ctx, TLS1_2_VERSION)) {
+		fprintf(stderr, "cachebox-bench: cannot set up TLS: %s\n",
+			ERR_reason_error_string(ERR_get_error()));
+		return -1;
+	}
+	SSL_CTX_set_verify(o->tls_ctx, SSL_VERIFY_NONE, NULL);
+	/* SSL_write is retried with the same request bytes; let it see them move along. */
+	SSL_CTX_set_mode(o->tls_ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	return 0;
 }
 
 static double bench_cpu_seconds(void)
@@ -1242,9 +1399,12 @@ static void bench_report(const struct bench_opts *o, const struct bench_stats *s
 	}
 	printf("target      %s  Host: %s  (%u URL%s)\n", o->addr_text, o->host, o->nurls,
 	       o->nurls == 1 ? "" : "s");
-	printf("load        %u conns, %u thread%s, range %" PRIu64 " B, %.2f s, bodies %s\n",
+	printf("load        %u conns, %u thread%s, range %" PRIu64 " B, %.2f s, %s, bodies %s\n",
 	       o->conns, o->threads, o->threads == 1 ? "" : "s", o->range, secs,
-	       o->copy ? "copied" : "dropped in kernel");
+	       o->tls ? "TLS" : "plain TCP",
+	       o->tls	 ? "decrypted"
+	       : o->copy ? "copied"
+			 : "dropped in kernel");
 	printf("requests    %" PRIu64 "  (%.1f req/s)\n", st->requests, rps);
 	printf("body        %" PRIu64 " bytes  (%.3f Gb/s)\n", st->body_bytes, gbps);
 	printf("latency     p50 %.1f us  p90 %.1f us  p99 %.1f us  max %.1f us  mean %.1f us\n",
@@ -1264,6 +1424,7 @@ enum {
 	BENCH_OPT_COPY,
 	BENCH_OPT_CSV,
 	BENCH_OPT_CSV_HEADER,
+	BENCH_OPT_TLS,
 };
 
 static const struct option bench_long_opts[] = {
@@ -1279,6 +1440,7 @@ static const struct option bench_long_opts[] = {
 	{"timeout", required_argument, NULL, BENCH_OPT_TIMEOUT},
 	{"seed", required_argument, NULL, BENCH_OPT_SEED},
 	{"copy", no_argument, NULL, BENCH_OPT_COPY},
+	{"tls", no_argument, NULL, BENCH_OPT_TLS},
 	{"csv", no_argument, NULL, BENCH_OPT_CSV},
 	{"csv-header", no_argument, NULL, BENCH_OPT_CSV_HEADER},
 	{"help", no_argument, NULL, 'h'},
@@ -1380,6 +1542,9 @@ static int bench_parse_args(struct bench_opts *o, int argc, char **argv)
 		case BENCH_OPT_CSV:
 			o->csv = true;
 			break;
+		case BENCH_OPT_TLS:
+			o->tls = true;
+			break;
 		case BENCH_OPT_CSV_HEADER:
 			printf("%s\n", bench_csv_header);
 			return 1;
@@ -1409,9 +1574,9 @@ static int bench_parse_args(struct bench_opts *o, int argc, char **argv)
 		const char *a = authority[0] ? authority : "127.0.0.1:8003";
 		char withport[300];
 
-		/* An authority without a port means port 80. */
+		/* An authority without a port means port 80 (443 with TLS). */
 		if (a[0] == '[' ? !strstr(a, "]:") : !strchr(a, ':'))
-			snprintf(withport, sizeof(withport), "%s:80", a);
+			snprintf(withport, sizeof(withport), "%s:%s", a, o->tls ? "443" : "80");
 		else
 			snprintf(withport, sizeof(withport), "%s", a);
 		if (bench_set_addr(o, withport)) {
@@ -1444,6 +1609,9 @@ int main(int argc, char **argv)
 		ret = rc > 0 ? 0 : BENCH_EXIT_USAGE;
 		goto out;
 	}
+	signal(SIGPIPE, SIG_IGN); /* before any TLS write, which cannot pass MSG_NOSIGNAL */
+	if (o.tls && bench_tls_init(&o))
+		goto out;
 	for (unsigned i = 0; i < o.nurls; i++) {
 		if (bench_probe(&o, &o.urls[i]))
 			goto out;
@@ -1477,7 +1645,6 @@ int main(int argc, char **argv)
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	cpu0 = bench_cpu_seconds();
 	start = cb_now_ns();
 	for (unsigned i = 0; i < o.threads; i++) {
@@ -1527,6 +1694,7 @@ out:
 	}
 	free(threads);
 	free(total);
+	SSL_CTX_free(o.tls_ctx);
 	for (unsigned i = 0; i < o.nurls; i++)
 		free(o.urls[i].path);
 	return ret;

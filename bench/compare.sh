@@ -8,7 +8,9 @@
 # /proc/<pid>/stat, which already sums all threads) around each run. Reported per run and as
 # medians with min-max: server CPU-seconds per GB (10^9 body bytes) and CPU-microseconds per
 # request, the per-pair cachebox/nginx ratios, client req/s, Gb/s and p50/p99 latency. Results go
-# to bench/results/<timestamp>.{csv,log,png} (git ignores them). Run with --help for the options.
+# to bench/results/<timestamp>.{csv,log,png} (git ignores them). With --tls both servers serve
+# HTTPS with the same generated ECDSA P-256 certificate and the files are <timestamp>-tls.*.
+# Run with --help for the options.
 #
 # The cachebox half is in start_cachebox/stop_cachebox below, kept apart so it can follow the
 # server as it grows; everything else is server-agnostic.
@@ -30,6 +32,7 @@ FILE_SIZE=${BENCH_FILE_SIZE:-256M}
 WARMUP=${BENCH_WARMUP:-2}
 OUT_DIR=${BENCH_OUT:-$BENCH_DIR/results}
 KEEP=0
+TLS=${BENCH_TLS:-0}
 CACHEBOX_BUILD=${CACHEBOX_BUILD:-build}
 NGINX=${NGINX:-/usr/sbin/nginx}
 NGINX_NOPUSH=${NGINX_NOPUSH:-on}
@@ -78,6 +81,16 @@ Options (environment variable in brackets):
   --warmup S        seconds of the unmeasured warm-up run, 0 = none [BENCH_WARMUP] (default 2)
   --out DIR         results directory [BENCH_OUT] (default bench/results)
   --keep            keep the temp dir (files, configs, server logs) and print its path
+  --tls             HTTPS instead of plain HTTP [BENCH_TLS=1]: makes a test CA and an ECDSA
+                    P-256 server certificate for IP 127.0.0.1 (openssl, in the temp dir),
+                    gives both servers that certificate (nginx: listen ... ssl, ssl_protocols
+                    TLSv1.3, ssl_ecdh_curve X25519:prime256v1:secp384r1, no kTLS, the rest of
+                    its config unchanged; cachebox: tls_cert/tls_key in [server]) and runs both
+                    load generators over https:// (cachebox-bench --tls, wrk https://). Both
+                    clients use OpenSSL's default TLS 1.3 preference, TLS_AES_256_GCM_SHA384,
+                    and neither server overrides it; the negotiated protocol, cipher and group
+                    of each server are checked and written to the log. Result files are
+                    <timestamp>-tls.*
   -h, --help        this text
 
 Environment only:
@@ -100,9 +113,10 @@ Examples:
                                                      # clients, about 11 minutes
   bench/compare.sh --runs 1 --secs 2                 # smoke run, under a minute
   bench/compare.sh --only nginx --sizes 64K --clients bench --runs 3 --secs 5
+  bench/compare.sh --tls --runs 3 --secs 6           # HTTPS
 
-Needs: taskset, sha256sum, curl, nginx, wrk (when listed in --clients), gnuplot (optional, for
-the plot), two or more CPUs, and cachebox-bench built:
+Needs: taskset, sha256sum, curl, nginx, wrk (when listed in --clients), openssl (with --tls),
+gnuplot (optional, for the plot), two or more CPUs, and cachebox-bench built:
   meson setup build && ninja -C build bench/cachebox-bench
 Root is not needed. Exit status: 0 when every run completed without client errors, 1 when a run
 counted errors or a check failed (the results are still written), 2 on bad usage.
@@ -127,6 +141,7 @@ while [[ $# -gt 0 ]]; do
 	--warmup) WARMUP=${2:?}; shift 2 ;;
 	--out) OUT_DIR=${2:?}; shift 2 ;;
 	--keep) KEEP=1; shift ;;
+	--tls) TLS=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "compare.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
 	esac
@@ -157,6 +172,9 @@ size_bytes() {
 [[ $ONLY == both || $ONLY == nginx || $ONLY == cachebox ]] ||
 	bad_usage "--only wants nginx or cachebox"
 [[ $NGINX_NOPUSH == on || $NGINX_NOPUSH == off ]] || bad_usage "NGINX_NOPUSH wants on or off"
+[[ $TLS == 0 || $TLS == 1 ]] || bad_usage "BENCH_TLS wants 0 or 1"
+SCHEME=http
+((TLS)) && SCHEME=https
 FILE_BYTES=$(size_bytes "$FILE_SIZE") || bad_usage "bad --file-size '$FILE_SIZE'"
 for s in $SIZES; do
 	b=$(size_bytes "$s") || bad_usage "bad range size '$s' in --sizes"
@@ -188,6 +206,7 @@ done
 $CACHEBOX_BUILD bench/cachebox-bench (or set CACHEBOX_BUILD / BENCH_BIN)"
 [[ $ONLY == cachebox || -x $NGINX ]] || die "no nginx at $NGINX (apt-get install nginx-light)"
 [[ " $CLIENTS " != *" wrk "* || -x $WRK ]] || die "no wrk at $WRK (apt-get install wrk)"
+((TLS == 0)) || command -v openssl >/dev/null || die "openssl is missing (needed by --tls)"
 NCPU=$(getconf _NPROCESSORS_ONLN)
 ((SERVER_CPU < NCPU && CLIENT_CPU < NCPU)) ||
 	die "need CPUs $SERVER_CPU and $CLIENT_CPU, this machine has $NCPU"
@@ -299,12 +318,12 @@ wait_range_ok() {
 	local addr=$1 path=$2 i code
 
 	for ((i = 0; i < 100; i++)); do
-		code=$(curl -s -o /dev/null -w '%{http_code}' -r 0-0 --max-time 1 \
-			"http://$addr$path" 2>/dev/null) || true
+		code=$(curl -s "${CURL_TLS[@]}" -o /dev/null -w '%{http_code}' -r 0-0 --max-time 1 \
+			"$SCHEME://$addr$path" 2>/dev/null) || true
 		[[ $code == 206 ]] && return 0
 		sleep 0.1
 	done
-	echo "compare.sh: http://$addr$path did not answer 206 to 'Range: bytes=0-0'" \
+	echo "compare.sh: $SCHEME://$addr$path did not answer 206 to 'Range: bytes=0-0'" \
 		"(last: $code)" >&2
 	return 1
 }
@@ -346,14 +365,75 @@ make_files() {
 	cat "$WORK"/www/*.bin >/dev/null # into the page cache
 }
 
+# ---- TLS certificate (--tls) ------------------------------------------------------------------
+# Both servers get the same ECDSA P-256 certificate for IP 127.0.0.1 (and DNS localhost), signed
+# by a throw-away CA; the chain file is the leaf then the CA. curl checks it against the CA.
+TLS_CERT=
+TLS_KEY=
+TLS_CA=
+CURL_TLS=()
+
+make_cert() {
+	local d=$WORK/tls
+
+	mkdir -p "$d"
+	chmod 755 "$d"
+	{
+		openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout "$d/ca.key" -out "$d/ca.pem" -days 2 -subj "/CN=cachebox bench CA" \
+			-addext "basicConstraints=critical,CA:TRUE" \
+			-addext "keyUsage=critical,keyCertSign,cRLSign" &&
+			openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+				-keyout "$d/server.key" -out "$d/server.csr" -subj "/CN=127.0.0.1" &&
+			printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+				"keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" \
+				"subjectAltName=IP:127.0.0.1,DNS:localhost" >"$d/server.ext" &&
+			openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+				-CAcreateserial -days 2 -sha256 -extfile "$d/server.ext" \
+				-out "$d/server.pem"
+	} >"$d/openssl.log" 2>&1 || die "openssl could not make the test certificate: \
+$(tail -5 "$d/openssl.log")"
+	cat "$d/server.pem" "$d/ca.pem" >"$d/chain.pem"
+	# nginx's master reads them as this user; workers never do
+	chmod 644 "$d"/*.pem "$d"/*.key
+	TLS_CERT=$d/chain.pem
+	TLS_KEY=$d/server.key
+	TLS_CA=$d/ca.pem
+	CURL_TLS=(--cacert "$TLS_CA")
+}
+
+# tls_params ADDR: "protocol cipher group" that a default OpenSSL client negotiates with ADDR
+# (the same preferences as cachebox-bench and wrk), after checking the certificate chain.
+tls_params() {
+	local out
+
+	out=$(openssl s_client -connect "$1" -CAfile "$TLS_CA" -verify_return_error \
+		-verify_ip 127.0.0.1 -brief </dev/null 2>&1) || {
+		echo "compare.sh: TLS check of $1 failed: $(tail -3 <<<"$out")" >&2
+		return 1
+	}
+	awk -F': ' '/^Protocol version/ { p = $2 } /^Ciphersuite/ { c = $2 }
+		/^(Server|Peer) Temp Key/ { split($2, k, ","); g = k[1] }
+		END { printf "%s %s %s\n", p, c, g }' <<<"$out"
+}
+
 # ---- nginx ------------------------------------------------------------------------------------
 NGINX_PATHS=()
 
 start_nginx() {
-	local d=$WORK/nginx i
+	local d=$WORK/nginx i listen=$NGINX_ADDR tls_conf=
 
 	mkdir -p "$d/tmp" "$d/logs"
 	chmod 755 "$d"
+	if ((TLS)); then
+		# Same certificate, protocol and groups as cachebox; no kTLS (cachebox encrypts in
+		# user space too); keep-alive connections, so no session cache either.
+		listen="$NGINX_ADDR ssl"
+		tls_conf="ssl_certificate $TLS_CERT;
+		ssl_certificate_key $TLS_KEY;
+		ssl_protocols TLSv1.3;
+		ssl_ecdh_curve X25519:prime256v1:secp384r1;"
+	fi
 	cat >"$d/nginx.conf" <<EOF
 # Debian's nginx tuned fairly for large static ranges (QUALITY.md "Performance method").
 worker_processes 1;
@@ -381,8 +461,9 @@ http {
 	uwsgi_temp_path $d/tmp/uwsgi;
 	scgi_temp_path $d/tmp/scgi;
 	server {
-		listen $NGINX_ADDR;
+		listen $listen;
 		root $WORK/www;
+		$tls_conf
 	}
 }
 EOF
@@ -395,7 +476,7 @@ EOF
 		NGINX_PATHS+=("/f$i.bin")
 	done
 	wait_range_ok "$NGINX_ADDR" "${NGINX_PATHS[0]}" ||
-		die "nginx did not start: $(tail -5 "$d/logs/error.log" "$d/logs/stdout.log" 2>&1)"
+		die "nginx did not start: $(tail -n 5 "$d/logs/error.log" "$d/logs/stdout.log" 2>&1)"
 	pin_tree "$NGINX_PID" nginx
 }
 
@@ -432,6 +513,8 @@ log_level = warn
 [server]
 listen = $CACHEBOX_ADDR
 workers = 1
+${TLS_CERT:+tls_cert = $TLS_CERT}
+${TLS_KEY:+tls_key = $TLS_KEY}
 ${CACHEBOX_SERVER_CONF:-}
 
 [storage]
@@ -459,7 +542,8 @@ EOF
 	taskset -c "$SERVER_CPU" "$control" --config "$d/cachebox.conf" >"$d/control.log" 2>&1 &
 	CACHEBOX_PID=$!
 	for ((i = 0; i < 100; i++)); do
-		curl -s -o /dev/null --max-time 1 "http://$CACHEBOX_ADDR/_cachebox/health" && break
+		curl -s "${CURL_TLS[@]}" -o /dev/null --max-time 1 \
+			"$SCHEME://$CACHEBOX_ADDR/_cachebox/health" && break
 		kill -0 "$CACHEBOX_PID" 2>/dev/null ||
 			die "cachebox-control exited: $(tail -5 "$d/control.log")"
 		sleep 0.1
@@ -514,6 +598,7 @@ run_client() {
 	mapfile -t paths < <(server_paths "$server")
 	if [[ $client == bench ]]; then
 		args=(-a "$addr" -c "$CONNS" -d "$secs" -r "$range" --csv)
+		((TLS)) && args+=(--tls)
 		for p in "${paths[@]}"; do args+=(-u "$p"); done
 		out=$(taskset -c "$CLIENT_CPU" "$BENCH_BIN" "${args[@]}" 2>&1) || rc=$?
 		printf '## %s %s range=%s rc=%s\n%s\n' "$server" "$client" "$range" "$rc" \
@@ -529,7 +614,7 @@ run_client() {
 		echo "${f[4]} ${f[5]} ${f[3]} ${f[6]} ${f[7]} ${f[8]} ${f[10]} ${f[13]} $rc"
 	else
 		args=(-t1 -c "$CONNS" -d "${secs}s" --timeout 10s -s "$BENCH_DIR/range.lua"
-			"http://$addr" -- "$range")
+			"$SCHEME://$addr" -- "$range")
 		for p in "${paths[@]}"; do args+=("$FILE_BYTES:$p"); done
 		out=$(taskset -c "$CLIENT_CPU" "$WRK" "${args[@]}" 2>&1) || rc=$?
 		printf '## %s %s range=%s rc=%s\n%s\n' "$server" "$client" "$range" "$rc" \
@@ -623,7 +708,9 @@ warm_up() {
 # row per size and load generator: label, then median/min/max of cpu-s/GB, cpu-us/req, Gb/s and
 # p99 ms for cachebox and for nginx, "NaN" where a side did not run).
 summarize() {
-	awk -F, -v plotdata="$1" '
+	# QUALITY.md targets: cpu-s/GB <= 1.0x nginx plain, <= 0.6x over HTTPS
+	awk -F, -v plotdata="$1" -v gbtarget="$( ((TLS)) && echo 0.6 || echo 1.0)" \
+		-v over="$( ((TLS)) && echo " over https")" '
 	function sortn(a, n,   i, j, t) {
 		for (i = 2; i <= n; i++) {
 			t = a[i]
@@ -731,8 +818,8 @@ summarize() {
 			n = nrun[k, "nginx"] + 0
 			if (nrun[k, "cachebox"] + 0 > n)
 				n = nrun[k, "cachebox"] + 0
-			printf "\n== range %s, load generator %s: median [min-max] over %d " \
-				"run(s)\n", kk[1], kk[2], n
+			printf "\n== range %s%s, load generator %s: median [min-max] over %d " \
+				"run(s)\n", kk[1], over, kk[2], n
 			printf "%-22s %-34s %-34s\n", "", "cachebox", "nginx"
 			row("server cpu-s/GB", "%.4f", k, "cpu_s_per_gb")
 			row("server cpu-us/req", "%.2f", k, "cpu_us_per_req")
@@ -745,8 +832,8 @@ summarize() {
 			row("client cpu %", "%.0f", k, "client_util")
 			if (nrun[k, "cachebox"] && nrun[k, "nginx"]) {
 				printf "cachebox/nginx per pair, median [min-max]:\n"
-				printf "  cpu-s/GB          %s   (target <= 1.0 at 1M-16M)\n",
-					ratio_cell(k, "cpu_s_per_gb", 0)
+				printf "  cpu-s/GB          %s   (target <= %s at 1M-16M)\n",
+					ratio_cell(k, "cpu_s_per_gb", 0), gbtarget
 				printf "  cpu-us/req        %s\n",
 					ratio_cell(k, "cpu_us_per_req", 0)
 				printf "  req/core-s        %s   (target >= 1.5 at 64K)\n",
@@ -771,14 +858,17 @@ summarize() {
 # ---- main -------------------------------------------------------------------------------------
 mkdir -p "$OUT_DIR"
 TS=$(date -u +%Y%m%dT%H%M%SZ)
-CSV=$OUT_DIR/$TS.csv
-LOG=$OUT_DIR/$TS.log
-PNG=$OUT_DIR/$TS.png
-PLOTDATA=$OUT_DIR/$TS.plot.csv
+NAME=$TS
+((TLS)) && NAME=$TS-tls
+CSV=$OUT_DIR/$NAME.csv
+LOG=$OUT_DIR/$NAME.log
+PNG=$OUT_DIR/$NAME.png
+PLOTDATA=$OUT_DIR/$NAME.plot.csv
 echo "ts,size,range_bytes,client,server,run,secs,requests,body_bytes,req_s,gbit_s,p50_us,p99_us,\
 errors,server_cpu_s,server_util,cpu_s_per_gb,cpu_us_per_req,client_util,client_rc,note" >"$CSV"
 {
-	echo "# compare.sh $TS: runs=$RUNS secs=$SECS sizes=$SIZES conns=$CONNS clients=$CLIENTS"
+	echo "# compare.sh $TS: $SCHEME runs=$RUNS secs=$SECS sizes=$SIZES conns=$CONNS" \
+		"clients=$CLIENTS"
 	echo "# servers=${SERVERS[*]} files=${NFILES}x$FILE_SIZE server_cpu=$SERVER_CPU" \
 		"client_cpu=$CLIENT_CPU nginx_tcp_nopush=$NGINX_NOPUSH"
 	echo "# kernel $(uname -r); $(nproc) cpus; $("$NGINX" -v 2>&1 || true);" \
@@ -790,13 +880,26 @@ nclients=$(wc -w <<<"$CLIENTS")
 nservers=${#SERVERS[@]}
 echo "compare.sh: ${SERVERS[*]}; $RUNS run(s) x ${SECS}s x $nsizes size(s) x $nclients load" \
 	"generator(s) = about $((nservers * nsizes * (RUNS * SECS * nclients + WARMUP))) s of" \
-	"runs;" \
-	"results in $OUT_DIR/$TS.*" >&2
+	"runs over $SCHEME;" \
+	"results in $OUT_DIR/$NAME.*" >&2
 
 make_files
+((TLS)) && make_cert
 for s in "${SERVERS[@]}"; do
 	"start_$s"
 done
+if ((TLS)); then
+	tls_seen=
+	for s in "${SERVERS[@]}"; do
+		p=$(tls_params "$(server_addr "$s")") || die "$s does not serve TLS properly"
+		echo "# tls $s: $p" >>"$LOG"
+		echo "compare.sh: $s TLS: $p" >&2
+		[[ -z $tls_seen || $tls_seen == "$p" ]] ||
+			echo "compare.sh: warning: the servers negotiate different TLS" \
+				"parameters: $tls_seen vs $p" >&2
+		tls_seen=$p
+	done
+fi
 
 for size in $SIZES; do
 	range=$(size_bytes "$size")
@@ -822,7 +925,7 @@ awk -F, 'NR > 1 && ($14 != 0 || $21 != "ok") { bad = 1 } END { exit bad }' "$CSV
 
 if ((HAVE_GNUPLOT)); then
 	if gnuplot -e "datafile='$PLOTDATA'; outfile='$PNG'; sides='$ONLY'; title='cachebox vs \
-nginx, $TS, $RUNS x ${SECS}s, $CONNS conns, server CPU $SERVER_CPU, client CPU $CLIENT_CPU'" \
+nginx, $SCHEME, $TS, $RUNS x ${SECS}s, $CONNS conns, server CPU $SERVER_CPU, client CPU $CLIENT_CPU'" \
 		"$BENCH_DIR/plot.gp" 2>>"$LOG"; then
 		echo "plot:    $PNG"
 	else
