@@ -279,6 +279,45 @@ static void req_reset(struct st_http_req *req)
 }
 
 /*
+ * One field line (RFC 9112 §5) from buf[*pos..lim): field-name ":" OWS
+ * field-value OWS CRLF, with no whitespace before the colon (§5.1), no
+ * CTL in the value (NUL, bare LF), and a CR only as the line end (§2.2).
+ * 0 and *pos past the line, -2 if the line is incomplete, -1 if malformed.
+ */
+static int field_line(const char *buf, size_t lim, size_t *pos, struct st_http_hdr *h)
+{
+	size_t p = *pos, start = p, vend;
+
+	while (p < lim && is_tchar(buf[p]))
+		p++;
+	if (p == lim)
+		return -2;
+	if (buf[p] != ':' || p == start)
+		return -1;
+	h->name.p = buf + start;
+	h->name.len = p - start;
+	p++;
+	while (p < lim && is_ows(buf[p]))
+		p++;
+	start = vend = p;
+	while (p < lim && buf[p] != '\r') {
+		if (!is_value_char(buf[p]))
+			return -1;
+		p++;
+		if (!is_ows(buf[p - 1]))
+			vend = p;
+	}
+	if (p + 1 >= lim)
+		return -2;
+	if (buf[p + 1] != '\n')
+		return -1;
+	h->value.p = buf + start;
+	h->value.len = vend - start;
+	*pos = p + 2;
+	return 0;
+}
+
+/*
  * The scan never looks at buf[lim] or beyond, lim being the smaller of len
  * and the head limit. Running into lim means "need more bytes" unless the
  * head limit itself was reached, which is 431. Syntax errors in the bytes
@@ -361,7 +400,7 @@ int st_http_parse_request(const char *buf, size_t len, struct st_http_req *req, 
 	/* RFC 9112 §5: field-line = field-name ":" OWS field-value OWS, each ending in CRLF. */
 	for (;;) {
 		struct st_http_hdr *h;
-		size_t vend;
+		int n;
 
 		if (pos == lim)
 			goto partial;
@@ -381,38 +420,11 @@ int st_http_parse_request(const char *buf, size_t len, struct st_http_req *req, 
 			goto fail;
 		}
 		h = &req->hdrs[req->nhdrs];
-
-		/* RFC 9112 §5.1: no whitespace between field-name and colon. */
-		start = pos;
-		while (pos < lim && is_tchar(buf[pos]))
-			pos++;
-		if (pos == lim)
+		n = field_line(buf, lim, &pos, h);
+		if (n == -2)
 			goto partial;
-		if (buf[pos] != ':' || pos == start)
+		if (n < 0)
 			goto fail;
-		h->name.p = buf + start;
-		h->name.len = pos - start;
-		pos++;
-
-		while (pos < lim && is_ows(buf[pos]))
-			pos++;
-		start = pos;
-		vend = pos;
-		while (pos < lim && buf[pos] != '\r') {
-			if (!is_value_char(buf[pos]))
-				goto fail; /* NUL, bare LF, other CTLs */
-			pos++;
-			if (!is_ows(buf[pos - 1]))
-				vend = pos;
-		}
-		/* RFC 9112 §2.2: a CR not followed by LF is an error, never a line end. */
-		if (pos + 1 >= lim)
-			goto partial;
-		if (buf[pos + 1] != '\n')
-			goto fail;
-		pos += 2;
-		h->value.p = buf + start;
-		h->value.len = vend - start;
 		req->nhdrs++;
 
 		st = process_field(req, &hs, h);
@@ -470,8 +482,8 @@ int st_http_parse_response(const char *buf, size_t len, struct st_http_resp *res
 	size_t lim = len < ST_HTTP_MAX_HEADER_BYTES ? len : ST_HTTP_MAX_HEADER_BYTES;
 	struct head_state hs = {0};
 	struct st_http_req tmp;
-	size_t pos = 0, start;
-	int ncr = 0, netag = 0, nlm = 0;
+	size_t pos = 0;
+	int ncr = 0, netag = 0, nlm = 0, n;
 
 	memset(resp, 0, sizeof(*resp));
 	req_reset(&tmp);
@@ -498,7 +510,6 @@ int st_http_parse_response(const char *buf, size_t len, struct st_http_resp *res
 	pos += 2;
 	for (;;) {
 		struct st_http_hdr *h;
-		size_t vend;
 
 		if (pos == lim)
 			goto partial_or_fail;
@@ -513,33 +524,11 @@ int st_http_parse_response(const char *buf, size_t len, struct st_http_resp *res
 		if (is_ows(buf[pos]) || resp->nhdrs == ST_HTTP_MAX_HEADERS)
 			return -1;
 		h = &resp->hdrs[resp->nhdrs];
-		start = pos;
-		while (pos < lim && is_tchar(buf[pos]))
-			pos++;
-		if (pos == lim)
+		n = field_line(buf, lim, &pos, h);
+		if (n == -2)
 			goto partial_or_fail;
-		if (buf[pos] != ':' || pos == start)
+		if (n < 0)
 			return -1;
-		h->name.p = buf + start;
-		h->name.len = pos - start;
-		pos++;
-		while (pos < lim && is_ows(buf[pos]))
-			pos++;
-		start = vend = pos;
-		while (pos < lim && buf[pos] != '\r') {
-			if (!is_value_char(buf[pos]))
-				return -1;
-			pos++;
-			if (!is_ows(buf[pos - 1]))
-				vend = pos;
-		}
-		if (pos + 1 >= lim)
-			goto partial_or_fail;
-		if (buf[pos + 1] != '\n')
-			return -1;
-		pos += 2;
-		h->value.p = buf + start;
-		h->value.len = vend - start;
 		resp->nhdrs++;
 		if (str_ieq(&h->name, "content-length")) {
 			if (parse_content_length(&h->value, &tmp))
