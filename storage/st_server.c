@@ -501,6 +501,7 @@ static void arm_recv_direct(struct worker *w, struct conn *c)
 static void send_next(struct worker *w, struct conn *c);
 static void process_input(struct worker *w, struct conn *c);
 static size_t scratch_for(struct worker *w, size_t len);
+static int tls_flush(struct worker *w, struct conn *c);
 static struct st_fill *fill_for(struct worker *w, struct conn *c, const uint8_t id[ST_ID_LEN],
 				const struct st_index_rec *rec, const struct st_obj *o);
 static void park(struct worker *w, struct conn *c, int how);
@@ -586,6 +587,21 @@ static void zc_try_send(struct worker *w, struct conn *c, const struct seg *s)
 	struct io_uring_sqe *sqe;
 	bool more;
 
+	if (c->ssl) {
+		/* TLS: the read buffer is encrypted into the write BIO, then sent. */
+		if (c->tls_sending || c->zq_count == 0 || !k->ready)
+			return;
+		if (SSL_write(c->ssl, w->zc_mem + (size_t)k->buf * ZC_BUF_SIZE + k->skip,
+			      (int)k->len) != (int)k->len) {
+			conn_close(w, c);
+			return;
+		}
+		c->seg_done += k->len;
+		c->body_sent += k->len;
+		zc_pop(w, c);
+		tls_flush(w, c);
+		return;
+	}
 	if (c->zc_sending || c->zq_count == 0 || !k->ready)
 		return;
 	more = c->zq_count > 1 || c->zc_read_off < s->len || more_after(c);
@@ -603,12 +619,12 @@ static void zc_try_send(struct worker *w, struct conn *c, const struct seg *s)
  * off at send time), at most ZC_PER_CONN in flight, each sent with
  * SEND_ZC in file order. A buffer is free again at its notification.
  */
-static void zc_pump(struct worker *w, struct conn *c, const struct seg *s)
+static void zc_pump(struct worker *w, struct conn *c, const struct seg *s, uint64_t limit)
 {
-	while (c->zq_count < ZC_PER_CONN && c->zc_read_off < s->len) {
+	while (c->zq_count < ZC_PER_CONN && c->zc_read_off < limit) {
 		uint64_t abs = s->off + c->zc_read_off, start = abs & ~4095ull;
 		uint64_t skip = abs - start;
-		uint64_t want = CB_MIN((uint64_t)ZC_BUF_SIZE - skip, s->len - c->zc_read_off);
+		uint64_t want = CB_MIN((uint64_t)ZC_BUF_SIZE - skip, limit - c->zc_read_off);
 		uint64_t rlen = (skip + want + 4095) & ~4095ull;
 		struct io_uring_sqe *sqe;
 		struct zchunk *k;
@@ -622,10 +638,14 @@ static void zc_pump(struct worker *w, struct conn *c, const struct seg *s)
 		k->skip = (uint32_t)skip;
 		k->len = (uint32_t)want;
 		sqe = conn_sqe_buf(w, c, OP_ZC_READ, b);
-		io_uring_prep_read_fixed(sqe, c->obj->dfd, w->zc_mem + (size_t)b * ZC_BUF_SIZE,
-					 (unsigned)rlen, start, b);
+		/* TLS reads the page cache; SEND_ZC reads the disk with O_DIRECT. */
+		io_uring_prep_read_fixed(sqe, c->ssl ? c->obj->fd : c->obj->dfd,
+					 w->zc_mem + (size_t)b * ZC_BUF_SIZE, (unsigned)rlen, start,
+					 b);
 		c->zc_read_off += want;
 	}
+	if (c->ssl)
+		goto send; /* TLS has its own fallback (tls_send_next) */
 	if (c->zq_count == 0 && c->zc_read_off < s->len && !c->zc_sending) {
 		/* Every buffer of the worker is taken: splice the rest of this range. */
 		c->mode = SEG_SPLICE;
@@ -636,6 +656,7 @@ static void zc_pump(struct worker *w, struct conn *c, const struct seg *s)
 		splice_next(w, c, s, s->len - c->seg_done);
 		return;
 	}
+send:
 	zc_try_send(w, c, s);
 }
 
@@ -788,13 +809,26 @@ static void tls_send_next(struct worker *w, struct conn *c, const struct seg *s)
 		plain = c->out + s->off + c->seg_done;
 		len = CB_MIN(s->len - c->seg_done, (uint64_t)TLS_CHUNK);
 	} else {
-		uint64_t ready = ready_bytes(w, c, s);
+		uint64_t ready;
 		ssize_t got;
 
+		if (c->zq_count) { /* reads in flight: encrypt the oldest when it is in */
+			zc_try_send(w, c, s);
+			return;
+		}
+		ready = ready_bytes(w, c, s);
 		if (ready == 0) {
 			wait_piece(w, c, s);
 			return;
 		}
+		if (w->zc_ok) {
+			/* io_uring reads into registered buffers, up to four ahead. */
+			c->zc_read_off = c->seg_done;
+			zc_pump(w, c, s, c->seg_done + ready);
+			if (c->zq_count)
+				return;
+		}
+		/* No registered buffer free: read this chunk here. */
 		len = CB_MIN(ready, (uint64_t)TLS_CHUNK);
 		got = pread(c->obj->fd, w->tls_plain, (size_t)len, (off_t)(s->off + c->seg_done));
 		if (got != (ssize_t)len) {
@@ -861,7 +895,7 @@ static void send_next(struct worker *w, struct conn *c)
 			w->zc_ok && c->obj->dfd >= 0 && thr && s->len >= thr ? SEG_ZC : SEG_SPLICE;
 	}
 	if (c->mode == SEG_ZC) {
-		zc_pump(w, c, s);
+		zc_pump(w, c, s, s->len);
 		return;
 	}
 	if (ensure_pipe(c) < 0) {
@@ -1744,7 +1778,7 @@ static void on_zc_send(struct worker *w, struct conn *c, int buf, struct io_urin
 	if (cqe->flags & IORING_CQE_F_NOTIF) {
 		zc_release(w, buf); /* the kernel is done with the bytes */
 		if (!c->closing && c->state == CS_SEND && c->mode == SEG_ZC)
-			zc_pump(w, c, &c->segs[c->cur]);
+			zc_pump(w, c, &c->segs[c->cur], c->segs[c->cur].len);
 		return;
 	}
 	CB_ASSERT(c->zc_sending && c->zq_count && k->buf == buf);
