@@ -428,6 +428,11 @@ static void conn_free(struct worker *w, struct conn *c)
 	while (c->zq_count)
 		zc_pop(w, c);
 	conn_unlink(w, c);
+	if (c->status && c->state == CS_SEND) {
+		/* A response cut short (client gone, origin failed): logged with what it got. */
+		w->stats->bytes_served += c->body_sent;
+		alog_line(w, c);
+	}
 	response_reset(w, c);
 	if (c->fd >= 0)
 		close(c->fd);
@@ -508,6 +513,14 @@ static void park(struct worker *w, struct conn *c, int how);
 
 static void response_done(struct worker *w, struct conn *c)
 {
+	uint64_t total = 0;
+	const char *end = memmem(c->out, c->out_len, "\r\n\r\n", 4);
+
+	/* Body bytes = everything sent but the head (multipart separators included). */
+	for (unsigned i = 0; i < c->nseg; i++)
+		total += c->segs[i].len;
+	if (end && total >= (uint64_t)(end - c->out) + 4)
+		c->body_sent = total - (uint64_t)(end - c->out) - 4;
 	w->stats->bytes_served += c->body_sent;
 	alog_line(w, c);
 	response_reset(w, c);
@@ -1069,9 +1082,15 @@ static void object_response(struct worker *w, struct conn *c, const struct st_ht
 	    (!req->if_range.len ||
 	     st_range_if_range(req->if_range.p, req->if_range.len, o->etag, o->last_modified) == 1))
 		rr = st_range_parse(req->range.p, req->range.len, o->size, r, &n);
-	if (req->range.len)
-		snprintf(c->range_desc, sizeof(c->range_desc), "%.*s",
-			 (int)CB_MIN(req->range.len, sizeof(c->range_desc) - 1), req->range.p);
+	if (req->range.len) {
+		/* One field of the access log: the value without its blanks, capped. */
+		size_t dl = 0;
+
+		for (size_t k = 0; k < req->range.len && dl + 1 < sizeof(c->range_desc); k++)
+			if (req->range.p[k] != ' ' && req->range.p[k] != '\t')
+				c->range_desc[dl++] = req->range.p[k];
+		c->range_desc[dl] = '\0';
+	}
 	if (rr == ST_RANGE_UNSATISFIABLE) {
 		w->stats->status_4xx++;
 		c->result = "HIT";

@@ -131,6 +131,9 @@ def main(server_extra):
         log = app.access_log()
         check(any(big[2] in ln and " 206 " in ln and " HIT cache " in ln for ln in log),
               "access log line for a ranged hit")
+        mp = [ln for ln in log if " bytes=0-9,100000-100009,-5 " in ln]
+        check(mp and int(mp[0].split()[6]) > 25,
+              "multipart: the logged bytes include the part headers: %s" % mp[:1])
 
         # restart: the cache survives
         app.stop()
