@@ -196,6 +196,30 @@ struct st_obj *st_obj_get(struct st_objcache *oc, const struct st_index_rec *rec
 	return fresh;
 }
 
+void st_objcache_sweep(struct st_objcache *oc)
+{
+	struct st_index_rec rec;
+
+	pthread_mutex_lock(&oc->lock);
+	for (unsigned b = 0; b < BUCKETS; b++) {
+		struct st_obj **pp = &oc->tab[b];
+
+		while (*pp) {
+			struct st_obj *o = *pp;
+
+			if (o->refs == 0 &&
+			    (st_index_lookup(oc->ix, o->id, &rec) != 0 || rec.gen != o->gen)) {
+				*pp = o->next;
+				obj_free(o);
+				oc->nopen--;
+			} else {
+				pp = &o->next;
+			}
+		}
+	}
+	pthread_mutex_unlock(&oc->lock);
+}
+
 void st_obj_put(struct st_objcache *oc, struct st_obj *o)
 {
 	bool free_it;

@@ -50,6 +50,12 @@ void st_objcache_free(struct st_objcache *oc);
  * (ENOENT: the files are gone, e.g. replaced meanwhile; EINVAL: corrupt).
  */
 struct st_obj *st_obj_get(struct st_objcache *oc, const struct st_index_rec *rec);
+/*
+ * Closes the unreferenced objects the index no longer names (evicted or
+ * replaced by another process), so their unlinked files give their space
+ * back. Called about once a second.
+ */
+void st_objcache_sweep(struct st_objcache *oc);
 /* Drops a reference from st_obj_get; the last one of a stale object closes it. */
 void st_obj_put(struct st_objcache *oc, struct st_obj *o);
 

@@ -2033,6 +2033,8 @@ static void *worker_main(void *arg)
 			last_sweep = cb_now_ns();
 			sweep_timeouts(w);
 			alog_flush(w);
+			if (w->idx == 0) /* one worker is enough: the cache is shared */
+				st_objcache_sweep(w->srv->conf.oc);
 		}
 		if (w->stopping)
 			break;
