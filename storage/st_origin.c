@@ -158,87 +158,6 @@ static int tls_handshake(struct st_origin_conn *c, char *err, size_t errlen)
 	return 0;
 }
 
-struct st_origin_conn *st_origin_connect(const struct cfg_origin *o, uint64_t timeout_ms, char *err,
-					 size_t errlen)
-{
-	const struct cfg_addr *via = o->proxy.port ? &o->proxy : NULL;
-	const char *host = via ? via->host : o->upstream_host;
-	unsigned port = via ? via->port : o->upstream_port;
-	struct addrinfo hints = {0}, *res = NULL, *ai;
-	struct st_origin_conn *c;
-	char portstr[8];
-	int fd = -1, ret = -EHOSTUNREACH, one = 1;
-
-	if (o->upstream_tls && via) {
-		snprintf(err, errlen, "origin %s: https through a proxy is not supported yet",
-			 o->host);
-		errno = EPROTONOSUPPORT;
-		return NULL;
-	}
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	snprintf(portstr, sizeof(portstr), "%u", port);
-	ret = getaddrinfo(host, portstr, &hints, &res);
-	if (ret) {
-		snprintf(err, errlen, "origin %s: cannot resolve %s: %s", o->host, host,
-			 gai_strerror(ret));
-		errno = EHOSTUNREACH;
-		return NULL;
-	}
-	for (ai = res; ai; ai = ai->ai_next) {
-		socklen_t sl = sizeof(ret);
-
-		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd < 0)
-			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		ret = -errno;
-		if (errno == EINPROGRESS) {
-			ret = wait_fd(fd, POLLOUT, timeout_ms);
-			if (ret == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &ret, &sl) == 0 &&
-			    !ret)
-				break;
-			ret = ret > 0 ? -ret : ret;
-		}
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		snprintf(err, errlen, "origin %s: connect %s:%u: %s", o->host, host, port,
-			 strerror(-ret));
-		errno = -ret;
-		return NULL;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
-		return NULL;
-	}
-	c->fd = fd;
-	c->timeout_ms = timeout_ms;
-	c->o = o;
-	if (o->upstream_tls && tls_handshake(c, err, errlen) < 0) {
-		int e = errno;
-
-		st_origin_close(c);
-		errno = e;
-		return NULL;
-	}
-	return c;
-}
-
-void st_origin_close(struct st_origin_conn *c)
-{
-	if (!c)
-		return;
-	SSL_free(c->ssl);
-	close(c->fd);
-	free(c);
-}
-
 static int send_all(struct st_origin_conn *c, const char *p, size_t len)
 {
 	while (c->ssl && len) {
@@ -309,6 +228,156 @@ static long fail(char *err, size_t errlen, long ret, const char *host, const cha
 	return ret;
 }
 
+/* Reads a response head into c->head; its length, or -errno with err set. */
+static int read_head(struct st_origin_conn *c, struct st_http_resp *resp, char *err, size_t errlen)
+{
+	const char *h = c->o->host;
+
+	for (;;) {
+		int head = st_http_parse_response(c->head, c->head_len, resp);
+		ssize_t r;
+
+		if (head >= 0)
+			return head;
+		if (head == -1)
+			return (int)fail(err, errlen, -EPROTO, h, "malformed response head");
+		if (c->head_len == sizeof(c->head))
+			return (int)fail(err, errlen, -EPROTO, h, "response head too large");
+		r = recv_some(c, c->head + c->head_len, sizeof(c->head) - c->head_len);
+		if (r == -ETIMEDOUT)
+			return (int)fail(err, errlen, -ETIMEDOUT, h, "stalled before the head");
+		if (r <= 0)
+			return (int)fail(err, errlen, -ECONNRESET, h,
+					 "closed or reset before the head");
+		c->head_len += (size_t)r;
+	}
+}
+
+/* host:port of the upstream, an IPv6 address in brackets (RFC 9110 §4.2.3). */
+static void authority(const struct cfg_origin *o, char *buf, size_t cap)
+{
+	bool v6 = strchr(o->upstream_host, ':') != NULL;
+
+	snprintf(buf, cap, "%s%s%s:%u", v6 ? "[" : "", o->upstream_host, v6 ? "]" : "",
+		 o->upstream_port);
+}
+
+/*
+ * https through the upstream proxy: a CONNECT tunnel (RFC 9110 §9.3.6) to
+ * the upstream, then TLS end to end through it; the proxy sees only the
+ * host and port. Anything but a 2xx, or bytes from the proxy before our
+ * ClientHello, is refused.
+ */
+static int proxy_tunnel(struct st_origin_conn *c, char *err, size_t errlen)
+{
+	const struct cfg_origin *o = c->o;
+	struct st_http_resp resp;
+	char auth[CFG_HOST_MAX + 16], req[2 * sizeof(auth) + 64];
+	int n, head;
+
+	authority(o, auth, sizeof(auth));
+	n = snprintf(req, sizeof(req), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", auth, auth);
+	errno = EPROTO;
+	if (send_all(c, req, (size_t)n) < 0) {
+		snprintf(err, errlen, "origin %s: proxy %s:%u: sending CONNECT failed", o->host,
+			 o->proxy.host, o->proxy.port);
+		return -1;
+	}
+	head = read_head(c, &resp, err, errlen);
+	if (head < 0) {
+		errno = -head;
+		return -1;
+	}
+	if (resp.status / 100 != 2) {
+		snprintf(err, errlen, "origin %s: proxy %s:%u answered %d to CONNECT %s", o->host,
+			 o->proxy.host, o->proxy.port, resp.status, auth);
+		return -1;
+	}
+	if (c->head_len != (size_t)head) {
+		snprintf(err, errlen, "origin %s: proxy %s:%u sent bytes before the TLS handshake",
+			 o->host, o->proxy.host, o->proxy.port);
+		return -1;
+	}
+	c->head_len = 0;
+	return 0;
+}
+
+struct st_origin_conn *st_origin_connect(const struct cfg_origin *o, uint64_t timeout_ms, char *err,
+					 size_t errlen)
+{
+	const struct cfg_addr *via = o->proxy.port ? &o->proxy : NULL;
+	const char *host = via ? via->host : o->upstream_host;
+	unsigned port = via ? via->port : o->upstream_port;
+	struct addrinfo hints = {0}, *res = NULL, *ai;
+	struct st_origin_conn *c;
+	char portstr[8];
+	int fd = -1, ret = -EHOSTUNREACH, one = 1;
+
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	ret = getaddrinfo(host, portstr, &hints, &res);
+	if (ret) {
+		snprintf(err, errlen, "origin %s: cannot resolve %s: %s", o->host, host,
+			 gai_strerror(ret));
+		errno = EHOSTUNREACH;
+		return NULL;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		socklen_t sl = sizeof(ret);
+
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		ret = -errno;
+		if (errno == EINPROGRESS) {
+			ret = wait_fd(fd, POLLOUT, timeout_ms);
+			if (ret == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &ret, &sl) == 0 &&
+			    !ret)
+				break;
+			ret = ret > 0 ? -ret : ret;
+		}
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(err, errlen, "origin %s: connect %s:%u: %s", o->host, host, port,
+			 strerror(-ret));
+		errno = -ret;
+		return NULL;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	c->fd = fd;
+	c->timeout_ms = timeout_ms;
+	c->o = o;
+	if (o->upstream_tls &&
+	    ((via && proxy_tunnel(c, err, errlen) < 0) || tls_handshake(c, err, errlen) < 0)) {
+		int e = errno;
+
+		st_origin_close(c);
+		errno = e;
+		return NULL;
+	}
+	return c;
+}
+
+void st_origin_close(struct st_origin_conn *c)
+{
+	if (!c)
+		return;
+	SSL_free(c->ssl);
+	close(c->fd);
+	free(c);
+}
+
 long st_origin_get_range(struct st_origin_conn *c, const char *target, uint64_t first,
 			 uint64_t last, uint8_t *buf, struct st_origin_reply *reply, int *reusable,
 			 char *err, size_t errlen)
@@ -322,9 +391,10 @@ long st_origin_get_range(struct st_origin_conn *c, const char *target, uint64_t 
 
 	*reusable = 0;
 	memset(reply, 0, sizeof(*reply));
-	if (c->o->proxy.port) /* absolute-form through an HTTP proxy (RFC 9112 §3.2.2) */
-		snprintf(proxy_prefix, sizeof(proxy_prefix), "http://%s:%u", c->o->upstream_host,
-			 c->o->upstream_port);
+	if (c->o->proxy.port && !c->ssl) { /* absolute-form (RFC 9112 §3.2.2) */
+		strcpy(proxy_prefix, "http://");
+		authority(c->o, proxy_prefix + 7, sizeof(proxy_prefix) - 7);
+	}
 	n = snprintf(req, sizeof(req),
 		     "GET %s%s HTTP/1.1\r\nHost: %s\r\nRange: bytes=%llu-%llu\r\n"
 		     "X-Cachebox-Via: 1\r\n\r\n",
@@ -334,22 +404,9 @@ long st_origin_get_range(struct st_origin_conn *c, const char *target, uint64_t 
 	if (send_all(c, req, (size_t)n) < 0)
 		return fail(err, errlen, -ECONNRESET, h, "sending the request failed");
 
-	/* The head. */
-	for (;;) {
-		head = st_http_parse_response(c->head, c->head_len, &resp);
-		if (head >= 0)
-			break;
-		if (head == -1)
-			return fail(err, errlen, -EPROTO, h, "malformed response head");
-		if (c->head_len == sizeof(c->head))
-			return fail(err, errlen, -EPROTO, h, "response head too large");
-		r = recv_some(c, c->head + c->head_len, sizeof(c->head) - c->head_len);
-		if (r == -ETIMEDOUT)
-			return fail(err, errlen, -ETIMEDOUT, h, "stalled before the head");
-		if (r <= 0)
-			return fail(err, errlen, -ECONNRESET, h, "closed or reset before the head");
-		c->head_len += (size_t)r;
-	}
+	head = read_head(c, &resp, err, errlen);
+	if (head < 0)
+		return head;
 	if (resp.status != 206) {
 		char what[64];
 

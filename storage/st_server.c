@@ -60,14 +60,15 @@
 #define FILL_THREADS 8 /* fetch threads towards origins */
 #define TLS_RAW	     (16 * 1024 + 512)
 #define TLS_CHUNK    (64 * 1024) /* plaintext per SSL_write: four 16 KiB records */
-#define TLS_OUT_CAP  (TLS_CHUNK + 4 * 1024)
-#define LINGER_MS    2000
-#define ZC_BUF_SIZE  (256 * 1024)
-#define ZC_BUFS	     64	 /* registered buffers per worker (6 bits of user_data) */
-#define ZC_PER_CONN  4	 /* reads and sends in flight per connection */
-#define CONN_ALIGN   512 /* low 9 bits of user_data: op (3) and buffer index (6) */
-#define ALOG_CAP     (64 * 1024)
-#define MAX_SEGS     (2 * ST_RANGE_MAX + 2)
+/* One chunk's records (22 bytes of overhead each) plus room for alerts, tickets. */
+#define TLS_OUT_CAP (TLS_CHUNK + 16 * 1024)
+#define LINGER_MS   2000
+#define ZC_BUF_SIZE (256 * 1024)
+#define ZC_BUFS	    64	/* registered buffers per worker (6 bits of user_data) */
+#define ZC_PER_CONN 4	/* reads and sends in flight per connection */
+#define CONN_ALIGN  512 /* low 9 bits of user_data: op (3) and buffer index (6) */
+#define ALOG_CAP    (64 * 1024)
+#define MAX_SEGS    (2 * ST_RANGE_MAX + 2)
 
 enum op {
 	OP_EVENT = 0, /* timer or wake-up: user_data of the worker itself */
@@ -129,7 +130,7 @@ struct conn {
 	bool proto_known;
 	SSL *ssl;
 	uint8_t *tls_raw; /* recv buffer for ciphertext (TLS_RAW bytes) */
-	char *tls_out;	  /* ciphertext being sent */
+	char *tls_out;	  /* ciphertext being sent, written by tls_bio_write */
 	size_t tls_out_len, tls_out_off;
 	bool tls_sending;
 
@@ -598,20 +599,25 @@ static void zc_try_send(struct worker *w, struct conn *c, const struct seg *s)
 {
 	struct zchunk *k = &c->zq[c->zq_head];
 	struct io_uring_sqe *sqe;
+	uint32_t n;
 	bool more;
 
 	if (c->ssl) {
-		/* TLS: the read buffer is encrypted into the write BIO, then sent. */
+		/* TLS: the read buffer is encrypted a chunk at a time, then sent. */
 		if (c->tls_sending || c->zq_count == 0 || !k->ready)
 			return;
-		if (SSL_write(c->ssl, w->zc_mem + (size_t)k->buf * ZC_BUF_SIZE + k->skip,
-			      (int)k->len) != (int)k->len) {
+		n = CB_MIN(k->len, (uint32_t)TLS_CHUNK);
+		if (SSL_write(c->ssl, w->zc_mem + (size_t)k->buf * ZC_BUF_SIZE + k->skip, (int)n) !=
+		    (int)n) {
 			conn_close(w, c);
 			return;
 		}
-		c->seg_done += k->len;
-		c->body_sent += k->len;
-		zc_pop(w, c);
+		c->seg_done += n;
+		c->body_sent += n;
+		k->skip += n;
+		k->len -= n;
+		if (k->len == 0)
+			zc_pop(w, c);
 		tls_flush(w, c);
 		return;
 	}
@@ -718,28 +724,74 @@ static void wait_piece(struct worker *w, struct conn *c, const struct seg *s)
 
 /*
  * TLS on the plain-HTTP port: the first byte of a connection tells (0x16,
- * a handshake record, RFC 8446 §5.1). OpenSSL works on memory BIOs: the
- * ciphertext io_uring receives is written into the read BIO, SSL_read
- * leaves plaintext in c->in for the same HTTP parser; response bytes go
- * through SSL_write (file bytes read from the page cache in 64 KiB chunks,
- * four 16 KiB records), and the write BIO's ciphertext is sent by io_uring,
- * one send at a time per connection.
+ * a handshake record, RFC 8446 §5.1). The ciphertext io_uring receives is
+ * written into a memory read BIO, and SSL_read leaves plaintext in c->in
+ * for the same HTTP parser. Response bytes go through SSL_write from where
+ * they are (file bytes from the registered buffers io_uring read them
+ * into, 64 KiB = four 16 KiB records at a time); the write BIO is ours
+ * (tls_bio_write): each record OpenSSL seals lands straight in c->tls_out,
+ * which io_uring sends, one send at a time per connection.
  */
+static int tls_bio_write(BIO *b, const char *data, size_t len, size_t *written)
+{
+	struct conn *c = BIO_get_data(b);
+
+	BIO_clear_retry_flags(b);
+	if (!c->tls_sending && c->tls_out_off == c->tls_out_len)
+		c->tls_out_off = c->tls_out_len = 0;
+	if (len > TLS_OUT_CAP - c->tls_out_len) {
+		/* Not reached by construction: one chunk's records always fit. */
+		BIO_set_retry_write(b);
+		return 0;
+	}
+	memcpy(c->tls_out + c->tls_out_len, data, len);
+	c->tls_out_len += len;
+	*written = len;
+	return 1;
+}
+
+static long tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b;
+	(void)num;
+	(void)ptr;
+	/* Flush: the bytes are queued already; tls_flush sends them. */
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int tls_bio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static BIO_METHOD *tls_bio_method;
+
+static void tls_bio_method_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "cachebox-out");
+
+	if (m && BIO_meth_set_write_ex(m, tls_bio_write) && BIO_meth_set_ctrl(m, tls_bio_ctrl) &&
+	    BIO_meth_set_create(m, tls_bio_create))
+		tls_bio_method = m;
+}
+
 static int tls_start(struct worker *w, struct conn *c)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	BIO *rb, *wb;
-
 	SSL_CTX *ctx;
 
+	pthread_once(&once, tls_bio_method_init);
 	/* The context is swapped on reload; SSL_new takes its own reference. */
 	pthread_mutex_lock(&w->srv->tls_lock);
 	ctx = w->srv->tls;
 	c->ssl = ctx ? SSL_new(ctx) : NULL;
 	pthread_mutex_unlock(&w->srv->tls_lock);
-	if (!ctx)
+	if (!ctx || !tls_bio_method)
 		return -1; /* TLS is off on this box: a handshake is garbage */
 	rb = BIO_new(BIO_s_mem());
-	wb = BIO_new(BIO_s_mem());
+	wb = BIO_new(tls_bio_method);
 	c->tls_raw = malloc(TLS_RAW);
 	c->tls_out = malloc(TLS_OUT_CAP);
 	if (!c->ssl || !rb || !wb || !c->tls_raw || !c->tls_out) {
@@ -747,6 +799,7 @@ static int tls_start(struct worker *w, struct conn *c)
 		BIO_free(wb);
 		return -1;
 	}
+	BIO_set_data(wb, c);
 	SSL_set_bio(c->ssl, rb, wb);
 	SSL_set_accept_state(c->ssl);
 	/* What came so far is ciphertext: it goes to OpenSSL, not the parser. */
@@ -756,7 +809,7 @@ static int tls_start(struct worker *w, struct conn *c)
 	return 0;
 }
 
-/* Sends what the write BIO holds; 0 if nothing is left to send, 1 if a send runs. */
+/* Sends the queued ciphertext; 0 if nothing is left to send, 1 if a send runs. */
 static int tls_flush(struct worker *w, struct conn *c)
 {
 	struct io_uring_sqe *sqe;
@@ -764,12 +817,8 @@ static int tls_flush(struct worker *w, struct conn *c)
 	if (c->tls_sending)
 		return 1;
 	if (c->tls_out_off == c->tls_out_len) {
-		int n = BIO_read(SSL_get_wbio(c->ssl), c->tls_out, TLS_OUT_CAP);
-
 		c->tls_out_off = c->tls_out_len = 0;
-		if (n <= 0)
-			return 0;
-		c->tls_out_len = (size_t)n;
+		return 0;
 	}
 	sqe = conn_sqe(w, c, OP_SEND);
 	io_uring_prep_send(sqe, c->fd, c->tls_out + c->tls_out_off, c->tls_out_len - c->tls_out_off,
@@ -2158,7 +2207,7 @@ struct st_server *st_server_start(const struct st_server_conf *conf)
 	srv->conf = *conf;
 	pthread_mutex_init(&srv->tls_lock, NULL);
 	if (conf->cfg->server.tls_cert[0]) {
-		cb_info("TLS: kernel TLS %s; records are encrypted in user space (memory BIOs)",
+		cb_info("TLS: kernel TLS %s; records are sealed in user space",
 			ktls_available() ? "is offered by this kernel but not used yet"
 					 : "is not offered by this kernel");
 		srv->tls = tls_ctx_new(conf->cfg);

@@ -3,6 +3,7 @@ scripted misbehaving origin whose faults are chosen by the request path."""
 import os
 import random
 import re
+import select
 import socket
 import socketserver
 import struct
@@ -198,6 +199,32 @@ class BadOrigin:
             return True
         raise RuntimeError("unknown mode " + mode)
 
+    def tunnel(self, client, target, early):
+        """CONNECT (RFC 9110 §9.3.6): answers connect_status; on 200 relays
+        bytes both ways until either side closes (10 s idle limit)."""
+        if self.connect_status != 200:
+            client.sendall(b"HTTP/1.1 %d Refused\r\nContent-Length: 0\r\n\r\n"
+                           % self.connect_status)
+            return
+        host, port = target.rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)), timeout=10)
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        if early:
+            upstream.sendall(early)
+        socks = [client, upstream]
+        try:
+            while True:
+                ready, _, _ = select.select(socks, [], [], 10)
+                if not ready:
+                    return
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    (upstream if s is client else client).sendall(data)
+        finally:
+            upstream.close()
+
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
@@ -209,8 +236,9 @@ class ForwardProxy:
     host:port over one connection per client connection, relays the answers.
     Counts the requests it saw."""
 
-    def __init__(self):
+    def __init__(self, connect_status=200):
         self.seen = []
+        self.connect_status = connect_status
         outer = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -228,6 +256,10 @@ class ForwardProxy:
                         head, buf = buf.split(b"\r\n\r\n", 1)
                         lines = head.decode("latin-1").split("\r\n")
                         method, target, version = lines[0].split(" ")
+                        if method == "CONNECT":
+                            outer.seen.append("CONNECT " + target)
+                            outer.tunnel(self.request, target, buf)
+                            return
                         m = re.match(r"http://([^/:]+):(\d+)(/.*)", target)
                         if not m:
                             self.request.sendall(b"HTTP/1.1 400 Bad Request\r\n"
@@ -261,6 +293,32 @@ class ForwardProxy:
         self.server = Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def tunnel(self, client, target, early):
+        """CONNECT (RFC 9110 §9.3.6): answers connect_status; on 200 relays
+        bytes both ways until either side closes (10 s idle limit)."""
+        if self.connect_status != 200:
+            client.sendall(b"HTTP/1.1 %d Refused\r\nContent-Length: 0\r\n\r\n"
+                           % self.connect_status)
+            return
+        host, port = target.rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)), timeout=10)
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        if early:
+            upstream.sendall(early)
+        socks = [client, upstream]
+        try:
+            while True:
+                ready, _, _ = select.select(socks, [], [], 10)
+                if not ready:
+                    return
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    (upstream if s is client else client).sendall(data)
+        finally:
+            upstream.close()
 
     def stop(self):
         self.server.shutdown()

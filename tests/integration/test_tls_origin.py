@@ -2,13 +2,15 @@
 """TLS towards origins: an HTTPS origin (Debian's nginx with a certificate
 from a test CA) is filled from byte for byte; an untrusted certificate, a
 certificate for another host, and an origin offering only TLS 1.1 are
-refused with a 502 that says why."""
+refused with a 502 that says why. Through an upstream proxy an https
+origin is reached by a CONNECT tunnel, TLS end to end; a proxy refusing
+the tunnel gives a 502 that names it."""
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cbtest import Appliance, check, curl, finish, free_port, make_file  # noqa: E402
-from origins import Nginx, make_test_certs  # noqa: E402
+from origins import ForwardProxy, Nginx, make_test_certs  # noqa: E402
 
 
 def main():
@@ -34,6 +36,12 @@ def main():
         for name in ports:
             f.write("[origin %s.test]\nupstream = https://127.0.0.1:%d\nca_file = %s/ca.pem\n"
                     % (name, ports[name], d))
+    proxy, refusing = ForwardProxy(), ForwardProxy(connect_status=403)
+    with open(app.conf, "a") as f:
+        f.write("[origin tunnel.test]\nupstream = https://127.0.0.1:%d\nca_file = %s/ca.pem\n"
+                "proxy = 127.0.0.1:%d\n" % (ports["good"], d, proxy.port))
+        f.write("[origin shut.test]\nupstream = https://127.0.0.1:%d\nca_file = %s/ca.pem\n"
+                "proxy = 127.0.0.1:%d\n" % (ports["good"], d, refusing.port))
     size = 3 * 1024 * 1024 + 17
     make_file(os.path.join(www, "obj.bin"), size, seed=5)
     want = open(os.path.join(www, "obj.bin"), "rb").read()
@@ -53,7 +61,25 @@ def main():
         requests = nginx.requests()
         check(all(q[1] == "good.test" for q in requests),
               "only the trusted origin was asked for content")
+
+        # https through the upstream proxy: CONNECT, then TLS to the origin.
+        r = curl("-o", "-", app.url("/obj.bin?cacheHostOrigin=tunnel.test"))
+        check(r.stdout == want, "https origin via a CONNECT proxy: bytes exact")
+        tunnels = set(proxy.seen)
+        check(len(proxy.seen) >= 1 and tunnels == {"CONNECT 127.0.0.1:%d" % ports["good"]},
+              "the proxy saw only CONNECT to the upstream: %s" % proxy.seen[:3])
+        tunnelled = [q for q in nginx.requests() if q[1] == "tunnel.test"]
+        check(len(tunnelled) == len(requests) > 0,
+              "the origin got one request per piece through the tunnel: %d, direct %d"
+              % (len(tunnelled), len(requests)))
+        st, _, body = app.request("GET", "/obj.bin?cacheHostOrigin=shut.test")
+        check(st == 502 and b"answered 403 to CONNECT" in body,
+              "a proxy refusing CONNECT: 502 that says so (%d %s)" % (st, body[:200]))
+        check(refusing.seen == ["CONNECT 127.0.0.1:%d" % ports["good"]] * len(refusing.seen)
+              and refusing.seen, "the refusing proxy was asked for the tunnel only")
     finally:
+        proxy.stop()
+        refusing.stop()
         nginx.stop()
         app.cleanup()
     finish()
