@@ -644,7 +644,7 @@ static int cfg_parse_hhmm(const char **sp, unsigned *min)
 	return 0;
 }
 
-static int cfg_parse_hours(const char *s, unsigned *start, unsigned *end)
+int cfg_parse_hours(const char *s, unsigned *start, unsigned *end)
 {
 	if (cfg_parse_hhmm(&s, start) < 0)
 		return -EINVAL;

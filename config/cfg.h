@@ -116,5 +116,6 @@ int cfg_parse_rate(const char *s, uint64_t *out);	 /* bits/s, k M G decimal suff
 int cfg_parse_duration_ms(const char *s, uint64_t *out); /* ms s m h d; bare number = s */
 int cfg_parse_bool(const char *s, bool *out);		 /* true/false yes/no on/off 1/0 */
 int cfg_parse_addr(const char *s, struct cfg_addr *out); /* host:port, [v6]:port */
+int cfg_parse_hours(const char *s, unsigned *start, unsigned *end); /* HH:MM-HH:MM */
 
 #endif

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,7 +42,7 @@ int main(int argc, char **argv)
 	const struct ctl_verb *v;
 	struct cfg *cfg = NULL;
 	bool json = false;
-	int i, fd = -1, nargs, ret = 1;
+	int i, fd = -1, nargs, ret = 1, send_errno = 0;
 	char buf[65536];
 	ssize_t n;
 	size_t got = 0;
@@ -107,10 +108,13 @@ int main(int argc, char **argv)
 			cfg->control.socket, strerror(-fd));
 		goto out;
 	}
-	if (ctl_ipc_send(fd, json, nargs + 1, args) < 0) {
-		fprintf(stderr, "cacheboxctl: sending the request: %s\n", strerror(errno));
-		goto out;
-	}
+	/*
+	 * A refused peer is answered and closed before its request is read:
+	 * a failed send still reads the answer, which says why.
+	 */
+	signal(SIGPIPE, SIG_IGN);
+	if (ctl_ipc_send(fd, json, nargs + 1, args) < 0)
+		send_errno = errno;
 	/* Reply: "OK\n" or "ERR reason\n", then the output. */
 	while ((n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0) {
 		char *nl;
@@ -130,8 +134,12 @@ int main(int argc, char **argv)
 		break;
 	}
 	if (got == 0) {
-		fprintf(stderr, "cacheboxctl: cachebox-control closed the connection without an "
-				"answer (not allowed, or it stopped)\n");
+		if (send_errno)
+			fprintf(stderr, "cacheboxctl: sending the request: %s\n",
+				strerror(send_errno));
+		else
+			fprintf(stderr, "cacheboxctl: cachebox-control closed the connection "
+					"without an answer (not allowed, or it stopped)\n");
 		goto out;
 	}
 	while ((n = read(fd, buf, sizeof(buf))) > 0)

@@ -11,8 +11,7 @@
  */
 #include "cb_common.h"
 #include "cb_log.h"
-#include "cfg.h"
-#include "ctl_ipc.h"
+#include "ctl.h"
 #include "ctl_verbs.h"
 #include "st_http.h"
 #include "st_import.h"
@@ -31,38 +30,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#define BACKOFF_MIN_MS 500
-#define BACKOFF_MAX_MS 30000
-#define STABLE_MS      60000
-#define STOP_GRACE_MS  5000
-
-struct child {
-	const char *name;
-	char exe[PATH_MAX];
-	pid_t pid;
-	uint64_t started_ns;
-	uint64_t restart_at_ns; /* 0 = not scheduled */
-	unsigned backoff_ms;
-	unsigned restarts;
-};
-
-struct ctl {
-	const char *config_path;
-	struct cfg *cfg;
-	struct st_shards ss;
-	struct st_index *ix;
-	struct child storage;
-	int lfd, sfd;
-	gid_t allowed_gid;
-	bool has_allowed_gid;
-};
 
 static void usage(FILE *f)
 {
@@ -94,6 +68,60 @@ static int find_exe(const char *name, char *out, size_t cap)
 	return -ENOENT;
 }
 
+/* The child's pid, for a restarted control to find it (child_adopt). */
+static void write_pidfile(struct child *ch)
+{
+	char tmp[PATH_MAX + 8];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", ch->pidfile);
+	f = fopen(tmp, "w");
+	if (!f || fprintf(f, "%d\n", (int)ch->pid) < 0 || fclose(f) != 0 ||
+	    rename(tmp, ch->pidfile) < 0)
+		cb_warn("pid file %s: %s", ch->pidfile, strerror(errno));
+}
+
+/*
+ * A control that died and was restarted finds its file server still
+ * serving: it adopts it (watching it through a pidfd) instead of starting
+ * a second one. True when adopted.
+ */
+static bool child_adopt(struct child *ch)
+{
+	char proc[64], exe[PATH_MAX];
+	const char *base;
+	ssize_t n;
+	int pid = 0, fd;
+	FILE *f = fopen(ch->pidfile, "r");
+
+	if (!f)
+		return false;
+	if (fscanf(f, "%d", &pid) != 1 || pid <= 1) {
+		fclose(f);
+		return false;
+	}
+	fclose(f);
+	snprintf(proc, sizeof(proc), "/proc/%d/exe", pid);
+	n = readlink(proc, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	base = strrchr(exe, '/');
+	base = base ? base + 1 : exe;
+	if (strncmp(base, ch->name, strlen(ch->name)) != 0)
+		return false; /* the pid is someone else's now */
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0) {
+		cb_warn("pidfd_open %d: %s", pid, strerror(errno));
+		return false;
+	}
+	ch->pid = pid;
+	ch->pidfd = fd;
+	ch->started_ns = cb_now_ns();
+	cb_info("%s (pid %d) is still serving: adopted it, no second one started", ch->name, pid);
+	return true;
+}
+
 static void child_start(struct ctl *ctl, struct child *ch)
 {
 	pid_t pid = fork();
@@ -116,13 +144,17 @@ static void child_start(struct ctl *ctl, struct child *ch)
 	ch->started_ns = cb_now_ns();
 	ch->restart_at_ns = 0;
 	cb_info("started %s (pid %d)", ch->name, (int)pid);
+	write_pidfile(ch);
 }
 
 static void child_reaped(struct child *ch, int status)
 {
 	uint64_t up_ms = (cb_now_ns() - ch->started_ns) / 1000000ull;
 
-	if (WIFEXITED(status))
+	if (status == -1)
+		cb_warn("%s (pid %d) ended after %llu ms", ch->name, (int)ch->pid,
+			(unsigned long long)up_ms);
+	else if (WIFEXITED(status))
 		cb_warn("%s (pid %d) exited with status %d after %llu ms", ch->name, (int)ch->pid,
 			WEXITSTATUS(status), (unsigned long long)up_ms);
 	else
@@ -146,23 +178,27 @@ static void child_stop(struct child *ch)
 		return;
 	kill(ch->pid, SIGTERM);
 	while (cb_now_ns() < until) {
-		pid_t r = waitpid(ch->pid, &status, WNOHANG);
+		pid_t r = ch->pidfd >= 0 ? (kill(ch->pid, 0) < 0 ? ch->pid : 0)
+					 : waitpid(ch->pid, &status, WNOHANG);
 
 		if (r == ch->pid || (r < 0 && errno == ECHILD)) {
 			ch->pid = 0;
+			unlink(ch->pidfile);
 			return;
 		}
 		usleep(20000);
 	}
 	cb_warn("%s did not stop within %d ms: killing it", ch->name, STOP_GRACE_MS);
 	kill(ch->pid, SIGKILL);
-	waitpid(ch->pid, &status, 0);
+	if (ch->pidfd < 0)
+		waitpid(ch->pid, &status, 0);
 	ch->pid = 0;
+	unlink(ch->pidfile);
 }
 
 /* -------------------------------------------------------------- the verbs */
 
-static void json_str(FILE *f, const char *s)
+void json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -218,348 +254,61 @@ static int verb_status(struct ctl *ctl, const struct ctl_request *req, FILE *out
 	return 0;
 }
 
-struct list_ctx {
-	struct ctl *ctl;
-	FILE *out;
-	bool json;
-	unsigned n;
-};
-
-static int list_one(const struct st_index_rec *rec, void *arg)
-{
-	struct list_ctx *lc = arg;
-	char hex[ST_ID_HEX + 1], path[CB_PATH_TMP];
-	const char *key = "?";
-	struct st_meta m;
-	bool have = false;
-
-	cb_hex_encode(rec->id, ST_ID_LEN, hex);
-	if (rec->shard < lc->ctl->ss.n &&
-	    st_path_meta(lc->ctl->ss.s[rec->shard].path, rec->id, path, sizeof(path)) == 0 &&
-	    st_meta_read(path, &m) == 0) {
-		have = true;
-		key = m.key;
-	}
-	if (lc->json) {
-		fprintf(lc->out,
-			"%s{\"id\":\"%s\",\"size\":%llu,\"pieces\":%u,\"complete\":%s,"
-			"\"pinned\":%s,\"shard\":%u,\"etag\":",
-			lc->n ? "," : "", hex, (unsigned long long)rec->size,
-			st_npieces(rec->size, rec->piece_size),
-			rec->flags & ST_META_COMPLETE ? "true" : "false",
-			rec->flags & ST_META_PINNED ? "true" : "false", rec->shard);
-		json_str(lc->out, rec->etag);
-		fprintf(lc->out, ",\"key\":");
-		json_str(lc->out, key);
-		fprintf(lc->out, "}");
-	} else {
-		fprintf(lc->out, "%s %12llu %6u %-8s %s\n", hex, (unsigned long long)rec->size,
-			st_npieces(rec->size, rec->piece_size),
-			rec->flags & ST_META_COMPLETE ? "complete" : "partial", key);
-	}
-	if (have)
-		st_meta_fini(&m);
-	lc->n++;
-	return 0;
-}
-
-static int verb_list(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
-		     size_t errlen)
-{
-	struct list_ctx lc = {ctl, out, req->json, 0};
-
-	(void)err;
-	(void)errlen;
-	if (req->json)
-		fprintf(out, "[");
-	else
-		fprintf(out, "%-64s %12s %6s %-8s %s\n", "content-id", "bytes", "pieces", "state",
-			"key");
-	st_index_foreach(ctl->ix, list_one, &lc);
-	if (req->json)
-		fprintf(out, "]\n");
-	return 0;
-}
-
-static int verb_import(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
-		       size_t errlen)
-{
-	struct st_import_result res;
-	char hex[ST_ID_HEX + 1];
-	uint64_t t0 = cb_now_ns();
-	int ret;
-
-	ret = st_import_file(ctl->cfg, &ctl->ss, ctl->ix, req->argv[1], req->argv[2], &res, err,
-			     errlen);
-	if (ret)
-		return ret;
-	cb_hex_encode(res.id, ST_ID_LEN, hex);
-	cb_info("imported %s as %s (%s): %llu bytes, %u pieces, shard %u, %.1f ms%s", req->argv[1],
-		res.key, hex, (unsigned long long)res.size, res.npieces, res.shard,
-		(double)(cb_now_ns() - t0) / 1e6, res.replaced ? ", replaced the old version" : "");
-	if (req->json) {
-		fprintf(out, "{\"id\":\"%s\",\"key\":", hex);
-		json_str(out, res.key);
-		fprintf(out, ",\"size\":%llu,\"pieces\":%u,\"shard\":%u,\"etag\":",
-			(unsigned long long)res.size, res.npieces, res.shard);
-		json_str(out, res.etag);
-		fprintf(out, ",\"replaced\":%s}\n", res.replaced ? "true" : "false");
-	} else {
-		fprintf(out, "%s %s %llu bytes, %u pieces, verified%s\n", hex, res.key,
-			(unsigned long long)res.size, res.npieces,
-			res.replaced ? " (replaced the old version)" : "");
-	}
-	return 0;
-}
-
 /*
- * prestage asks the file server for the whole object, the way a client
- * would, and discards the bytes: the server's fill brings the pieces (with
- * its coalescing, so a client asking meanwhile costs the origin nothing
- * more), and the answer ends when the last piece is in and verified.
+ * reload: the [limits] of the config file are read again and published
+ * (the file server adopts them within 200 ms, connections kept), and the
+ * file server takes the TLS certificate again (SIGHUP). 0, or -EINVAL with
+ * the config's error in err (nothing changed then).
  */
-static int prestage_via_storage(struct ctl *ctl, const char *url, uint64_t from, uint64_t *bytes,
-				uint64_t *total, char *err, size_t errlen)
+static int reload(struct ctl *ctl, char *err, size_t errlen)
 {
-	const struct cfg_addr *l = &ctl->cfg->server.listen;
-	const char *host = strstr(url, "://") + 3, *rest = strchr(host, '/'), *q, *colon;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-	struct timeval tv = {120, 0};
-	struct st_http_resp resp;
-	char req[ST_HTTP_MAX_URI + 512], port[8], buf[65536];
-	size_t hlen, got = 0;
-	int fd = -1, ret = -EIO, n = 0;
-	ssize_t r;
+	struct st_policy_vals v;
+	struct cfg *fresh = cfg_load(ctl->config_path, err, errlen);
 
-	if (!rest)
-		rest = "/";
-	colon = memchr(host, ':', (size_t)(rest - host));
-	hlen = (size_t)((colon && *host != '[' ? colon : rest) - host);
-	q = strchr(rest, '?');
-	n = snprintf(req, sizeof(req),
-		     "GET %s%scacheHostOrigin=%.*s HTTP/1.1\r\nHost: cachebox\r\n"
-		     "Range: bytes=%llu-\r\nConnection: close\r\n\r\n",
-		     rest, q ? "&" : "?", (int)hlen, host, (unsigned long long)from);
-	if (n < 0 || (size_t)n >= sizeof(req)) {
-		snprintf(err, errlen, "URL too long");
-		return -E2BIG;
-	}
-	snprintf(port, sizeof(port), "%u", l->port);
-	if (getaddrinfo(!l->host[0] || !strcmp(l->host, "0.0.0.0") ? "127.0.0.1"
-			: !strcmp(l->host, "::")		   ? "::1"
-								   : l->host,
-			port, &hints, &ai) != 0) {
-		snprintf(err, errlen, "cannot resolve the file server's address %s", l->host);
-		return -EHOSTUNREACH;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		snprintf(err, errlen, "cannot reach the file server on %s:%u: %s", l->host, l->port,
-			 strerror(errno));
-		ret = -errno;
-		goto out;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (write(fd, req, (size_t)n) != n) {
-		snprintf(err, errlen, "sending to the file server: %s", strerror(errno));
-		goto out;
-	}
-	for (n = -2; n == -2;) {
-		r = read(fd, buf + got, sizeof(buf) - 1 - got);
-		if (r <= 0) {
-			snprintf(err, errlen, "the file server closed without an answer");
-			goto out;
-		}
-		got += (size_t)r;
-		n = st_http_parse_response(buf, got, &resp);
-	}
-	if (n < 0 || !resp.has_content_length) {
-		snprintf(err, errlen, "the file server's answer is malformed");
-		goto out;
-	}
-	if (resp.status != 206 && !(resp.status == 200 && from == 0)) {
-		char *nl;
-
-		buf[got] = '\0';
-		nl = strchr(buf + n, '\n');
-		if (nl)
-			*nl = '\0';
-		snprintf(err, errlen, "%s", buf + n);
-		ret = resp.status == 404 ? -ENOENT : -EIO;
-		goto out;
-	}
-	*total = from + resp.content_length;
-	*bytes = got - (size_t)n;
-	while (*bytes < resp.content_length) {
-		r = read(fd, buf, sizeof(buf));
-		if (r <= 0)
-			break;
-		*bytes += (uint64_t)r;
-	}
-	if (*bytes != resp.content_length) {
-		snprintf(err, errlen,
-			 "the fill stopped at byte %llu of %llu (the origin failed; the file "
-			 "server's log says why); the pieces in are kept for a retry",
-			 (unsigned long long)(from + *bytes), (unsigned long long)*total);
-		ret = -EAGAIN;
-		goto out;
-	}
-	ret = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	freeaddrinfo(ai);
-	return ret;
-}
-
-static int verb_prestage(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
-			 size_t errlen)
-{
-	char key[ST_KEY_MAX], hex[ST_ID_HEX + 1];
-	const char *host = strstr(req->argv[1], "://"), *end;
-	struct st_index_rec rec;
-	uint64_t t0 = cb_now_ns(), bytes = 0;
-	uint8_t id[ST_ID_LEN];
-	double secs;
-	int n, ret;
-
-	n = st_url_key_of(ctl->cfg, req->argv[1], key, sizeof(key), err, errlen);
-	if (n < 0)
+	if (!fresh) {
+		cb_err("reload: %s; nothing changed", err);
 		return -EINVAL;
-	host += 3;
-	end = host + strcspn(host, ":/");
-	if (!cfg_origin_find(ctl->cfg, host, (size_t)(end - host))) {
-		snprintf(err, errlen, "%s is not a configured origin ([origin HOST] section)",
-			 req->argv[1]);
-		return -EPERM;
 	}
-	/*
-	 * One more try from where a cut-short answer stopped: the fill resumes
-	 * from the pieces it has, and if the origin fails again before the
-	 * first missing byte the answer is a 502 that says why.
-	 */
-	uint64_t from = 0, total = 0;
-
-	{
-		ret = prestage_via_storage(ctl, req->argv[1], 0, &bytes, &total, err, errlen);
-		if (ret == -EAGAIN) {
-			from = bytes;
-			ret = prestage_via_storage(ctl, req->argv[1], from, &bytes, &total, err,
-						   errlen);
-		}
-	}
-	if (ret) {
-		cb_warn("prestage %s failed: %s", req->argv[1], err);
-		return ret;
-	}
-	st_content_id(key, (size_t)n, id);
-	cb_hex_encode(id, ST_ID_LEN, hex);
-	if (st_index_lookup(ctl->ix, id, &rec) != 0 || !(rec.flags & ST_META_COMPLETE)) {
-		if (total < ctl->cfg->storage.min_file_size_to_cache)
-			snprintf(err, errlen,
-				 "%s (%llu bytes) is smaller than min_file_size_to_cache: passed "
-				 "through, not stored",
-				 key, (unsigned long long)total);
-		else
-			snprintf(err, errlen, "%s was served but is not stored complete", key);
-		return -EIO;
-	}
-	secs = (double)(cb_now_ns() - t0) / 1e9;
-	cb_info("prestaged %s as %s: %llu bytes, %u pieces, complete and verified, %.2f s", key,
-		hex, (unsigned long long)rec.size, st_npieces(rec.size, rec.piece_size), secs);
-	if (req->json) {
-		fprintf(out, "{\"id\":\"%s\",\"key\":", hex);
-		json_str(out, key);
-		fprintf(out, ",\"size\":%llu,\"pieces\":%u,\"seconds\":%.3f,\"etag\":",
-			(unsigned long long)rec.size, st_npieces(rec.size, rec.piece_size), secs);
-		json_str(out, rec.etag);
-		fprintf(out, "}\n");
-	} else {
-		fprintf(out, "%s %s %llu bytes, %u pieces, complete and verified (%.2f s)\n", hex,
-			key, (unsigned long long)rec.size, st_npieces(rec.size, rec.piece_size),
-			secs);
-	}
-	return 0;
-}
-
-static int verb_evict(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
-		      size_t errlen)
-{
-	const char *arg = req->argv[1];
-	char key[ST_KEY_MAX], path[CB_PATH_TMP], hex[ST_ID_HEX + 1];
-	struct st_index_rec rec;
-	uint8_t id[ST_ID_LEN];
-	int n, ret;
-
-	if (strlen(arg) == ST_ID_HEX && cb_hex_decode(arg, ST_ID_HEX, id) == 0) {
-		/* a content ID */
-	} else {
-		n = st_url_key_of(ctl->cfg, arg, key, sizeof(key), err, errlen);
-		if (n < 0)
-			return -EINVAL;
-		st_content_id(key, (size_t)n, id);
-	}
-	cb_hex_encode(id, ST_ID_LEN, hex);
-	st_index_lock(ctl->ix);
-	ret = st_index_lookup(ctl->ix, id, &rec);
-	if (ret == 0) {
-		/* Index first: new requests stop finding it; open readers keep their fd. */
-		st_index_del(ctl->ix, id);
-		if (rec.shard < ctl->ss.n) {
-			st_path_meta(ctl->ss.s[rec.shard].path, id, path, sizeof(path));
-			unlink(path);
-			st_path_data(ctl->ss.s[rec.shard].path, id, rec.gen, path, sizeof(path));
-			unlink(path);
-		}
-	}
-	st_index_unlock(ctl->ix);
-	if (ret) {
-		snprintf(err, errlen, "%s is not cached", hex);
-		return -ENOENT;
-	}
-	cb_info("evicted %s (%llu bytes) on request", hex, (unsigned long long)rec.size);
-	if (req->json)
-		fprintf(out, "{\"evicted\":\"%s\",\"size\":%llu}\n", hex,
-			(unsigned long long)rec.size);
-	else
-		fprintf(out, "evicted %s (%llu bytes)\n", hex, (unsigned long long)rec.size);
-	return 0;
-}
-
-/* reload: the file server takes the TLS certificate again (SIGHUP). */
-static void reload(struct ctl *ctl)
-{
+	st_policy_vals_from_cfg(&v, fresh);
+	st_policy_publish(ctl->pol, &v);
+	ctl->cfg->limits = fresh->limits;
+	cfg_free(fresh);
+	cb_info("reload: [limits] of %s published", ctl->config_path);
 	if (ctl->storage.pid > 0 && kill(ctl->storage.pid, SIGHUP) == 0)
 		cb_info("reload: asked cachebox-storage (pid %d) to reload its TLS certificate",
 			(int)ctl->storage.pid);
 	else
 		cb_warn("reload: cachebox-storage is not running");
+	return 0;
 }
 
 static int verb_reload(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
 		       size_t errlen)
 {
+	int ret;
+
 	if (ctl->storage.pid <= 0) {
 		snprintf(err, errlen, "cachebox-storage is not running");
 		return -ESRCH;
 	}
-	reload(ctl);
+	ret = reload(ctl, err, errlen);
+	if (ret)
+		return ret;
 	if (req->json)
-		fprintf(out, "{\"reloaded\":[\"tls_cert\"]}\n");
+		fprintf(out, "{\"reloaded\":[\"limits\",\"tls_cert\"]}\n");
 	else
-		fprintf(out, "cachebox-storage reloads its TLS certificate (other settings need a "
-			     "restart for now)\n");
+		fprintf(out, "reloaded [limits] and the TLS certificate (other settings take a "
+			     "restart)\n");
 	return 0;
 }
-
-typedef int (*verb_fn)(struct ctl *, const struct ctl_request *, FILE *, char *, size_t);
 
 static const struct {
 	const char *name;
 	verb_fn fn;
 } handlers[] = {
-	{"status", verb_status},     {"list", verb_list},   {"import", verb_import},
-	{"prestage", verb_prestage}, {"evict", verb_evict}, {"reload", verb_reload},
+	{"status", verb_status}, {"stats", verb_stats},	      {"list", verb_list},
+	{"import", verb_import}, {"prestage", verb_prestage}, {"evict", verb_evict},
+	{"limits", verb_limits}, {"reload", verb_reload},
 };
 
 /* ------------------------------------------------------- control socket */
@@ -715,6 +464,99 @@ static int control_socket(struct ctl *ctl)
 	return fd;
 }
 
+/* ------------------------------------------------------------ metrics */
+
+/* The Prometheus endpoint: [control] metrics_listen, loopback by default. */
+static int metrics_socket(struct ctl *ctl)
+{
+	const struct cfg_addr *a = &ctl->cfg->control.metrics_listen;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST},
+			*ai = NULL;
+	char port[8];
+	int fd = -1, one = 1;
+
+	snprintf(port, sizeof(port), "%u", a->port);
+	if (getaddrinfo(a->host, port, &hints, &ai) != 0) {
+		cb_err("metrics_listen %s:%u: not a numeric address", a->host, a->port);
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 16) < 0) {
+		cb_err("metrics_listen %s:%u: %s", a->host, a->port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+/* One request per connection, read with a 1 s limit: GET /metrics, else 404/405. */
+static void serve_metrics(struct ctl *ctl, int fd)
+{
+	struct timeval tv = {1, 0};
+	struct st_http_req req;
+	char in[8192], *body = NULL, head[256];
+	size_t got = 0, blen = 0;
+	int n = -2, status = 0, hl;
+	FILE *out;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (n == -2 && got < sizeof(in)) {
+		ssize_t r = read(fd, in + got, sizeof(in) - got);
+
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		n = st_http_parse_request(in, got, &req, &status);
+	}
+	if (n < 0) {
+		close(fd);
+		return;
+	}
+	out = open_memstream(&body, &blen);
+	if (!out) {
+		close(fd);
+		return;
+	}
+	if (req.method != ST_HTTP_GET && req.method != ST_HTTP_HEAD)
+		status = 405;
+	else if (req.target.len == 8 && memcmp(req.target.p, "/metrics", 8) == 0)
+		status = 200;
+	else
+		status = 404;
+	if (status == 200)
+		ctl_metrics_write(ctl, out);
+	else
+		fprintf(out, "%d: the metrics are at GET /metrics\n", status);
+	fclose(out);
+	hl = snprintf(head, sizeof(head),
+		      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+		      "Connection: close\r\n\r\n",
+		      status,
+		      status == 200   ? "OK"
+		      : status == 404 ? "Not Found"
+				      : "Method Not Allowed",
+		      status == 200 ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain",
+		      blen);
+	if (write(fd, head, (size_t)hl) == hl && req.method != ST_HTTP_HEAD) {
+		size_t done = 0;
+
+		while (done < blen) {
+			ssize_t w = write(fd, body + done, blen - done);
+
+			if (w <= 0)
+				break;
+			done += (size_t)w;
+		}
+	}
+	free(body);
+	close(fd);
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
@@ -724,7 +566,10 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct ctl ctl = {.lfd = -1, .sfd = -1};
+	struct ctl ctl = {.lfd = -1, .sfd = -1, .mfd = -1, .storage.pidfd = -1};
+	struct st_policy_vals pv;
+	uint64_t last_sync = 0;
+	bool adopted;
 	char err[512], path[CB_PATH_TMP];
 	sigset_t set;
 	int opt, n, ret = 1;
@@ -771,19 +616,37 @@ int main(int argc, char **argv)
 	}
 	if (st_shards_init(&ctl.ss, ctl.cfg) < 0)
 		goto out;
-	cb_fmt(path, sizeof(path), "%s/index.shm", ctl.cfg->appliance.state_dir);
-	ctl.ix = st_index_create(path, ctl.cfg->storage.index_capacity);
-	if (!ctl.ix) {
-		cb_err("create %s: %s", path, strerror(errno));
-		goto out;
-	}
-	n = st_index_rebuild(ctl.ix, &ctl.ss);
-	if (n < 0)
-		goto out;
-	cb_info("index rebuilt from %u shard(s): %d object(s)", ctl.ss.n, n);
-
 	ctl.storage.name = "cachebox-storage";
 	ctl.storage.backoff_ms = BACKOFF_MIN_MS;
+	cb_fmt(ctl.storage.pidfile, sizeof(ctl.storage.pidfile), "%s/storage.pid",
+	       ctl.cfg->appliance.state_dir);
+	/*
+	 * A file server left serving by a control that died keeps its index,
+	 * its policy and its slots: attach to them. Otherwise start afresh:
+	 * the index rebuilt from the shards, the policy from the config (the
+	 * counters in policy.shm, the monthly total among them, are kept).
+	 */
+	adopted = child_adopt(&ctl.storage);
+	cb_fmt(path, sizeof(path), "%s/index.shm", ctl.cfg->appliance.state_dir);
+	ctl.ix = adopted ? st_index_attach(path)
+			 : st_index_create(path, ctl.cfg->storage.index_capacity);
+	if (!ctl.ix) {
+		cb_err("%s %s: %s", adopted ? "attach" : "create", path, strerror(errno));
+		goto out;
+	}
+	if (!adopted) {
+		n = st_index_rebuild(ctl.ix, &ctl.ss);
+		if (n < 0)
+			goto out;
+		cb_info("index rebuilt from %u shard(s): %d object(s)", ctl.ss.n, n);
+	}
+	cb_fmt(path, sizeof(path), "%s/policy.shm", ctl.cfg->appliance.state_dir);
+	st_policy_vals_from_cfg(&pv, ctl.cfg);
+	ctl.pol = st_policy_open(path, adopted ? NULL : &pv);
+	if (!ctl.pol) {
+		cb_err("open %s: %s", path, strerror(errno));
+		goto out;
+	}
 	if (find_exe("cachebox-storage", ctl.storage.exe, sizeof(ctl.storage.exe)) < 0) {
 		cb_err("cannot find the cachebox-storage executable next to cachebox-control");
 		goto out;
@@ -797,25 +660,32 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	ctl.sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	ctl.lfd = control_socket(&ctl);
-	if (ctl.sfd < 0 || ctl.lfd < 0)
+	ctl.mfd = metrics_socket(&ctl);
+	if (ctl.sfd < 0 || ctl.lfd < 0 || ctl.mfd < 0)
 		goto out;
-	child_start(&ctl, &ctl.storage);
+	if (!adopted)
+		child_start(&ctl, &ctl.storage);
 	cb_info("cachebox is up: http://%s:%u/ (health: /_cachebox/health), control socket %s",
 		ctl.cfg->server.listen.host, ctl.cfg->server.listen.port, ctl.cfg->control.socket);
 
 	while (!stop) {
-		struct pollfd pfd[2] = {{ctl.sfd, POLLIN, 0}, {ctl.lfd, POLLIN, 0}};
-		int timeout = -1;
+		struct pollfd pfd[4] = {{ctl.sfd, POLLIN, 0},
+					{ctl.lfd, POLLIN, 0},
+					{ctl.mfd, POLLIN, 0},
+					{ctl.storage.pidfd, POLLIN, 0}};
+		int timeout = 1000;
 
 		if (ctl.storage.restart_at_ns) {
 			uint64_t now = cb_now_ns();
 
-			timeout =
-				now >= ctl.storage.restart_at_ns
-					? 0
-					: (int)((ctl.storage.restart_at_ns - now) / 1000000ull) + 1;
+			timeout = now >= ctl.storage.restart_at_ns
+					  ? 0
+					  : (int)CB_MIN((ctl.storage.restart_at_ns - now) /
+									1000000ull +
+								1,
+							1000ull);
 		}
-		n = poll(pfd, 2, timeout);
+		n = poll(pfd, ctl.storage.pidfd >= 0 ? 4 : 3, timeout);
 		if (n < 0 && errno != EINTR) {
 			cb_err("poll: %s", strerror(errno));
 			break;
@@ -832,7 +702,7 @@ int main(int argc, char **argv)
 						if (pid == ctl.storage.pid)
 							child_reaped(&ctl.storage, status);
 				} else if (si.ssi_signo == SIGHUP) {
-					reload(&ctl);
+					reload(&ctl, err, sizeof(err));
 				} else {
 					cb_info("signal %u: stopping", si.ssi_signo);
 					stop = true;
@@ -846,6 +716,22 @@ int main(int argc, char **argv)
 			if (cfd >= 0)
 				serve_client(&ctl, cfd);
 		}
+		if (!stop && (pfd[2].revents & POLLIN)) {
+			int cfd = accept4(ctl.mfd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (cfd >= 0)
+				serve_metrics(&ctl, cfd);
+		}
+		if (ctl.storage.pidfd >= 0 && (pfd[3].revents & POLLIN)) {
+			/* The adopted file server ended: no status to reap, restart it. */
+			close(ctl.storage.pidfd);
+			ctl.storage.pidfd = -1;
+			child_reaped(&ctl.storage, -1);
+		}
+		if (cb_now_ns() - last_sync >= 5000000000ull) {
+			last_sync = cb_now_ns();
+			st_policy_sync(ctl.pol); /* the month's upload total, to disk */
+		}
 		if (!stop && ctl.storage.restart_at_ns && cb_now_ns() >= ctl.storage.restart_at_ns)
 			child_start(&ctl, &ctl.storage);
 	}
@@ -858,6 +744,11 @@ out:
 		close(ctl.lfd);
 	if (ctl.sfd >= 0)
 		close(ctl.sfd);
+	if (ctl.mfd >= 0)
+		close(ctl.mfd);
+	if (ctl.pol)
+		st_policy_sync(ctl.pol);
+	st_policy_close(ctl.pol);
 	st_index_close(ctl.ix);
 	cfg_free(ctl.cfg);
 	return ret;

@@ -14,13 +14,21 @@ struct ctl_verb {
 
 static const struct ctl_verb ctl_verbs[] = {
 	{"status", "", 0, 0, "processes, listeners, shards and object count"},
+	{"stats", "", 0, 0,
+	 "bytes from the cache and from origins, hits, clients, rejections, shards, top objects"},
 	{"list", "", 0, 0, "cached objects: content ID, size, pieces, state, key"},
 	{"import", "FILE URL", 2, 2,
 	 "store a local file under URL's cache key, hashing every piece (prestage)"},
 	{"prestage", "URL", 1, 1,
 	 "fill URL's object from its origin now, every piece verified; waits until done"},
 	{"evict", "URL|ID", 1, 1, "remove one object (a URL or a 64-hex content ID)"},
-	{"reload", "", 0, 0, "take the TLS certificate and key again without dropping connections"},
+	{"limits", "[--max-clients N] [--max-bandwidth-served RATE] ...", 0, 14,
+	 "show the slot limit and caps, or change them now (also --queue-timeout DUR, "
+	 "--max-bandwidth-per-client "
+	 "RATE, --business-hours HH:MM-HH:MM, --business-hours-max-bandwidth RATE, "
+	 "--monthly-upload-cap SIZE)"},
+	{"reload", "", 0, 0,
+	 "read [limits] again and take the TLS certificate again, without dropping connections"},
 };
 
 #define CTL_NVERBS ((int)(sizeof(ctl_verbs) / sizeof(ctl_verbs[0])))

@@ -35,7 +35,7 @@ enum { SLOT_EMPTY = 0, SLOT_LIVE = 1, SLOT_TOMB = 2 };
 struct st_index_entry {
 	_Atomic uint32_t seq;
 	uint32_t state;
-	struct st_index_rec rec; /* rec.last_access is written outside the seqlock */
+	struct st_index_rec rec; /* rec.last_access, rec.hits: written outside the seqlock */
 } __attribute__((aligned(64)));
 
 struct st_index_hdr {
@@ -284,6 +284,7 @@ void st_index_touch(struct st_index *ix, const uint8_t id[ST_ID_LEN], int64_t no
 			return;
 		if (state == SLOT_LIVE && memcmp(rec.id, id, ST_ID_LEN) == 0) {
 			__atomic_store_n(&ix->tab[slot].rec.last_access, now, __ATOMIC_RELAXED);
+			__atomic_add_fetch(&ix->tab[slot].rec.hits, 1, __ATOMIC_RELAXED);
 			return;
 		}
 	}
@@ -343,7 +344,13 @@ int st_index_put(struct st_index *ix, const struct st_index_rec *rec)
 			atomic_fetch_sub(&ix->hdr->tombs, 1);
 		atomic_fetch_add(&ix->hdr->count, 1);
 	}
-	e->rec = *rec;
+	{
+		/* The same object again (a new version, a fill's progress): keep its count. */
+		uint64_t hits = e->state == SLOT_LIVE ? e->rec.hits : 0;
+
+		e->rec = *rec;
+		e->rec.hits = hits;
+	}
 	e->state = SLOT_LIVE;
 	entry_write_end(e);
 	return 0;

@@ -23,7 +23,7 @@
 #include "st_format.h"
 #include "st_shard.h"
 
-#define ST_INDEX_LAYOUT 1
+#define ST_INDEX_LAYOUT 2
 #define ST_MAX_WORKERS	64
 
 /* A copy of one entry, as readers see it. */
@@ -34,6 +34,7 @@ struct st_index_rec {
 	int64_t last_modified;
 	int64_t created;
 	int64_t last_access;
+	uint64_t hits; /* requests answered from this object since it was indexed */
 	uint32_t piece_size;
 	uint16_t shard;
 	uint16_t flags; /* enum st_meta_flags */

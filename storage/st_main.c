@@ -49,6 +49,9 @@ int main(int argc, char **argv)
 	struct st_server *srv = NULL;
 	struct st_objcache *oc = NULL;
 	struct st_index *ix = NULL;
+	struct st_policy *pol = NULL;
+	struct st_policy_live *live;
+	struct st_policy_vals pv;
 	struct st_shards ss;
 	struct cfg *cfg = NULL;
 	bool attach = false;
@@ -106,6 +109,29 @@ int main(int argc, char **argv)
 			goto out;
 		cb_info("index rebuilt from %u shard(s): %d object(s)", ss.n, n);
 	}
+	/*
+	 * Policy: under control it was published already (keep what `limits`
+	 * set at run time); alone, or on a fresh file, from this config.
+	 */
+	cb_fmt(path, sizeof(path), "%s/policy.shm", cfg->appliance.state_dir);
+	st_policy_vals_from_cfg(&pv, cfg);
+	pol = st_policy_open(path, attach ? NULL : &pv);
+	if (!pol) {
+		cb_err("open %s: %s", path, strerror(errno));
+		goto out;
+	}
+	st_policy_read(pol, &pv);
+	if (pv.max_clients == 0) {
+		st_policy_vals_from_cfg(&pv, cfg);
+		st_policy_publish(pol, &pv);
+	}
+	live = st_policy_live(pol);
+	/* Slots of an earlier file server died with it. */
+	__atomic_store_n(&live->active_clients, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&live->queued_clients, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&live->storage_pid, (int64_t)getpid(), __ATOMIC_RELAXED);
+	__atomic_add_fetch(&live->storage_starts, 1, __ATOMIC_RELAXED);
+	sc.pol = pol;
 	oc = st_objcache_new(&ss, ix, 4096);
 	if (!oc)
 		goto out;
@@ -151,6 +177,7 @@ out:
 		close(sc.access_fd);
 	st_objcache_free(oc);
 	st_index_close(ix);
+	st_policy_close(pol);
 	cfg_free(cfg);
 	return ret;
 }

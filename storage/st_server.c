@@ -23,6 +23,7 @@
  * flight (c->pending).
  */
 #include "st_server.h"
+#include "st_slots.h"
 
 #include "cb_common.h"
 #include "cb_log.h"
@@ -64,9 +65,10 @@
 #define TLS_OUT_CAP (TLS_CHUNK + 16 * 1024)
 #define LINGER_MS   2000
 #define ZC_BUF_SIZE (256 * 1024)
-#define ZC_BUFS	    64	/* registered buffers per worker (6 bits of user_data) */
-#define ZC_PER_CONN 4	/* reads and sends in flight per connection */
-#define CONN_ALIGN  512 /* low 9 bits of user_data: op (3) and buffer index (6) */
+#define SLOT_TABLE  4096 /* clients served or waiting; more get 503 at once */
+#define ZC_BUFS	    64	 /* registered buffers per worker (6 bits of user_data) */
+#define ZC_PER_CONN 4	 /* reads and sends in flight per connection */
+#define CONN_ALIGN  512	 /* low 9 bits of user_data: op (3) and buffer index (6) */
 #define ALOG_CAP    (64 * 1024)
 #define MAX_SEGS    (2 * ST_RANGE_MAX + 2)
 
@@ -137,7 +139,15 @@ struct conn {
 	/* the request being answered: kept parsed until its response is done */
 	struct st_http_req req;
 	size_t req_consume; /* head + body bytes of c->in to drop when done */
-	enum { PARK_NONE, PARK_REQ, PARK_PIECE } park; /* waiting for a fill */
+	/* waiting: for a fill (REQ, PIECE), a client slot, a bandwidth cap */
+	enum { PARK_NONE, PARK_REQ, PARK_PIECE, PARK_SLOT, PARK_BW } park;
+	uint8_t addr[16];    /* client address, IPv4 v4-mapped: the slot key */
+	int slot;	     /* handle in the slot table */
+	bool slot_held;	     /* this request is being served under the slot */
+	bool slot_waiting;   /* this request waits in the queue */
+	uint64_t wait_until; /* queue wait ends (ns) */
+	uint64_t bw_credit;  /* bytes the caps allowed that are not issued yet */
+	uint64_t bw_wake;    /* PARK_BW: when to look again (ns) */
 	struct st_fill *fill;
 	struct st_index_rec orec; /* index entry of the object being sent */
 	bool was_miss;		  /* the object was not cached when the request came */
@@ -182,6 +192,12 @@ struct worker {
 	size_t alog_len;
 	uint64_t rng;
 	struct st_worker_stats *stats;
+	/* policy as of the last sweep */
+	struct st_policy_vals pv;
+	uint64_t rate, rate_client; /* bits/s in force now, 0 = no cap */
+	uint32_t month;		    /* YYYYMM, local time */
+	uint64_t bw_next;	    /* earliest PARK_BW wake-up, 0 = none */
+	uint64_t last_cap_log;
 };
 
 struct st_server {
@@ -189,6 +205,7 @@ struct st_server {
 	SSL_CTX *tls; /* NULL: TLS off; swapped under tls_lock by st_server_reload_tls */
 	pthread_mutex_t tls_lock;
 	struct st_fill_mgr *fm;
+	struct st_slots *slots;
 	unsigned nworkers;
 	struct worker *w;
 };
@@ -422,6 +439,8 @@ static void zc_pop(struct worker *w, struct conn *c)
 	c->zq_count--;
 }
 
+static void slot_release(struct worker *w, struct conn *c);
+
 static void conn_free(struct worker *w, struct conn *c)
 {
 	CB_ASSERT(c->pending == 0);
@@ -432,8 +451,10 @@ static void conn_free(struct worker *w, struct conn *c)
 	if (c->status && c->state == CS_SEND) {
 		/* A response cut short (client gone, origin failed): logged with what it got. */
 		w->stats->bytes_served += c->body_sent;
+		st_policy_add_month(w->srv->conf.pol, w->month, c->body_sent);
 		alog_line(w, c);
 	}
+	slot_release(w, c);
 	response_reset(w, c);
 	if (c->fd >= 0)
 		close(c->fd);
@@ -505,6 +526,8 @@ static void arm_recv_direct(struct worker *w, struct conn *c)
 /* ---------------------------------------------------------------- sending */
 
 static void send_next(struct worker *w, struct conn *c);
+static uint64_t bw_limit(struct worker *w, struct conn *c, uint64_t ready);
+static void bw_used(struct conn *c, uint64_t n);
 static void process_input(struct worker *w, struct conn *c);
 static size_t scratch_for(struct worker *w, size_t len);
 static int tls_flush(struct worker *w, struct conn *c);
@@ -523,7 +546,9 @@ static void response_done(struct worker *w, struct conn *c)
 	if (end && total >= (uint64_t)(end - c->out) + 4)
 		c->body_sent = total - (uint64_t)(end - c->out) - 4;
 	w->stats->bytes_served += c->body_sent;
+	st_policy_add_month(w->srv->conf.pol, w->month, c->body_sent);
 	alog_line(w, c);
+	slot_release(w, c);
 	response_reset(w, c);
 	/* The request's bytes can go now: nothing points into them any more. */
 	if (c->req_consume) {
@@ -577,10 +602,11 @@ static void splice_next(struct worker *w, struct conn *c, const struct seg *s, u
 				     SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0));
 		return;
 	}
+	left = CB_MIN(CB_MIN(left, ready), (uint64_t)PIPE_SIZE);
+	bw_used(c, left);
 	sqe = conn_sqe(w, c, OP_SPLICE_IN);
 	io_uring_prep_splice(sqe, c->obj->fd, (int64_t)(s->off + c->seg_done), c->pipe[1], -1,
-			     (unsigned)CB_MIN(CB_MIN(left, ready), (uint64_t)PIPE_SIZE),
-			     SPLICE_F_MOVE);
+			     (unsigned)left, SPLICE_F_MOVE);
 }
 
 static int zc_get(struct worker *w)
@@ -656,6 +682,7 @@ static void zc_pump(struct worker *w, struct conn *c, const struct seg *s, uint6
 		k->ready = false;
 		k->skip = (uint32_t)skip;
 		k->len = (uint32_t)want;
+		bw_used(c, want);
 		sqe = conn_sqe_buf(w, c, OP_ZC_READ, b);
 		/* TLS reads the page cache; SEND_ZC reads the disk with O_DIRECT. */
 		io_uring_prep_read_fixed(sqe, c->ssl ? c->obj->fd : c->obj->dfd,
@@ -883,6 +910,9 @@ static void tls_send_next(struct worker *w, struct conn *c, const struct seg *s)
 			wait_piece(w, c, s);
 			return;
 		}
+		ready = bw_limit(w, c, ready);
+		if (ready == 0)
+			return; /* parked by a bandwidth cap */
 		if (w->zc_ok) {
 			/* io_uring reads into registered buffers, up to four ahead. */
 			c->zc_read_off = c->seg_done;
@@ -892,6 +922,7 @@ static void tls_send_next(struct worker *w, struct conn *c, const struct seg *s)
 		}
 		/* No registered buffer free: read this chunk here. */
 		len = CB_MIN(ready, (uint64_t)TLS_CHUNK);
+		bw_used(c, len);
 		got = pread(c->obj->fd, w->tls_plain, (size_t)len, (off_t)(s->off + c->seg_done));
 		if (got != (ssize_t)len) {
 			cb_err("object %s: read for TLS: %s", c->id_hex,
@@ -946,12 +977,15 @@ static void send_next(struct worker *w, struct conn *c)
 			wait_piece(w, c, s);
 			return;
 		}
+		ready = bw_limit(w, c, ready);
+		if (ready == 0)
+			return; /* parked by a bandwidth cap */
 	}
 	if (c->mode == SEG_UNDECIDED) {
 		uint64_t thr = w->srv->conf.cfg->server.zerocopy_threshold;
 
-		if (ready < s->len - c->seg_done)
-			thr = 0; /* still filling: splice what is here */
+		if (ready < s->len - c->seg_done || w->rate || w->rate_client)
+			thr = 0; /* still filling, or capped: splice what may go */
 
 		c->mode =
 			w->zc_ok && c->obj->dfd >= 0 && thr && s->len >= thr ? SEG_ZC : SEG_SPLICE;
@@ -1470,6 +1504,203 @@ static void park(struct worker *w, struct conn *c, int how)
 	set_deadline(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
 }
 
+/* ------------------------------------------------------ slots and caps */
+
+static void server_notify(void *arg);
+
+/* Reads the policy control published, and what it means at this minute. */
+static void policy_refresh(struct worker *w)
+{
+	unsigned minute;
+
+	st_policy_read(w->srv->conf.pol, &w->pv);
+	st_policy_now(&minute, &w->month);
+	w->rate = st_policy_rate_at(&w->pv, minute);
+	w->rate_client = w->pv.rate_client_bps;
+}
+
+/* Frees lingering slots, hands them to waiters, publishes the counts. */
+static void slots_tick(struct worker *w)
+{
+	struct st_policy_live *live = st_policy_live(w->srv->conf.pol);
+	unsigned active, queued;
+
+	if (st_slots_expire(w->srv->slots, w->pv.max_clients, cb_now_ns()))
+		server_notify(w->srv); /* waiting requests on any worker look again */
+	st_slots_counts(w->srv->slots, &active, &queued);
+	__atomic_store_n(&live->active_clients, active, __ATOMIC_RELAXED);
+	__atomic_store_n(&live->queued_clients, queued, __ATOMIC_RELAXED);
+	if (w->idx == 0) {
+		struct st_fill_stats fs;
+
+		st_fill_stats_get(w->srv->fm, &fs);
+		__atomic_store_n(&live->origin_bytes, fs.bytes_filled, __ATOMIC_RELAXED);
+		__atomic_store_n(&live->origin_requests, fs.origin_requests, __ATOMIC_RELAXED);
+		__atomic_store_n(&live->origin_retries, fs.origin_retries, __ATOMIC_RELAXED);
+		__atomic_store_n(&live->fills_started, fs.fills_started, __ATOMIC_RELAXED);
+		__atomic_store_n(&live->fills_done, fs.fills_done, __ATOMIC_RELAXED);
+		__atomic_store_n(&live->fills_failed, fs.fills_failed, __ATOMIC_RELAXED);
+	}
+}
+
+static void busy_response(struct worker *w, struct conn *c, bool head, uint64_t retry_s,
+			  const char *why)
+{
+	size_t from = c->out_len;
+	char body[128];
+	int blen = snprintf(body, sizeof(body), "503 %s\n", why);
+
+	w->stats->status_5xx++;
+	status_line(w, c, 503);
+	out_printf(c,
+		   "Retry-After: %llu\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+		   "Cache-Status: cachebox; fwd=bypass\r\n\r\n",
+		   (unsigned long long)retry_s, blen);
+	if (!head) {
+		out_printf(c, "%s", body);
+		c->body_len = c->body_sent = (uint64_t)blen;
+	}
+	seg_mem(c, from);
+}
+
+/*
+ * The slot limit and the monthly cap, before anything is looked up: true
+ * when the request may go on; false when it waits (parked) or got a 503.
+ */
+static bool admit(struct worker *w, struct conn *c, bool head)
+{
+	struct st_policy_live *live = st_policy_live(w->srv->conf.pol);
+	uint64_t now = cb_now_ns(), retry = CB_MAX(1, w->pv.queue_timeout_ms / 1000);
+	int r;
+
+	if (c->slot_held)
+		return true;
+	if (c->slot_waiting) {
+		if (st_slots_poll(w->srv->slots, c->slot) == ST_SLOT_GRANTED) {
+			c->slot_waiting = false;
+			c->slot_held = true;
+			return true;
+		}
+		if (now < c->wait_until) {
+			c->park = PARK_SLOT; /* still waiting; the deadline stands */
+			return false;
+		}
+		st_slots_cancel(w->srv->slots, c->slot, now);
+		c->slot_waiting = false;
+		__atomic_add_fetch(&live->rejected_busy, 1, __ATOMIC_RELAXED);
+		cb_info("%s: busy: waited %llu ms for one of %u client slots", c->peer,
+			(unsigned long long)w->pv.queue_timeout_ms, w->pv.max_clients);
+		c->result = "BUSY";
+		busy_response(w, c, head, retry, "busy: every client slot is taken");
+		return false;
+	}
+	if (w->pv.monthly_cap &&
+	    st_policy_month_bytes(w->srv->conf.pol, w->month) >= w->pv.monthly_cap) {
+		__atomic_add_fetch(&live->rejected_cap, 1, __ATOMIC_RELAXED);
+		if (now - w->last_cap_log > 60000000000ull || !w->last_cap_log) {
+			w->last_cap_log = now;
+			cb_warn("monthly upload cap reached (%llu bytes this month): answering 503 "
+				"until the month ends or the cap is raised",
+				(unsigned long long)w->pv.monthly_cap);
+		}
+		c->result = "CAPPED";
+		busy_response(w, c, head, 3600, "monthly upload cap reached");
+		return false;
+	}
+	r = st_slots_enter(w->srv->slots, c->addr, w->pv.max_clients, now, &c->slot);
+	if (r == ST_SLOT_GRANTED) {
+		c->slot_held = true;
+		return true;
+	}
+	if (r == ST_SLOT_FULL) {
+		__atomic_add_fetch(&live->rejected_busy, 1, __ATOMIC_RELAXED);
+		c->result = "BUSY";
+		busy_response(w, c, head, retry, "busy: the client queue is full");
+		return false;
+	}
+	c->slot_waiting = true;
+	c->wait_until = now + w->pv.queue_timeout_ms * 1000000ull;
+	park(w, c, PARK_SLOT);
+	set_deadline(w, c, w->pv.queue_timeout_ms + w->srv->conf.cfg->server.idle_timeout_ms);
+	return false;
+}
+
+/* The response is over (or the connection): its slot reference or wait goes. */
+static void slot_release(struct worker *w, struct conn *c)
+{
+	if (c->slot_held)
+		st_slots_leave(w->srv->slots, c->slot, cb_now_ns());
+	if (c->slot_waiting)
+		st_slots_cancel(w->srv->slots, c->slot, cb_now_ns());
+	c->slot_held = c->slot_waiting = false;
+	c->bw_credit = 0;
+}
+
+/*
+ * Bandwidth caps: how many of `ready` bytes may be issued now. Takes a
+ * quantum from the global bucket and the client's; 0 means the connection
+ * is parked until the buckets allow more (bw_resume).
+ */
+static uint64_t bw_limit(struct worker *w, struct conn *c, uint64_t ready)
+{
+	uint64_t now, g, wait_g = 0, wait_c = 0;
+	struct st_policy_live *live;
+
+	if (!w->rate && !w->rate_client)
+		return ready;
+	if (c->bw_credit)
+		return CB_MIN(ready, c->bw_credit);
+	live = st_policy_live(w->srv->conf.pol);
+	now = cb_now_ns();
+	g = st_bucket_take(&live->tat_ns, w->rate, ready, now, &wait_g);
+	if (g && w->rate_client && c->slot_held) {
+		uint64_t gc = st_bucket_take(st_slots_bucket(w->srv->slots, c->slot),
+					     w->rate_client, g, now, &wait_c);
+
+		st_bucket_refund(&live->tat_ns, w->rate, g - gc);
+		g = gc;
+	}
+	if (!g) {
+		__atomic_add_fetch(&live->throttled, 1, __ATOMIC_RELAXED);
+		c->bw_wake = now + CB_MAX(wait_g, wait_c);
+		if (!w->bw_next || c->bw_wake < w->bw_next)
+			w->bw_next = c->bw_wake;
+		park(w, c, PARK_BW);
+		return 0;
+	}
+	c->bw_credit = g;
+	return CB_MIN(ready, g);
+}
+
+static void bw_used(struct conn *c, uint64_t n)
+{
+	c->bw_credit -= CB_MIN(c->bw_credit, n);
+}
+
+/* Connections parked by a cap whose time has come go on. */
+static void bw_resume(struct worker *w)
+{
+	uint64_t now = cb_now_ns();
+
+	if (!w->bw_next || now < w->bw_next)
+		return;
+	w->bw_next = 0;
+	for (struct conn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->closing || c->park != PARK_BW)
+			continue;
+		if (c->bw_wake > now) {
+			if (!w->bw_next || c->bw_wake < w->bw_next)
+				w->bw_next = c->bw_wake;
+			continue;
+		}
+		c->park = PARK_NONE;
+		send_next(w, c);
+		if (c->closing && c->pending == 0)
+			conn_free(w, c);
+	}
+}
+
 static void handle_request(struct worker *w, struct conn *c, const struct st_http_req *req)
 {
 	struct st_index *ix = w->srv->conf.ix;
@@ -1501,6 +1732,8 @@ static void handle_request(struct worker *w, struct conn *c, const struct st_htt
 		simple_response(w, c, 200, NULL, "ok\n", head);
 		return;
 	}
+	if (!admit(w, c, head))
+		return;
 	cb_hex_encode(id, ST_ID_LEN, c->id_hex);
 	if (st_index_lookup(ix, id, &rec) < 0 || !(o = st_obj_get(w->srv->conf.oc, &rec))) {
 		enum st_fill_state fs = ST_FILL_FAILED;
@@ -1688,11 +1921,14 @@ static void on_accept(struct worker *w, struct io_uring_cqe *cqe)
 
 			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
 			snprintf(c->peer, sizeof(c->peer), "%s:%u", host, ntohs(a->sin_port));
+			c->addr[10] = c->addr[11] = 0xff; /* ::ffff:a.b.c.d */
+			memcpy(c->addr + 12, &a->sin_addr, 4);
 		} else {
 			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 
 			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
 			snprintf(c->peer, sizeof(c->peer), "[%s]:%u", host, ntohs(a->sin6_port));
+			memcpy(c->addr, &a->sin6_addr, 16);
 		}
 	}
 	conn_link(w, c);
@@ -1921,8 +2157,8 @@ static void arm_tick(struct worker *w)
 {
 	struct io_uring_sqe *sqe = get_sqe(w);
 
-	w->tick.tv_sec = 1;
-	w->tick.tv_nsec = 0;
+	w->tick.tv_sec = 0;
+	w->tick.tv_nsec = 200000000; /* slots free within 1 s of their last use */
 	io_uring_prep_timeout(sqe, &w->tick, 0, 0);
 	io_uring_sqe_set_data64(sqe, ud_make(w, OP_EVENT) | 0);
 }
@@ -1942,7 +2178,9 @@ static void resume_parked(struct worker *w)
 		next = c->next;
 		if (c->closing || c->park == PARK_NONE)
 			continue;
-		if (c->park == PARK_REQ) {
+		if (c->park == PARK_BW)
+			continue; /* a cap, not a fill: bw_resume */
+		if (c->park == PARK_REQ || c->park == PARK_SLOT) {
 			handle_request(w, c, &c->req);
 			if (c->park == PARK_NONE)
 				start_response(w, c);
@@ -1982,6 +2220,14 @@ static void sweep_timeouts(struct worker *w)
 
 	for (c = w->conns; c; c = next) {
 		next = c->next;
+		if (!c->closing && c->park == PARK_SLOT && now >= c->wait_until) {
+			handle_request(w, c, &c->req); /* the queue wait is over: a 503 */
+			if (c->park == PARK_NONE)
+				start_response(w, c);
+			if (c->closing && c->pending == 0)
+				conn_free(w, c);
+			continue;
+		}
 		if (c->closing || !c->deadline_ns || now < c->deadline_ns)
 			continue;
 		cb_dbg("%s: timed out in state %d", c->peer, c->state);
@@ -2046,13 +2292,26 @@ static void *worker_main(void *arg)
 	sqe = get_sqe(w);
 	io_uring_prep_multishot_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
 	io_uring_sqe_set_data64(sqe, ud_make(w, OP_ACCEPT));
+	policy_refresh(w);
 	arm_tick(w);
 	arm_wake(w);
 	arm_fill_wake(w);
 	for (;;) {
 		unsigned head, count = 0;
-		int ret = io_uring_submit_and_wait(&w->ring, 1);
+		int ret;
 
+		if (w->bw_next) {
+			/* A capped connection is due: wake for it (1 ms resolution). */
+			uint64_t now = cb_now_ns(), d = w->bw_next > now ? w->bw_next - now : 0;
+			struct __kernel_timespec ts = {.tv_sec = (long long)(d / 1000000000ull),
+						       .tv_nsec = (long long)(d % 1000000000ull)};
+
+			ret = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+			if (ret == -ETIME)
+				ret = 0;
+		} else {
+			ret = io_uring_submit_and_wait(&w->ring, 1);
+		}
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
 			cb_err("worker %u: io_uring_submit_and_wait: %s", w->idx, strerror(-ret));
 			break;
@@ -2078,8 +2337,11 @@ static void *worker_main(void *arg)
 			handle_cqe(w, cqe);
 		}
 		io_uring_cq_advance(&w->ring, count);
-		if (cb_now_ns() - last_sweep >= 500000000ull) {
+		bw_resume(w);
+		if (cb_now_ns() - last_sweep >= 200000000ull) {
 			last_sweep = cb_now_ns();
+			policy_refresh(w);
+			slots_tick(w);
 			sweep_timeouts(w);
 			alog_flush(w);
 			if (w->idx == 0) /* one worker is enough: the cache is shared */
@@ -2206,6 +2468,11 @@ struct st_server *st_server_start(const struct st_server_conf *conf)
 		return NULL;
 	srv->conf = *conf;
 	pthread_mutex_init(&srv->tls_lock, NULL);
+	srv->slots = st_slots_new(SLOT_TABLE);
+	if (!srv->slots) {
+		free(srv);
+		return NULL;
+	}
 	if (conf->cfg->server.tls_cert[0]) {
 		cb_info("TLS: kernel TLS %s; records are sealed in user space",
 			ktls_available() ? "is offered by this kernel but not used yet"
@@ -2273,6 +2540,7 @@ fail:
 	}
 	free(srv->w);
 	SSL_CTX_free(srv->tls);
+	st_slots_free(srv->slots);
 	free(srv);
 	return NULL;
 }
@@ -2323,5 +2591,6 @@ void st_server_stop(struct st_server *srv)
 	}
 	free(srv->w);
 	SSL_CTX_free(srv->tls);
+	st_slots_free(srv->slots);
 	free(srv);
 }

@@ -11,6 +11,7 @@
 #include "cfg.h"
 #include "st_index.h"
 #include "st_object.h"
+#include "st_policy.h"
 #include "st_shard.h"
 
 struct st_server;
@@ -20,7 +21,8 @@ struct st_server_conf {
 	const struct st_shards *ss;
 	struct st_index *ix;
 	struct st_objcache *oc;
-	int access_fd; /* access log, O_APPEND; -1 = stderr */
+	struct st_policy *pol; /* slots, caps and counters shared with control */
+	int access_fd;	       /* access log, O_APPEND; -1 = stderr */
 };
 
 /* Binds the listeners and starts the workers; NULL with errno (logged). */

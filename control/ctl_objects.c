@@ -1,0 +1,319 @@
+/* cacheboxctl verbs on objects: list, import, prestage, evict. */
+#include "ctl.h"
+
+#include "cb_common.h"
+#include "cb_log.h"
+#include "st_http.h"
+#include "st_import.h"
+#include "st_url.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct list_ctx {
+	struct ctl *ctl;
+	FILE *out;
+	bool json;
+	unsigned n;
+};
+
+static int list_one(const struct st_index_rec *rec, void *arg)
+{
+	struct list_ctx *lc = arg;
+	char hex[ST_ID_HEX + 1], path[CB_PATH_TMP];
+	const char *key = "?";
+	struct st_meta m;
+	bool have = false;
+
+	cb_hex_encode(rec->id, ST_ID_LEN, hex);
+	if (rec->shard < lc->ctl->ss.n &&
+	    st_path_meta(lc->ctl->ss.s[rec->shard].path, rec->id, path, sizeof(path)) == 0 &&
+	    st_meta_read(path, &m) == 0) {
+		have = true;
+		key = m.key;
+	}
+	if (lc->json) {
+		fprintf(lc->out,
+			"%s{\"id\":\"%s\",\"size\":%llu,\"pieces\":%u,\"complete\":%s,"
+			"\"pinned\":%s,\"shard\":%u,\"etag\":",
+			lc->n ? "," : "", hex, (unsigned long long)rec->size,
+			st_npieces(rec->size, rec->piece_size),
+			rec->flags & ST_META_COMPLETE ? "true" : "false",
+			rec->flags & ST_META_PINNED ? "true" : "false", rec->shard);
+		json_str(lc->out, rec->etag);
+		fprintf(lc->out, ",\"key\":");
+		json_str(lc->out, key);
+		fprintf(lc->out, "}");
+	} else {
+		fprintf(lc->out, "%s %12llu %6u %-8s %s\n", hex, (unsigned long long)rec->size,
+			st_npieces(rec->size, rec->piece_size),
+			rec->flags & ST_META_COMPLETE ? "complete" : "partial", key);
+	}
+	if (have)
+		st_meta_fini(&m);
+	lc->n++;
+	return 0;
+}
+
+int verb_list(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen)
+{
+	struct list_ctx lc = {ctl, out, req->json, 0};
+
+	(void)err;
+	(void)errlen;
+	if (req->json)
+		fprintf(out, "[");
+	else
+		fprintf(out, "%-64s %12s %6s %-8s %s\n", "content-id", "bytes", "pieces", "state",
+			"key");
+	st_index_foreach(ctl->ix, list_one, &lc);
+	if (req->json)
+		fprintf(out, "]\n");
+	return 0;
+}
+
+int verb_import(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen)
+{
+	struct st_import_result res;
+	char hex[ST_ID_HEX + 1];
+	uint64_t t0 = cb_now_ns();
+	int ret;
+
+	ret = st_import_file(ctl->cfg, &ctl->ss, ctl->ix, req->argv[1], req->argv[2], &res, err,
+			     errlen);
+	if (ret)
+		return ret;
+	cb_hex_encode(res.id, ST_ID_LEN, hex);
+	cb_info("imported %s as %s (%s): %llu bytes, %u pieces, shard %u, %.1f ms%s", req->argv[1],
+		res.key, hex, (unsigned long long)res.size, res.npieces, res.shard,
+		(double)(cb_now_ns() - t0) / 1e6, res.replaced ? ", replaced the old version" : "");
+	if (req->json) {
+		fprintf(out, "{\"id\":\"%s\",\"key\":", hex);
+		json_str(out, res.key);
+		fprintf(out, ",\"size\":%llu,\"pieces\":%u,\"shard\":%u,\"etag\":",
+			(unsigned long long)res.size, res.npieces, res.shard);
+		json_str(out, res.etag);
+		fprintf(out, ",\"replaced\":%s}\n", res.replaced ? "true" : "false");
+	} else {
+		fprintf(out, "%s %s %llu bytes, %u pieces, verified%s\n", hex, res.key,
+			(unsigned long long)res.size, res.npieces,
+			res.replaced ? " (replaced the old version)" : "");
+	}
+	return 0;
+}
+
+/*
+ * prestage asks the file server for the whole object, the way a client
+ * would, and discards the bytes: the server's fill brings the pieces (with
+ * its coalescing, so a client asking meanwhile costs the origin nothing
+ * more), and the answer ends when the last piece is in and verified.
+ */
+static int prestage_via_storage(struct ctl *ctl, const char *url, uint64_t from, uint64_t *bytes,
+				uint64_t *total, char *err, size_t errlen)
+{
+	const struct cfg_addr *l = &ctl->cfg->server.listen;
+	const char *host = strstr(url, "://") + 3, *rest = strchr(host, '/'), *q, *colon;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+	struct timeval tv = {120, 0};
+	struct st_http_resp resp;
+	char req[ST_HTTP_MAX_URI + 512], port[8], buf[65536];
+	size_t hlen, got = 0;
+	int fd = -1, ret = -EIO, n = 0;
+	ssize_t r;
+
+	if (!rest)
+		rest = "/";
+	colon = memchr(host, ':', (size_t)(rest - host));
+	hlen = (size_t)((colon && *host != '[' ? colon : rest) - host);
+	q = strchr(rest, '?');
+	n = snprintf(req, sizeof(req),
+		     "GET %s%scacheHostOrigin=%.*s HTTP/1.1\r\nHost: cachebox\r\n"
+		     "Range: bytes=%llu-\r\nConnection: close\r\n\r\n",
+		     rest, q ? "&" : "?", (int)hlen, host, (unsigned long long)from);
+	if (n < 0 || (size_t)n >= sizeof(req)) {
+		snprintf(err, errlen, "URL too long");
+		return -E2BIG;
+	}
+	snprintf(port, sizeof(port), "%u", l->port);
+	if (getaddrinfo(!l->host[0] || !strcmp(l->host, "0.0.0.0") ? "127.0.0.1"
+			: !strcmp(l->host, "::")		   ? "::1"
+								   : l->host,
+			port, &hints, &ai) != 0) {
+		snprintf(err, errlen, "cannot resolve the file server's address %s", l->host);
+		return -EHOSTUNREACH;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		snprintf(err, errlen, "cannot reach the file server on %s:%u: %s", l->host, l->port,
+			 strerror(errno));
+		ret = -errno;
+		goto out;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (write(fd, req, (size_t)n) != n) {
+		snprintf(err, errlen, "sending to the file server: %s", strerror(errno));
+		goto out;
+	}
+	for (n = -2; n == -2;) {
+		r = read(fd, buf + got, sizeof(buf) - 1 - got);
+		if (r <= 0) {
+			snprintf(err, errlen, "the file server closed without an answer");
+			goto out;
+		}
+		got += (size_t)r;
+		n = st_http_parse_response(buf, got, &resp);
+	}
+	if (n < 0 || !resp.has_content_length) {
+		snprintf(err, errlen, "the file server's answer is malformed");
+		goto out;
+	}
+	if (resp.status != 206 && !(resp.status == 200 && from == 0)) {
+		char *nl;
+
+		buf[got] = '\0';
+		nl = strchr(buf + n, '\n');
+		if (nl)
+			*nl = '\0';
+		snprintf(err, errlen, "%s", buf + n);
+		ret = resp.status == 404 ? -ENOENT : -EIO;
+		goto out;
+	}
+	*total = from + resp.content_length;
+	*bytes = got - (size_t)n;
+	while (*bytes < resp.content_length) {
+		r = read(fd, buf, sizeof(buf));
+		if (r <= 0)
+			break;
+		*bytes += (uint64_t)r;
+	}
+	if (*bytes != resp.content_length) {
+		snprintf(err, errlen,
+			 "the fill stopped at byte %llu of %llu (the origin failed; the file "
+			 "server's log says why); the pieces in are kept for a retry",
+			 (unsigned long long)(from + *bytes), (unsigned long long)*total);
+		ret = -EAGAIN;
+		goto out;
+	}
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return ret;
+}
+
+int verb_prestage(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
+		  size_t errlen)
+{
+	char key[ST_KEY_MAX], hex[ST_ID_HEX + 1];
+	const char *host = strstr(req->argv[1], "://"), *end;
+	struct st_index_rec rec;
+	uint64_t t0 = cb_now_ns(), bytes = 0;
+	uint8_t id[ST_ID_LEN];
+	double secs;
+	int n, ret;
+
+	n = st_url_key_of(ctl->cfg, req->argv[1], key, sizeof(key), err, errlen);
+	if (n < 0)
+		return -EINVAL;
+	host += 3;
+	end = host + strcspn(host, ":/");
+	if (!cfg_origin_find(ctl->cfg, host, (size_t)(end - host))) {
+		snprintf(err, errlen, "%s is not a configured origin ([origin HOST] section)",
+			 req->argv[1]);
+		return -EPERM;
+	}
+	/*
+	 * One more try from where a cut-short answer stopped: the fill resumes
+	 * from the pieces it has, and if the origin fails again before the
+	 * first missing byte the answer is a 502 that says why.
+	 */
+	uint64_t from = 0, total = 0;
+
+	{
+		ret = prestage_via_storage(ctl, req->argv[1], 0, &bytes, &total, err, errlen);
+		if (ret == -EAGAIN) {
+			from = bytes;
+			ret = prestage_via_storage(ctl, req->argv[1], from, &bytes, &total, err,
+						   errlen);
+		}
+	}
+	if (ret) {
+		cb_warn("prestage %s failed: %s", req->argv[1], err);
+		return ret;
+	}
+	st_content_id(key, (size_t)n, id);
+	cb_hex_encode(id, ST_ID_LEN, hex);
+	if (st_index_lookup(ctl->ix, id, &rec) != 0 || !(rec.flags & ST_META_COMPLETE)) {
+		if (total < ctl->cfg->storage.min_file_size_to_cache)
+			snprintf(err, errlen,
+				 "%s (%llu bytes) is smaller than min_file_size_to_cache: passed "
+				 "through, not stored",
+				 key, (unsigned long long)total);
+		else
+			snprintf(err, errlen, "%s was served but is not stored complete", key);
+		return -EIO;
+	}
+	secs = (double)(cb_now_ns() - t0) / 1e9;
+	cb_info("prestaged %s as %s: %llu bytes, %u pieces, complete and verified, %.2f s", key,
+		hex, (unsigned long long)rec.size, st_npieces(rec.size, rec.piece_size), secs);
+	if (req->json) {
+		fprintf(out, "{\"id\":\"%s\",\"key\":", hex);
+		json_str(out, key);
+		fprintf(out, ",\"size\":%llu,\"pieces\":%u,\"seconds\":%.3f,\"etag\":",
+			(unsigned long long)rec.size, st_npieces(rec.size, rec.piece_size), secs);
+		json_str(out, rec.etag);
+		fprintf(out, "}\n");
+	} else {
+		fprintf(out, "%s %s %llu bytes, %u pieces, complete and verified (%.2f s)\n", hex,
+			key, (unsigned long long)rec.size, st_npieces(rec.size, rec.piece_size),
+			secs);
+	}
+	return 0;
+}
+
+int verb_evict(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen)
+{
+	const char *arg = req->argv[1];
+	char key[ST_KEY_MAX], path[CB_PATH_TMP], hex[ST_ID_HEX + 1];
+	struct st_index_rec rec;
+	uint8_t id[ST_ID_LEN];
+	int n, ret;
+
+	if (strlen(arg) == ST_ID_HEX && cb_hex_decode(arg, ST_ID_HEX, id) == 0) {
+		/* a content ID */
+	} else {
+		n = st_url_key_of(ctl->cfg, arg, key, sizeof(key), err, errlen);
+		if (n < 0)
+			return -EINVAL;
+		st_content_id(key, (size_t)n, id);
+	}
+	cb_hex_encode(id, ST_ID_LEN, hex);
+	st_index_lock(ctl->ix);
+	ret = st_index_lookup(ctl->ix, id, &rec);
+	if (ret == 0) {
+		/* Index first: new requests stop finding it; open readers keep their fd. */
+		st_index_del(ctl->ix, id);
+		if (rec.shard < ctl->ss.n) {
+			st_path_meta(ctl->ss.s[rec.shard].path, id, path, sizeof(path));
+			unlink(path);
+			st_path_data(ctl->ss.s[rec.shard].path, id, rec.gen, path, sizeof(path));
+			unlink(path);
+		}
+	}
+	st_index_unlock(ctl->ix);
+	if (ret) {
+		snprintf(err, errlen, "%s is not cached", hex);
+		return -ENOENT;
+	}
+	cb_info("evicted %s (%llu bytes) on request", hex, (unsigned long long)rec.size);
+	if (req->json)
+		fprintf(out, "{\"evicted\":\"%s\",\"size\":%llu}\n", hex,
+			(unsigned long long)rec.size);
+	else
+		fprintf(out, "evicted %s (%llu bytes)\n", hex, (unsigned long long)rec.size);
+	return 0;
+}

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""The control process: supervision and policy.
+
+- kill -9 of cachebox-control under load: downloads finish exact, the file
+  server keeps serving within the last policy, a restarted control adopts
+  it (no second file server) and keeps the month's upload total.
+- kill -9 of cachebox-storage under load: control restarts it, the box
+  serves again within 5 s, and no slot is left taken.
+- the monthly upload cap: 503 with a reason once reached, in stats and in
+  the log; persisted across a full restart; raised at run time.
+- `reload` takes [limits] from the edited config file; a bad edit is
+  refused and changes nothing.
+- an unprivileged uid is refused on the control socket before any command
+  runs; a member of allowed_group is let in."""
+import grp
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cbtest import CTL, Appliance, check, curl, finish, make_file  # noqa: E402
+
+SIZE = 4 * 1024 * 1024
+GROUP = "cbx-ctl-test"
+
+
+def stats(app):
+    return json.loads(app.ctl("--json", "stats").stdout)
+
+
+def storage_pid(app):
+    with open(os.path.join(app.state, "storage.pid")) as f:
+        return int(f.read())
+
+
+def pids_of(name, conf):
+    out = subprocess.run(["pgrep", "-f", "%s --config %s" % (name, conf)], capture_output=True,
+                         text=True).stdout.split()
+    return [int(p) for p in out]
+
+
+def wait_ctl(app, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if app.ctl("status", check_rc=False).returncode == 0:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def download(app, host, results, idx):
+    r = curl("--interface", host, "-o", "-", "-w", "%{http_code}",
+             app.url("/obj.bin?cacheHostOrigin=dl.example.com"), timeout=60)
+    results[idx] = r
+
+
+def main():
+    app = Appliance(extra="[limits]\nmax_clients = 2\nqueue_timeout = 10s\n"
+                          "max_bandwidth_per_client = 16M\n")
+    src = make_file(os.path.join(app.dir, "obj.bin"), SIZE, seed=21)
+    data = open(src, "rb").read()
+    try:
+        app.start()
+        app.import_file(src, "http://dl.example.com/obj.bin")
+
+        # --- kill -9 of control under load
+        results = [None] * 3
+        threads = [threading.Thread(target=download, args=(app, "127.0.0.%d" % (31 + i),
+                                                           results, i)) for i in range(3)]
+        for t in threads:
+            t.start()
+            time.sleep(0.1)
+        time.sleep(0.5)
+        spid = storage_pid(app)
+        app.proc.kill()
+        app.proc.wait()
+        for t in threads:
+            t.join()
+        check(all(r.stdout[:-3] == data and r.stdout[-3:] == b"200" for r in results),
+              "control killed mid-download: all 3 downloads exact (2 served, 1 queued)")
+        st, _, _ = app.request("GET", "/_cachebox/health")
+        check(st == 200, "the file server keeps serving without control")
+        month_before = None
+        # Restart control: it adopts the running file server.
+        app.log.close()
+        app.start()
+        check(wait_ctl(app), "the restarted control answers")
+        s = stats(app)
+        check(storage_pid(app) == spid and pids_of("cachebox-storage", app.conf) == [spid],
+              "the restarted control adopted the file server (pid %d), none started: %s"
+              % (spid, pids_of("cachebox-storage", app.conf)))
+        check("adopted it" in app.logs(), "control says it adopted the file server")
+        month_before = s["month_uploaded"]
+        check(month_before >= 3 * SIZE, "the month's upload total survived: %d" % month_before)
+        check(s["limits"]["max_clients"] == 2, "the published limits survived")
+
+        # --- kill -9 of storage under load
+        results = [None] * 2
+        threads = [threading.Thread(target=download, args=(app, "127.0.0.%d" % (41 + i),
+                                                           results, i)) for i in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(0.6)
+        t0 = time.time()
+        os.kill(spid, signal.SIGKILL)
+        for t in threads:
+            t.join()
+        check(all(data.startswith(r.stdout[:-3]) for r in results),
+              "downloads cut by the crash are short, never wrong: %s"
+              % [len(r.stdout) - 3 for r in results])
+        up = False
+        while time.time() - t0 < 5:
+            try:
+                if app.request("GET", "/_cachebox/health", timeout=1)[0] == 200:
+                    up = True
+                    break
+            except OSError:
+                pass
+            time.sleep(0.05)
+        check(up, "the file server is back within 5 s (%.2f s)" % (time.time() - t0))
+        check(storage_pid(app) != spid, "a new file server was started")
+        time.sleep(0.5)
+        s = stats(app)
+        check(s["clients_active"] == 0 and s["clients_queued"] == 0,
+              "no slot leaked by the crash: %d active, %d queued"
+              % (s["clients_active"], s["clients_queued"]))
+        r = curl("--interface", "127.0.0.51", "-o", "-",
+                 app.url("/obj.bin?cacheHostOrigin=dl.example.com"))
+        check(r.stdout == data, "and it serves exact bytes again")
+
+        # --- the monthly upload cap
+        s = stats(app)
+        app.ctl("limits", "--monthly-upload-cap", str(s["month_uploaded"] + SIZE // 2),
+                "--max-bandwidth-per-client", "0")
+        time.sleep(0.5)
+        r = curl("-o", "-", app.url("/obj.bin?cacheHostOrigin=dl.example.com"))
+        check(r.stdout == data, "under the cap: served")
+        st, hdrs, body = app.request("GET", "/obj.bin?cacheHostOrigin=dl.example.com")
+        check(st == 503 and b"monthly upload cap" in body and "retry-after" in
+              {k.lower() for k in hdrs}, "at the cap: 503 that says why (%d %s)" % (st, body))
+        s = stats(app)
+        check(s["monthly_cap_reached"] and s["rejected_monthly_cap"] >= 1,
+              "stats says the cap is reached")
+        check("monthly upload cap reached" in app.logs(), "the log says so")
+        # Persisted: a full stop and start keeps the total, and the 503.
+        total = s["month_uploaded"]
+        app.stop()
+        app.start()
+        check(wait_ctl(app), "restarted")
+        s = stats(app)
+        check(s["month_uploaded"] >= total, "the month's total survived a full restart: %d"
+              % s["month_uploaded"])
+        # (the restart published the config's limits again: no cap in the file)
+        app.ctl("limits", "--monthly-upload-cap", str(total))
+        time.sleep(0.5)
+        st, _, _ = app.request("GET", "/obj.bin?cacheHostOrigin=dl.example.com")
+        check(st == 503, "still at the cap after the restart")
+        app.ctl("limits", "--monthly-upload-cap", "0")
+        time.sleep(0.5)
+        st, _, body = app.request("GET", "/obj.bin?cacheHostOrigin=dl.example.com")
+        check(st == 200 and body == data, "cap lifted at run time: served again")
+
+        # --- reload reads [limits] from the file
+        conf = open(app.conf).read()
+        with open(app.conf, "w") as f:
+            f.write(conf.replace("max_clients = 2", "max_clients = 7"))
+        r = app.ctl("reload")
+        check(stats(app)["limits"]["max_clients"] == 7, "reload took max_clients = 7")
+        with open(app.conf, "w") as f:
+            f.write(conf.replace("max_clients = 2", "max_clients = lots"))
+        sig = subprocess.run(["kill", "-HUP", str(app.proc.pid)])  # the CLI reads the file too
+        time.sleep(0.5)
+        check(sig.returncode == 0 and "max_clients: bad number 'lots'; nothing changed"
+              in app.logs(), "a bad edit is refused with the key named")
+        with open(app.conf, "w") as f:
+            f.write(conf)
+        check(stats(app)["limits"]["max_clients"] == 7, "and nothing changed")
+
+        # --- who may use the control socket
+        sock = os.path.join(app.state, "control.sock")
+        os.chmod(app.dir, 0o755)
+        os.chmod(app.state, 0o755)
+        os.chmod(app.conf, 0o644)
+        os.chmod(sock, 0o666)  # as if the mode were wrong: SO_PEERCRED still decides
+        r = subprocess.run([CTL, "--config", app.conf, "evict", "dl.example.com/obj.bin"],
+                           capture_output=True, text=True, timeout=10,
+                           preexec_fn=lambda: (os.setgroups([]), os.setgid(65534),
+                                               os.setuid(65534)))
+        check(r.returncode != 0 and "permission denied" in r.stderr,
+              "uid nobody refused: rc %d %s %s" % (r.returncode, r.stdout, r.stderr.strip()))
+        check("refused uid 65534" in app.logs(), "control logs the refusal")
+        check(json.loads(app.ctl("--json", "list").stdout)[0]["size"] == SIZE,
+              "the object is still there: nothing ran")
+        if subprocess.run(["groupadd", "-f", GROUP], capture_output=True).returncode == 0:
+            gid = grp.getgrnam(GROUP).gr_gid
+            app.stop()
+            with open(app.conf, "a") as f:
+                f.write("[control]\nallowed_group = %s\n" % GROUP)
+            app.start()
+            os.chmod(sock, 0o666)
+            r = subprocess.run([CTL, "--config", app.conf, "status"], capture_output=True,
+                               text=True, timeout=10,
+                               preexec_fn=lambda: (os.setgroups([gid]), os.setgid(65534),
+                                                   os.setuid(65534)))
+            check(r.returncode == 0, "a member of allowed_group is let in: %s" % r.stderr)
+        else:
+            check(False, "groupadd %s failed" % GROUP)
+    finally:
+        app.cleanup()
+    finish()
+
+
+main()
