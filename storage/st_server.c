@@ -141,13 +141,15 @@ struct conn {
 	size_t req_consume; /* head + body bytes of c->in to drop when done */
 	/* waiting: for a fill (REQ, PIECE), a client slot, a bandwidth cap */
 	enum { PARK_NONE, PARK_REQ, PARK_PIECE, PARK_SLOT, PARK_BW } park;
-	uint8_t addr[16];    /* client address, IPv4 v4-mapped: the slot key */
-	int slot;	     /* handle in the slot table */
-	bool slot_held;	     /* this request is being served under the slot */
-	bool slot_waiting;   /* this request waits in the queue */
-	uint64_t wait_until; /* queue wait ends (ns) */
-	uint64_t bw_credit;  /* bytes the caps allowed that are not issued yet */
-	uint64_t bw_wake;    /* PARK_BW: when to look again (ns) */
+	uint8_t addr[16];      /* client address, IPv4 v4-mapped: the slot key */
+	int slot;	       /* handle in the slot table */
+	bool slot_held;	       /* this request is being served under the slot */
+	bool slot_waiting;     /* this request waits in the queue */
+	uint64_t wait_until;   /* queue wait ends (ns) */
+	uint64_t bw_credit;    /* bytes the caps allowed that are not issued yet */
+	struct conn *bwq_next; /* PARK_BW: the worker's queue, in order */
+	bool bw_queued;	       /* in that queue */
+	bool bw_turn;	       /* at its head: may take from the buckets */
 	struct st_fill *fill;
 	struct st_index_rec orec; /* index entry of the object being sent */
 	bool was_miss;		  /* the object was not cached when the request came */
@@ -194,9 +196,10 @@ struct worker {
 	struct st_worker_stats *stats;
 	/* policy as of the last sweep */
 	struct st_policy_vals pv;
-	uint64_t rate, rate_client; /* bits/s in force now, 0 = no cap */
-	uint32_t month;		    /* YYYYMM, local time */
-	uint64_t bw_next;	    /* earliest PARK_BW wake-up, 0 = none */
+	uint64_t rate, rate_client;	  /* bits/s in force now, 0 = no cap */
+	uint32_t month;			  /* YYYYMM, local time */
+	uint64_t bw_next;		  /* when the head of bwq may try again, 0 = none */
+	struct conn *bwq_head, *bwq_tail; /* connections waiting for a cap, FIFO */
 	uint64_t last_cap_log;
 };
 
@@ -440,6 +443,7 @@ static void zc_pop(struct worker *w, struct conn *c)
 }
 
 static void slot_release(struct worker *w, struct conn *c);
+static void bwq_remove(struct worker *w, struct conn *c);
 
 static void conn_free(struct worker *w, struct conn *c)
 {
@@ -455,6 +459,8 @@ static void conn_free(struct worker *w, struct conn *c)
 		alog_line(w, c);
 	}
 	slot_release(w, c);
+	if (c->bw_queued)
+		bwq_remove(w, c);
 	response_reset(w, c);
 	if (c->fd >= 0)
 		close(c->fd);
@@ -1634,12 +1640,49 @@ static void slot_release(struct worker *w, struct conn *c)
 		st_slots_cancel(w->srv->slots, c->slot, cb_now_ns());
 	c->slot_held = c->slot_waiting = false;
 	c->bw_credit = 0;
+	c->bw_turn = false;
+}
+
+static void bwq_push(struct worker *w, struct conn *c, bool front)
+{
+	c->bw_queued = true;
+	if (front) {
+		c->bwq_next = w->bwq_head;
+		w->bwq_head = c;
+		if (!w->bwq_tail)
+			w->bwq_tail = c;
+		return;
+	}
+	c->bwq_next = NULL;
+	if (w->bwq_tail)
+		w->bwq_tail->bwq_next = c;
+	else
+		w->bwq_head = c;
+	w->bwq_tail = c;
+}
+
+static void bwq_remove(struct worker *w, struct conn *c)
+{
+	struct conn **pp = &w->bwq_head, *prev = NULL;
+
+	while (*pp && *pp != c) {
+		prev = *pp;
+		pp = &(*pp)->bwq_next;
+	}
+	if (*pp) {
+		*pp = c->bwq_next;
+		if (w->bwq_tail == c)
+			w->bwq_tail = prev;
+	}
+	c->bw_queued = false;
 }
 
 /*
  * Bandwidth caps: how many of `ready` bytes may be issued now. Takes a
- * quantum from the global bucket and the client's; 0 means the connection
- * is parked until the buckets allow more (bw_resume).
+ * quantum from the global bucket and the client's. When they are empty, or
+ * other connections of this worker already wait, the connection joins the
+ * worker's FIFO and parks: bw_resume lets the head try again when the
+ * buckets allow, so every capped connection gets its turn.
  */
 static uint64_t bw_limit(struct worker *w, struct conn *c, uint64_t ready)
 {
@@ -1650,6 +1693,11 @@ static uint64_t bw_limit(struct worker *w, struct conn *c, uint64_t ready)
 		return ready;
 	if (c->bw_credit)
 		return CB_MIN(ready, c->bw_credit);
+	if (w->bwq_head && !c->bw_turn) {
+		bwq_push(w, c, false); /* others are first */
+		park(w, c, PARK_BW);
+		return 0;
+	}
 	live = st_policy_live(w->srv->conf.pol);
 	now = cb_now_ns();
 	g = st_bucket_take(&live->tat_ns, w->rate, ready, now, &wait_g);
@@ -1662,12 +1710,14 @@ static uint64_t bw_limit(struct worker *w, struct conn *c, uint64_t ready)
 	}
 	if (!g) {
 		__atomic_add_fetch(&live->throttled, 1, __ATOMIC_RELAXED);
-		c->bw_wake = now + CB_MAX(wait_g, wait_c);
-		if (!w->bw_next || c->bw_wake < w->bw_next)
-			w->bw_next = c->bw_wake;
+		bwq_push(w, c, c->bw_turn); /* keeps its turn at the head */
+		c->bw_turn = false;
+		if (!w->bw_next || now + CB_MAX(wait_g, wait_c) < w->bw_next)
+			w->bw_next = now + CB_MAX(wait_g, wait_c);
 		park(w, c, PARK_BW);
 		return 0;
 	}
+	c->bw_turn = false;
 	c->bw_credit = g;
 	return CB_MIN(ready, g);
 }
@@ -1677,25 +1727,23 @@ static void bw_used(struct conn *c, uint64_t n)
 	c->bw_credit -= CB_MIN(c->bw_credit, n);
 }
 
-/* Connections parked by a cap whose time has come go on. */
+/* The buckets may allow more: the waiting connections go on, in order. */
 static void bw_resume(struct worker *w)
 {
 	uint64_t now = cb_now_ns();
 
-	if (!w->bw_next || now < w->bw_next)
+	if (!w->bwq_head || (w->bw_next && now < w->bw_next))
 		return;
 	w->bw_next = 0;
-	for (struct conn *c = w->conns, *next; c; c = next) {
-		next = c->next;
+	while (w->bwq_head && !w->bw_next) {
+		struct conn *c = w->bwq_head;
+
+		bwq_remove(w, c);
 		if (c->closing || c->park != PARK_BW)
 			continue;
-		if (c->bw_wake > now) {
-			if (!w->bw_next || c->bw_wake < w->bw_next)
-				w->bw_next = c->bw_wake;
-			continue;
-		}
+		c->bw_turn = true;
 		c->park = PARK_NONE;
-		send_next(w, c);
+		send_next(w, c); /* takes, or is queued again at the head with bw_next set */
 		if (c->closing && c->pending == 0)
 			conn_free(w, c);
 	}
@@ -2300,7 +2348,7 @@ static void *worker_main(void *arg)
 		unsigned head, count = 0;
 		int ret;
 
-		if (w->bw_next) {
+		if (w->bwq_head) {
 			/* A capped connection is due: wake for it (1 ms resolution). */
 			uint64_t now = cb_now_ns(), d = w->bw_next > now ? w->bw_next - now : 0;
 			struct __kernel_timespec ts = {.tv_sec = (long long)(d / 1000000000ull),

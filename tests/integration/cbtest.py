@@ -32,6 +32,8 @@ checks = {"passed": 0, "failed": 0}
 def check(cond, what):
     if cond:
         checks["passed"] += 1
+        if os.environ.get("CBTEST_VERBOSE"):
+            print("ok: " + what, flush=True)
     else:
         checks["failed"] += 1
         print("FAIL: " + what, flush=True)
