@@ -66,6 +66,7 @@ enum cfg_type {
 	CFG_T_DURATION,
 	CFG_T_BOOL,
 	CFG_T_BACKEND,
+	CFG_T_EVICTION,
 	CFG_T_HOURS,
 	CFG_T_GUID,
 	CFG_T_GROUP,
@@ -92,7 +93,10 @@ struct cfg_key {
 #define CFG_G(m) offsetof(struct cfg, m), sizeof(((struct cfg *)0)->m)
 #define CFG_O(m) offsetof(struct cfg_origin, m), sizeof(((struct cfg_origin *)0)->m)
 
-/* Every key of DESIGN.md plus zerocopy_threshold, max_connections and index_capacity. */
+/*
+ * Every key of DESIGN.md plus zerocopy_threshold, max_connections,
+ * index_capacity and eviction.
+ */
 static const struct cfg_key cfg_keys[] = {
 	{CFG_S_APPLIANCE, "state_dir", CFG_T_PATH, CFG_G(appliance.state_dir)},
 	{CFG_S_APPLIANCE, "log_level", CFG_T_LOG_LEVEL, CFG_G(appliance.log_level)},
@@ -117,6 +121,7 @@ static const struct cfg_key cfg_keys[] = {
 	{CFG_S_STORAGE, "max_cache_size_percent", CFG_T_PERCENT,
 	 CFG_G(storage.max_cache_size_percent), 1, 100, 0, "1 to 100"},
 	{CFG_S_STORAGE, "min_free_space", CFG_T_SIZE, CFG_G(storage.min_free_space)},
+	{CFG_S_STORAGE, "eviction", CFG_T_EVICTION, CFG_G(storage.eviction_lru)},
 	{CFG_S_STORAGE, "max_cache_age", CFG_T_DURATION, CFG_G(storage.max_cache_age_ms)},
 	{CFG_S_STORAGE, "min_file_size_to_cache", CFG_T_SIZE,
 	 CFG_G(storage.min_file_size_to_cache)},
@@ -900,6 +905,15 @@ static int cfg_set(struct cfg_parser *p, const struct cfg_key *k, const char *ke
 			b = true;
 		else
 			return cfg_bad(p, key, -EINVAL, "backend", v, "socket or dpdk");
+		memcpy(field, &b, sizeof(b));
+		return 0;
+	case CFG_T_EVICTION:
+		if (strcmp(v, "sieve") == 0)
+			b = false;
+		else if (strcmp(v, "lru") == 0)
+			b = true;
+		else
+			return cfg_bad(p, key, -EINVAL, "eviction policy", v, "sieve or lru");
 		memcpy(field, &b, sizeof(b));
 		return 0;
 	case CFG_T_KEY_QUERY:

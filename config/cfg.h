@@ -59,6 +59,7 @@ struct cfg {
 		uint64_t absolute_max_cache_size;
 		unsigned max_cache_size_percent;
 		uint64_t min_free_space;
+		bool eviction_lru; /* eviction = sieve (default) | lru */
 		uint64_t max_cache_age_ms;
 		uint64_t min_file_size_to_cache;
 		unsigned index_capacity; /* objects the shared index holds */

@@ -41,6 +41,7 @@ struct ctl {
 	struct st_shards ss;
 	struct st_index *ix;
 	struct st_policy *pol;
+	struct ctl_evict *ev;
 	struct child storage;
 	int lfd, sfd, mfd; /* control socket, signalfd, metrics listener */
 	gid_t allowed_gid;
@@ -60,6 +61,33 @@ int verb_evict(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *
 int verb_stats(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen);
 int verb_limits(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
 		size_t errlen);
+
+int verb_pin(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen);
+int verb_unpin(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen);
+
+int verb_verify(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
+		size_t errlen);
+int verb_quota(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen);
+
+/* An argument that is a URL of a configured origin or a 64-hex content ID. */
+int ctl_resolve_id(struct ctl *ctl, const char *arg, uint8_t id[ST_ID_LEN], char *err,
+		   size_t errlen);
+
+/* Eviction (ctl_evict.c). */
+int ctl_evict_init(struct ctl *ctl);
+void ctl_evict_fini(struct ctl *ctl);
+/* One pass of the limits, quotas and max_cache_age; *evicted = objects removed. */
+int ctl_evict_pass(struct ctl *ctl, uint64_t *evicted);
+int ctl_evict_operator(struct ctl *ctl, bool to_size, uint64_t arg, uint64_t *n, uint64_t *bytes);
+/* A fill waits for room. */
+bool ctl_evict_wanted(struct ctl *ctl);
+void ctl_evict_counts(struct ctl *ctl, uint64_t *n, uint64_t *bytes);
+/*
+ * Removes an object (index entry, then its files); gen != 0: only that
+ * version. 0 (and *out), -ENOENT, or -ESTALE when another version is there.
+ */
+int ctl_object_remove(struct ctl *ctl, const uint8_t id[ST_ID_LEN], uint64_t gen,
+		      struct st_index_rec *out);
 
 /* The Prometheus text exposition of the same figures as stats. */
 void ctl_metrics_write(struct ctl *ctl, FILE *out);

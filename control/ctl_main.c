@@ -308,7 +308,8 @@ static const struct {
 } handlers[] = {
 	{"status", verb_status}, {"stats", verb_stats},	      {"list", verb_list},
 	{"import", verb_import}, {"prestage", verb_prestage}, {"evict", verb_evict},
-	{"limits", verb_limits}, {"reload", verb_reload},
+	{"limits", verb_limits}, {"reload", verb_reload},     {"pin", verb_pin},
+	{"unpin", verb_unpin},	 {"verify", verb_verify},     {"quota", verb_quota},
 };
 
 /* ------------------------------------------------------- control socket */
@@ -568,7 +569,7 @@ int main(int argc, char **argv)
 	};
 	struct ctl ctl = {.lfd = -1, .sfd = -1, .mfd = -1, .storage.pidfd = -1};
 	struct st_policy_vals pv;
-	uint64_t last_sync = 0;
+	uint64_t last_sync = 0, last_evict = 0;
 	bool adopted;
 	char err[512], path[CB_PATH_TMP];
 	sigset_t set;
@@ -647,6 +648,8 @@ int main(int argc, char **argv)
 		cb_err("open %s: %s", path, strerror(errno));
 		goto out;
 	}
+	if (ctl_evict_init(&ctl) < 0)
+		goto out;
 	if (find_exe("cachebox-storage", ctl.storage.exe, sizeof(ctl.storage.exe)) < 0) {
 		cb_err("cannot find the cachebox-storage executable next to cachebox-control");
 		goto out;
@@ -673,7 +676,7 @@ int main(int argc, char **argv)
 					{ctl.lfd, POLLIN, 0},
 					{ctl.mfd, POLLIN, 0},
 					{ctl.storage.pidfd, POLLIN, 0}};
-		int timeout = 1000;
+		int timeout = 100; /* the eviction pass looks for waiting fills this often */
 
 		if (ctl.storage.restart_at_ns) {
 			uint64_t now = cb_now_ns();
@@ -683,7 +686,7 @@ int main(int argc, char **argv)
 					  : (int)CB_MIN((ctl.storage.restart_at_ns - now) /
 									1000000ull +
 								1,
-							1000ull);
+							100ull);
 		}
 		n = poll(pfd, ctl.storage.pidfd >= 0 ? 4 : 3, timeout);
 		if (n < 0 && errno != EINTR) {
@@ -728,6 +731,12 @@ int main(int argc, char **argv)
 			ctl.storage.pidfd = -1;
 			child_reaped(&ctl.storage, -1);
 		}
+		if (!stop &&
+		    (cb_now_ns() - last_evict >= 1000000000ull || ctl_evict_wanted(&ctl))) {
+			last_evict = cb_now_ns();
+			if (ctl_evict_pass(&ctl, NULL) < 0)
+				cb_warn("eviction pass: out of memory");
+		}
 		if (cb_now_ns() - last_sync >= 5000000000ull) {
 			last_sync = cb_now_ns();
 			st_policy_sync(ctl.pol); /* the month's upload total, to disk */
@@ -749,6 +758,7 @@ out:
 	if (ctl.pol)
 		st_policy_sync(ctl.pol);
 	st_policy_close(ctl.pol);
+	ctl_evict_fini(&ctl);
 	st_index_close(ctl.ix);
 	cfg_free(ctl.cfg);
 	return ret;

@@ -275,37 +275,64 @@ int verb_prestage(struct ctl *ctl, const struct ctl_request *req, FILE *out, cha
 	return 0;
 }
 
+int ctl_resolve_id(struct ctl *ctl, const char *arg, uint8_t id[ST_ID_LEN], char *err,
+		   size_t errlen)
+{
+	char key[ST_KEY_MAX];
+	int n;
+
+	if (strlen(arg) == ST_ID_HEX && cb_hex_decode(arg, ST_ID_HEX, id) == 0)
+		return 0; /* a content ID */
+	n = st_url_key_of(ctl->cfg, arg, key, sizeof(key), err, errlen);
+	if (n < 0)
+		return -EINVAL;
+	st_content_id(key, (size_t)n, id);
+	return 0;
+}
+
 int verb_evict(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen)
 {
 	const char *arg = req->argv[1];
-	char key[ST_KEY_MAX], path[CB_PATH_TMP], hex[ST_ID_HEX + 1];
+	char hex[ST_ID_HEX + 1];
 	struct st_index_rec rec;
 	uint8_t id[ST_ID_LEN];
-	int n, ret;
+	int ret;
 
-	if (strlen(arg) == ST_ID_HEX && cb_hex_decode(arg, ST_ID_HEX, id) == 0) {
-		/* a content ID */
-	} else {
-		n = st_url_key_of(ctl->cfg, arg, key, sizeof(key), err, errlen);
-		if (n < 0)
+	if (!strcmp(arg, "--older-than") || !strcmp(arg, "--to-size")) {
+		bool to_size = arg[2] == 't';
+		uint64_t v = 0, n = 0, bytes = 0;
+
+		if (req->argc != 3 || (to_size ? cfg_parse_size(req->argv[2], &v)
+					       : cfg_parse_duration_ms(req->argv[2], &v))) {
+			snprintf(err, errlen, "usage: evict %s",
+				 to_size ? "--to-size SIZE (e.g. 500G)"
+					 : "--older-than DURATION (e.g. 30d)");
 			return -EINVAL;
-		st_content_id(key, (size_t)n, id);
-	}
-	cb_hex_encode(id, ST_ID_LEN, hex);
-	st_index_lock(ctl->ix);
-	ret = st_index_lookup(ctl->ix, id, &rec);
-	if (ret == 0) {
-		/* Index first: new requests stop finding it; open readers keep their fd. */
-		st_index_del(ctl->ix, id);
-		if (rec.shard < ctl->ss.n) {
-			st_path_meta(ctl->ss.s[rec.shard].path, id, path, sizeof(path));
-			unlink(path);
-			st_path_data(ctl->ss.s[rec.shard].path, id, rec.gen, path, sizeof(path));
-			unlink(path);
 		}
+		ret = ctl_evict_operator(ctl, to_size, to_size ? v : v / 1000, &n, &bytes);
+		if (ret) {
+			snprintf(err, errlen, "out of memory");
+			return ret;
+		}
+		cb_info("%s %s: evicted %llu objects, %llu bytes", arg, req->argv[2],
+			(unsigned long long)n, (unsigned long long)bytes);
+		if (req->json)
+			fprintf(out, "{\"evicted\":%llu,\"bytes\":%llu}\n", (unsigned long long)n,
+				(unsigned long long)bytes);
+		else
+			fprintf(out, "evicted %llu objects, %llu bytes (pinned objects kept)\n",
+				(unsigned long long)n, (unsigned long long)bytes);
+		return 0;
 	}
-	st_index_unlock(ctl->ix);
-	if (ret) {
+	if (req->argc != 2) {
+		snprintf(err, errlen,
+			 "usage: evict URL|ID | --older-than DURATION | --to-size SIZE");
+		return -EINVAL;
+	}
+	if (ctl_resolve_id(ctl, arg, id, err, errlen))
+		return -EINVAL;
+	cb_hex_encode(id, ST_ID_LEN, hex);
+	if (ctl_object_remove(ctl, id, 0, &rec)) {
 		snprintf(err, errlen, "%s is not cached", hex);
 		return -ENOENT;
 	}
@@ -316,4 +343,58 @@ int verb_evict(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *
 	else
 		fprintf(out, "evicted %s (%llu bytes)\n", hex, (unsigned long long)rec.size);
 	return 0;
+}
+
+/* pin / unpin: the flag in the metadata file (the truth) and in the index. */
+static int set_pin(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
+		   size_t errlen, bool pin)
+{
+	char hex[ST_ID_HEX + 1], path[CB_PATH_TMP];
+	struct st_index_rec rec;
+	uint8_t id[ST_ID_LEN];
+	struct st_meta m;
+	int ret = 0;
+
+	if (ctl_resolve_id(ctl, req->argv[1], id, err, errlen))
+		return -EINVAL;
+	cb_hex_encode(id, ST_ID_LEN, hex);
+	st_index_lock(ctl->ix);
+	if (st_index_lookup(ctl->ix, id, &rec) != 0 || rec.shard >= ctl->ss.n) {
+		snprintf(err, errlen, "%s is not cached", hex);
+		ret = -ENOENT;
+	} else {
+		st_path_meta(ctl->ss.s[rec.shard].path, id, path, sizeof(path));
+		ret = st_meta_read(path, &m);
+		if (ret == 0) {
+			m.flags = pin ? m.flags | ST_META_PINNED : m.flags & ~ST_META_PINNED;
+			ret = st_meta_write(path, &m);
+			st_meta_fini(&m);
+		}
+		if (ret == 0) {
+			rec.flags = (uint16_t)(pin ? rec.flags | ST_META_PINNED
+						   : rec.flags & ~ST_META_PINNED);
+			ret = st_index_put(ctl->ix, &rec);
+		}
+		if (ret)
+			snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+	}
+	st_index_unlock(ctl->ix);
+	if (ret)
+		return ret;
+	cb_info("%s %s", pin ? "pinned" : "unpinned", hex);
+	if (req->json)
+		fprintf(out, "{\"id\":\"%s\",\"pinned\":%s}\n", hex, pin ? "true" : "false");
+	else
+		fprintf(out, "%s %s\n", hex, pin ? "pinned: never evicted" : "unpinned");
+	return 0;
+}
+
+int verb_pin(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen)
+{
+	return set_pin(ctl, req, out, err, errlen, true);
+}
+
+int verb_unpin(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen)
+{
+	return set_pin(ctl, req, out, err, errlen, false);
 }

@@ -461,3 +461,36 @@ void ctl_metrics_write(struct ctl *ctl, FILE *out)
 #undef M1
 	free(f);
 }
+
+/* `quota ORIGIN SIZE`: an origin's cache quota, now (until reload or restart). */
+int verb_quota(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen)
+{
+	const char *host = req->argv[1];
+	struct cfg_origin *o = NULL;
+	uint64_t size;
+
+	for (unsigned i = 0; i < ctl->cfg->norigins; i++)
+		if (strcasecmp(ctl->cfg->origins[i].host, host) == 0)
+			o = &ctl->cfg->origins[i];
+	if (!o) {
+		snprintf(err, errlen, "%s is not a configured origin ([origin HOST] section)",
+			 host);
+		return -ENOENT;
+	}
+	if (cfg_parse_size(req->argv[2], &size)) {
+		snprintf(err, errlen, "bad size '%s' (bytes, or K M G T; 0 = none)", req->argv[2]);
+		return -EINVAL;
+	}
+	o->quota = size;
+	cb_info("quota of origin %s set to %llu bytes at run time", o->host,
+		(unsigned long long)size);
+	if (req->json)
+		fprintf(out, "{\"origin\":\"%s\",\"quota\":%llu}\n", o->host,
+			(unsigned long long)size);
+	else
+		fprintf(out,
+			"origin %s: quota %llu bytes%s (enforced within a second; until reload "
+			"or restart)\n",
+			o->host, (unsigned long long)size, size ? "" : " (none)");
+	return 0;
+}

@@ -21,7 +21,15 @@ static const struct ctl_verb ctl_verbs[] = {
 	 "store a local file under URL's cache key, hashing every piece (prestage)"},
 	{"prestage", "URL", 1, 1,
 	 "fill URL's object from its origin now, every piece verified; waits until done"},
-	{"evict", "URL|ID", 1, 1, "remove one object (a URL or a 64-hex content ID)"},
+	{"evict", "URL|ID | --older-than DUR | --to-size SIZE", 1, 2,
+	 "remove one object (a URL or a 64-hex content ID), those unused for DUR, or the "
+	 "policy's choice down to SIZE (pinned ones stay)"},
+	{"pin", "URL|ID", 1, 1, "never evict this object"},
+	{"verify", "[URL|ID]", 0, 1,
+	 "read every stored piece again and check its SHA-256; corrupt pieces are dropped and "
+	 "fetched again"},
+	{"quota", "ORIGIN SIZE", 2, 2, "set an origin's cache quota now (0 = none)"},
+	{"unpin", "URL|ID", 1, 1, "let eviction take this object again"},
 	{"limits", "[--max-clients N] [--max-bandwidth-served RATE] ...", 0, 14,
 	 "show the slot limit and caps, or change them now (also --queue-timeout DUR, "
 	 "--max-bandwidth-per-client "

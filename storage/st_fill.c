@@ -18,6 +18,7 @@
  * records but whose bytes were torn fails its hash on first read.
  */
 #include "st_fill.h"
+#include "st_policy.h"
 
 #include "cb_common.h"
 #include "cb_log.h"
@@ -90,6 +91,7 @@ struct st_fill_mgr {
 	void (*notify)(void *);
 	void *notify_arg;
 	struct st_fill_stats stats;
+	struct st_policy *pol; /* the shards' space limits; NULL = none */
 };
 
 /* A fetch thread's connection, kept alive between tasks of one origin. */
@@ -473,6 +475,37 @@ static void refresh(struct st_fill_mgr *fm, struct st_fill *f)
 }
 
 /* Opens the version to fill: a resumed one, or a new one from piece 0. */
+/*
+ * The shard's cache limits (published by control): a new object is stored
+ * only when the sizes of everything on the shard, it included, stay under
+ * them. When not, control is asked to evict and the fill waits up to 10 s.
+ */
+static int room_for(struct st_fill_mgr *fm, struct st_fill *f, uint64_t size, char *err,
+		    size_t errlen)
+{
+	for (int i = 0; fm->pol && i < 200; i++) {
+		int r = st_policy_reserve(fm->pol, f->shard, size);
+
+		if (r == 0)
+			return 0;
+		if (r == -EFBIG) {
+			snprintf(err, errlen,
+				 "cannot store: %llu bytes is more than shard %u may hold "
+				 "(cache size limits)",
+				 (unsigned long long)size, f->shard);
+			return -1;
+		}
+		if (__atomic_load_n(&fm->stop, __ATOMIC_RELAXED))
+			break;
+		usleep(50000);
+	}
+	if (!fm->pol)
+		return 0;
+	snprintf(err, errlen, "cannot store: no room for %llu bytes on shard %u after 10 s",
+		 (unsigned long long)size, f->shard);
+	return -1;
+}
+
 static void do_start(struct fetcher *ft, struct st_fill *f)
 {
 	struct st_fill_mgr *fm = ft->fm;
@@ -529,6 +562,11 @@ static void do_start(struct fetcher *ft, struct st_fill *f)
 		if (st_meta_alloc(m))
 			goto fail;
 		f->shard = st_shards_place(fm->ss, f->id);
+		if (room_for(fm, f, m->size, err, sizeof(err)) < 0) {
+			cb_warn("fill %s: %s", f->key, err);
+			fill_fail(fm, f, 503, false, err);
+			return;
+		}
 		st_path_dir(fm->ss->s[f->shard].path, f->id, dir, sizeof(dir));
 		mkdir(dir, 0755);
 		st_path_data(fm->ss->s[f->shard].path, f->id, m->gen, data, sizeof(data));
@@ -735,6 +773,11 @@ struct st_fill_mgr *st_fill_mgr_new(const struct cfg *c, const struct st_shards 
 		return NULL;
 	}
 	return fm;
+}
+
+void st_fill_mgr_set_policy(struct st_fill_mgr *fm, struct st_policy *pol)
+{
+	fm->pol = pol;
 }
 
 void st_fill_mgr_free(struct st_fill_mgr *fm)

@@ -43,6 +43,9 @@ struct st_fill;
 struct st_fill_mgr *st_fill_mgr_new(const struct cfg *c, const struct st_shards *ss,
 				    struct st_index *ix, struct st_objcache *oc, unsigned nthreads,
 				    void (*notify)(void *arg), void *arg);
+struct st_policy;
+/* New objects are stored only within the shards' limits published in pol. */
+void st_fill_mgr_set_policy(struct st_fill_mgr *fm, struct st_policy *pol);
 /* Stops the threads (fills in progress end FAILED) and frees everything. */
 void st_fill_mgr_free(struct st_fill_mgr *fm);
 

@@ -256,3 +256,30 @@ void st_bucket_refund(uint64_t *tat_ns, uint64_t rate_bps, uint64_t bytes)
 	while (!__atomic_compare_exchange_n(tat_ns, &t, n, true, __ATOMIC_ACQ_REL,
 					    __ATOMIC_ACQUIRE));
 }
+
+int st_policy_reserve(struct st_policy *p, unsigned s, uint64_t size)
+{
+	struct st_shard_space *sp = &p->f->live.shard[s];
+	uint64_t limit = __atomic_load_n(&sp->limit, __ATOMIC_ACQUIRE), a, w;
+
+	if (s >= CFG_MAX_SHARDS || !limit)
+		return 0;
+	if (size > limit)
+		return -EFBIG;
+	a = __atomic_load_n(&sp->added, __ATOMIC_ACQUIRE);
+	do {
+		uint64_t used = __atomic_load_n(&sp->used, __ATOMIC_ACQUIRE);
+		uint64_t base = __atomic_load_n(&sp->added_base, __ATOMIC_ACQUIRE);
+
+		if (used + (a - base) + size > limit) {
+			w = __atomic_load_n(&sp->want, __ATOMIC_RELAXED);
+			while (w < size &&
+			       !__atomic_compare_exchange_n(&sp->want, &w, size, true,
+							    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+				;
+			return -EAGAIN;
+		}
+	} while (!__atomic_compare_exchange_n(&sp->added, &a, a + size, true, __ATOMIC_ACQ_REL,
+					      __ATOMIC_ACQUIRE));
+	return 0;
+}

@@ -19,7 +19,7 @@
 
 #include "cfg.h"
 
-#define ST_POLICY_LAYOUT 1
+#define ST_POLICY_LAYOUT 2
 
 /* What control decides. Rates in bits per second, 0 = unlimited. */
 struct st_policy_vals {
@@ -52,6 +52,19 @@ struct st_policy_live {
 	uint64_t fills_started, fills_done, fills_failed;
 	int64_t storage_pid;
 	uint64_t storage_starts;
+	/*
+	 * Space per shard, for fills to stay under the cache limits: control
+	 * publishes the limit and the bytes its last pass counted (object
+	 * sizes); fills add what they store meanwhile to `added`, which
+	 * control's pass folds in (added_base). A fill that finds no room sets
+	 * `want` and waits for control to evict.
+	 */
+	struct st_shard_space {
+		uint64_t limit; /* bytes, 0 = none published */
+		uint64_t used;
+		uint64_t added, added_base;
+		uint64_t want; /* bytes a waiting fill needs, 0 = none */
+	} shard[CFG_MAX_SHARDS];
 };
 
 struct st_policy;
@@ -91,6 +104,13 @@ bool st_policy_in_business_hours(const struct st_policy_vals *v, unsigned minute
 uint64_t st_policy_add_month(struct st_policy *p, uint32_t month, uint64_t bytes);
 /* The month's total as of `month` (0 if the recorded month is another). */
 uint64_t st_policy_month_bytes(const struct st_policy *p, uint32_t month);
+
+/*
+ * A fill is about to store an object of `size` bytes on shard s. 0: there
+ * is room and it is counted; -EAGAIN: not now (control was asked to make
+ * room; try again shortly); -EFBIG: more than the shard may ever hold.
+ */
+int st_policy_reserve(struct st_policy *p, unsigned s, uint64_t size);
 
 /*
  * GCRA token bucket. Asks to send up to `want` bytes at `rate_bps`; grants

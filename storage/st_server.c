@@ -1130,7 +1130,10 @@ static void fill_failed_response(struct worker *w, struct conn *c, int status, b
 
 	st_fill_why(w->srv->fm, c->fill, why, sizeof(why));
 	snprintf(body, sizeof(body), "%d %s: %s\n", status,
-		 status == 404 ? "not at the origin" : "origin failed", why);
+		 status == 404	 ? "not at the origin"
+		 : status == 503 ? "cache full"
+				 : "origin failed",
+		 why);
 	if (status >= 500)
 		w->stats->status_5xx++;
 	else
@@ -2576,6 +2579,7 @@ struct st_server *st_server_start(const struct st_server_conf *conf)
 		cb_err("fill threads: %s", strerror(errno));
 		goto fail;
 	}
+	st_fill_mgr_set_policy(srv->fm, conf->pol);
 	for (unsigned i = 0; i < srv->nworkers; i++) {
 		ret = pthread_create(&srv->w[i].thread, NULL, worker_main, &srv->w[i]);
 		CB_ASSERT(ret == 0);

@@ -2,10 +2,14 @@
 """A full shard (ENOSPC) during fills: no crash, nothing recorded complete
 that is not, every answer exact or cut short (never wrong), and fills work
 again once space is freed. The shard is a 6 MiB tmpfs the test mounts;
-without the right to mount, the scenario is skipped (exit 77)."""
+without the right to mount, the scenario is skipped (exit 77). The cache's
+own limits keep it from filling its disk, so the disk is filled behind its
+back, as another program on the same filesystem would, while a slow fill
+runs."""
 import os
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -14,7 +18,8 @@ from origins import Nginx  # noqa: E402
 
 
 def main():
-    app = Appliance(origins=())
+    app = Appliance(origins=(), storage_extra=("min_free_space = 0",
+                                               "max_cache_size_percent = 100"))
     os.makedirs(app.shard)
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", app.shard],
                        capture_output=True)
@@ -23,7 +28,7 @@ def main():
         sys.exit(77)
     www = os.path.join(app.dir, "www")
     os.makedirs(www)
-    nginx = Nginx(www, app.dir)
+    nginx = Nginx(www, app.dir, limit_rate="256k")
     with open(app.conf, "a") as f:
         f.write("[origin origin.test]\nupstream = http://127.0.0.1:%d\n" % nginx.port)
     names = {"a.bin": 3 * 1024 * 1024, "b.bin": 4 * 1024 * 1024, "c.bin": 1024 * 1024}
@@ -36,13 +41,25 @@ def main():
     try:
         app.start()
         got = {}
-        for n in ("a.bin", "b.bin"):  # together more than the shard holds
+
+        def fetch(n):
             got[n] = curl("-o", "-", url(n), timeout=60).stdout
+
+        curl("-o", "/dev/null", url("a.bin"), timeout=60)
+        t = threading.Thread(target=fetch, args=("b.bin",))
+        t.start()
+        time.sleep(1)
+        # Someone else fills the filesystem while b.bin is being filled.
+        subprocess.run(["dd", "if=/dev/zero", "of=" + os.path.join(app.shard, "filler"),
+                        "bs=64K"], capture_output=True)
+        t.join()
         for n, body in got.items():
             want = open(os.path.join(www, n), "rb").read()
             check(body == want or (len(body) < len(want) and body == want[:len(body)]),
                   "%s: exact or cut short, never wrong (%d of %d bytes)" % (
                       n, len(body), len(want)))
+        check(len(got["b.bin"]) < names["b.bin"] or "No space left" in app.logs(),
+              "the fill met the full disk")
         check(app.proc.poll() is None, "the appliance survived the full disk")
         listing = app.ctl("list").stdout
         for n in ("a.bin", "b.bin"):
@@ -50,7 +67,8 @@ def main():
             want = open(os.path.join(www, n), "rb").read()
             if line and "complete" in line[0].split():
                 check(got[n] == want, "%s: recorded complete only if it is" % n)
-        # Free space (evict what is there), then a fill works again.
+        # Free space (the filler goes, the objects are evicted), then a fill works again.
+        os.unlink(os.path.join(app.shard, "filler"))
         for n in ("a.bin", "b.bin"):
             app.ctl("evict", "http://origin.test/" + n, check_rc=False)
         time.sleep(1.5)  # the file server closes evicted files within a second

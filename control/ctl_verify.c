@@ -1,0 +1,160 @@
+/*
+ * Scrub: `cacheboxctl verify [URL|ID]` reads every stored piece again and
+ * compares its SHA-256 with the one recorded when it was filled. A corrupt
+ * piece is dropped: its bit in the metadata is cleared, the object is no
+ * longer complete, and the version moves to a new generation (the data
+ * file renamed) so the file server opens it afresh and verifies what it
+ * serves from scratch; the next request fetches the dropped pieces again.
+ */
+#include "ctl.h"
+
+#include "cb_common.h"
+#include "cb_log.h"
+#include "st_format.h"
+#include "st_import.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct scrub {
+	uint64_t objects, pieces, corrupt, objects_bad, bytes;
+	FILE *out;
+	bool json;
+	unsigned reported;
+};
+
+/* Drops the corrupt pieces of m (flags cleared in m->present by the caller). */
+static int drop_pieces(struct ctl *ctl, const struct st_index_rec *rec, struct st_meta *m)
+{
+	char meta[CB_PATH_TMP], from[CB_PATH_TMP], to[CB_PATH_TMP];
+	struct st_index_rec cur;
+	int ret = -ESTALE;
+
+	st_index_lock(ctl->ix);
+	if (st_index_lookup(ctl->ix, rec->id, &cur) == 0 && cur.gen == rec->gen) {
+		const char *shard = ctl->ss.s[rec->shard].path;
+
+		m->flags &= ~(uint32_t)ST_META_COMPLETE;
+		m->gen = st_new_gen(rec->gen);
+		st_path_data(shard, rec->id, rec->gen, from, sizeof(from));
+		st_path_data(shard, rec->id, m->gen, to, sizeof(to));
+		st_path_meta(shard, rec->id, meta, sizeof(meta));
+		ret = rename(from, to) < 0 ? -errno : 0;
+		if (ret == 0)
+			ret = st_meta_write(meta, m);
+		if (ret == 0) {
+			st_index_rec_from_meta(&cur, m, rec->shard);
+			ret = st_index_put(ctl->ix, &cur);
+		}
+	}
+	st_index_unlock(ctl->ix);
+	return ret;
+}
+
+static int scrub_one(const struct st_index_rec *rec, void *arg)
+{
+	struct ctl *ctl = ((void **)arg)[0];
+	struct scrub *sc = ((void **)arg)[1];
+	char path[CB_PATH_TMP], hex[ST_ID_HEX + 1], bad[256] = "";
+	uint8_t *buf = NULL, md[SHA256_DIGEST_LENGTH];
+	uint32_t nbad = 0;
+	struct st_meta m;
+	int fd = -1;
+	size_t bl = 0;
+
+	if (rec->shard >= ctl->ss.n)
+		return 0;
+	cb_hex_encode(rec->id, ST_ID_LEN, hex);
+	st_path_meta(ctl->ss.s[rec->shard].path, rec->id, path, sizeof(path));
+	if (st_meta_read(path, &m) != 0)
+		return 0; /* gone meanwhile, or the next start's rebuild drops it */
+	if (m.gen != rec->gen)
+		goto out; /* replaced meanwhile */
+	st_path_data(ctl->ss.s[rec->shard].path, rec->id, rec->gen, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	buf = malloc(m.piece_size);
+	if (fd < 0 || !buf)
+		goto out;
+	sc->objects++;
+	for (uint32_t p = 0; p < m.npieces; p++) {
+		uint64_t off = (uint64_t)p * m.piece_size;
+		size_t len = (size_t)CB_MIN((uint64_t)m.piece_size, m.size - off);
+
+		if (!st_meta_has(&m, p))
+			continue;
+		sc->pieces++;
+		sc->bytes += len;
+		if (pread(fd, buf, len, (off_t)off) == (ssize_t)len) {
+			SHA256(buf, len, md);
+			if (memcmp(md, m.hashes + (size_t)p * 32, 32) == 0)
+				continue;
+		}
+		m.present[p >> 3] &= (uint8_t) ~(1u << (p & 7));
+		nbad++;
+		if (bl < sizeof(bad) - 16)
+			bl += (size_t)snprintf(bad + bl, sizeof(bad) - bl, "%s%u", bl ? "," : "",
+					       p);
+	}
+	if (nbad) {
+		int ret = drop_pieces(ctl, rec, &m);
+
+		sc->corrupt += nbad;
+		sc->objects_bad++;
+		cb_warn("verify: object %s (%s): %u corrupt piece(s) [%s]: %s", hex, m.key, nbad,
+			bad, ret ? strerror(-ret) : "dropped, fetched again on the next request");
+		if (sc->json)
+			fprintf(sc->out, "%s{\"id\":\"%s\",\"corrupt_pieces\":[%s],\"dropped\":%s}",
+				sc->reported++ ? "," : "", hex, bad, ret ? "false" : "true");
+		else
+			fprintf(sc->out, "%s %s: %u corrupt piece(s) [%s] %s\n", hex, m.key, nbad,
+				bad, ret ? "could not be dropped" : "dropped");
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	st_meta_fini(&m);
+	return 0;
+}
+
+int verb_verify(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen)
+{
+	struct scrub sc = {.out = out, .json = req->json};
+	void *arg[2] = {ctl, &sc};
+	uint64_t t0 = cb_now_ns();
+
+	if (req->json)
+		fprintf(out, "{\"corrupt_objects\":[");
+	if (req->argc == 2) {
+		struct st_index_rec rec;
+		uint8_t id[ST_ID_LEN];
+
+		if (ctl_resolve_id(ctl, req->argv[1], id, err, errlen))
+			return -EINVAL;
+		if (st_index_lookup(ctl->ix, id, &rec) != 0) {
+			snprintf(err, errlen, "%s is not cached", req->argv[1]);
+			return -ENOENT;
+		}
+		scrub_one(&rec, arg);
+	} else {
+		st_index_foreach(ctl->ix, scrub_one, arg);
+	}
+	cb_info("verify: %llu objects, %llu pieces (%llu bytes) read in %.2f s: %llu corrupt",
+		(unsigned long long)sc.objects, (unsigned long long)sc.pieces,
+		(unsigned long long)sc.bytes, (double)(cb_now_ns() - t0) / 1e9,
+		(unsigned long long)sc.corrupt);
+	if (req->json)
+		fprintf(out,
+			"],\"objects\":%llu,\"pieces\":%llu,\"bytes\":%llu,\"corrupt\":%llu}\n",
+			(unsigned long long)sc.objects, (unsigned long long)sc.pieces,
+			(unsigned long long)sc.bytes, (unsigned long long)sc.corrupt);
+	else
+		fprintf(out, "verified %llu objects, %llu pieces: %llu corrupt\n",
+			(unsigned long long)sc.objects, (unsigned long long)sc.pieces,
+			(unsigned long long)sc.corrupt);
+	return 0;
+}
