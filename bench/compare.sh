@@ -43,6 +43,8 @@ NGINX_ADDR=${NGINX_ADDR:-127.0.0.1:18080}
 CACHEBOX_ADDR=${CACHEBOX_ADDR:-127.0.0.1:18003}
 CACHEBOX_METRICS_ADDR=${CACHEBOX_METRICS_ADDR:-127.0.0.1:19003}
 CACHEBOX_SERVER_CONF=${CACHEBOX_SERVER_CONF:-}
+CACHEBOX_CAP=${CACHEBOX_CAP:-0}
+CACHEBOX_CLIENT_CAP=${CACHEBOX_CLIENT_CAP:-0}
 TMP_PARENT=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
 
 usage() {
@@ -97,6 +99,8 @@ Environment only:
   CACHEBOX_BUILD    meson build dir with bench/cachebox-bench, control/cachebox-control and
                     control/cacheboxctl; relative to the repo root (default build)
   BENCH_BIN         load generator binary (default \$CACHEBOX_BUILD/bench/cachebox-bench)
+  CACHEBOX_CAP, CACHEBOX_CLIENT_CAP  max_bandwidth_served and max_bandwidth_per_client of
+                    cachebox (bits/s, e.g. 4G; default 0 = uncapped): what caps cost
   CACHEBOX_SERVER_CONF  extra lines for the [server] section of cachebox's generated config,
                     e.g. 'zerocopy_threshold = 1G' (SEND_ZC is copied anyway on loopback)
   NGINX, WRK        binaries (default /usr/sbin/nginx, /usr/bin/wrk)
@@ -529,8 +533,8 @@ upstream = http://127.0.0.1:9
 [limits]
 ; the load generator opens --conns connections from one address
 max_clients = 100000
-max_bandwidth_served = 0
-max_bandwidth_per_client = 0
+max_bandwidth_served = ${CACHEBOX_CAP:-0}
+max_bandwidth_per_client = ${CACHEBOX_CLIENT_CAP:-0}
 
 [discovery]
 enabled = false

@@ -6,6 +6,7 @@
  */
 #include "cb_common.h"
 #include "cfg.h"
+#include "ctl_args.h"
 #include "ctl_ipc.h"
 #include "ctl_verbs.h"
 
@@ -41,53 +42,32 @@ int main(int argc, char **argv)
 	char err[512], abs_path[PATH_MAX], *args[CTL_MAX_ARGS + 1];
 	const struct ctl_verb *v;
 	struct cfg *cfg = NULL;
-	bool json = false;
-	int i, fd = -1, nargs, ret = 1, send_errno = 0;
+	bool json = false, want_usage;
+	struct ctl_cli_args a;
+	int fd = -1, nargs, ret = 1, send_errno = 0;
 	char buf[65536];
 	ssize_t n;
 	size_t got = 0;
 
 	if (!config)
 		config = "config/cachebox.conf";
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) {
-			if (++i == argc) {
-				fprintf(stderr, "cacheboxctl: --config needs a FILE\n");
-				return 2;
-			}
-			config = argv[i];
-		} else if (strncmp(argv[i], "--config=", 9) == 0) {
-			config = argv[i] + 9;
-		} else if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0) {
-			json = true;
-		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return 0;
-		} else if (argv[i][0] == '-') {
-			fprintf(stderr, "cacheboxctl: unknown option '%s'\n\n", argv[i]);
+	switch (ctl_cli_parse(argc, argv, &a, &want_usage, err, sizeof(err))) {
+	case CTL_CLI_HELP:
+		usage(stdout);
+		return 0;
+	case CTL_CLI_USAGE:
+		fprintf(stderr, "cacheboxctl: %s\n%s", err, want_usage ? "\n" : "");
+		if (want_usage)
 			usage(stderr);
-			return 2;
-		} else {
-			break;
-		}
-	}
-	if (i == argc) {
-		usage(stderr);
 		return 2;
 	}
-	v = ctl_verb_find(argv[i]);
-	if (!v) {
-		fprintf(stderr, "cacheboxctl: unknown verb '%s'\n\n", argv[i]);
-		usage(stderr);
-		return 2;
-	}
-	nargs = argc - i - 1;
-	if (nargs < v->min_args || nargs > v->max_args) {
-		fprintf(stderr, "usage: cacheboxctl %s %s\n", v->name, v->args);
-		return 2;
-	}
+	if (a.config)
+		config = a.config;
+	json = a.json;
+	v = a.verb;
+	nargs = a.nargs;
 	for (int k = 0; k <= nargs; k++)
-		args[k] = argv[i + k];
+		args[k] = a.args[k];
 	args[nargs + 1] = NULL;
 	/* The control process opens FILE itself: give it an absolute path. */
 	if (strcmp(v->name, "import") == 0) {

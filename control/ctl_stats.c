@@ -5,6 +5,7 @@
  * policy.shm; no connection is dropped).
  */
 #include "ctl.h"
+#include "ctl_args.h"
 
 #include "cb_common.h"
 #include "cb_log.h"
@@ -311,55 +312,8 @@ int verb_limits(struct ctl *ctl, const struct ctl_request *req, FILE *out, char 
 	bool changed = false;
 
 	st_policy_read(ctl->pol, &v);
-	for (int i = 1; i < req->argc; i += 2) {
-		const char *opt = req->argv[i], *val = i + 1 < req->argc ? req->argv[i + 1] : NULL;
-		uint64_t n = 0;
-		int ret = -EINVAL;
-
-		if (!val) {
-			snprintf(err, errlen, "%s needs a value", opt);
-			return -EINVAL;
-		}
-		if (!strcmp(opt, "--max-clients")) {
-			char *end;
-
-			errno = 0;
-			n = strtoull(val, &end, 10);
-			ret = errno || *end || end == val || n < 1 || n > 100000 ? -EINVAL : 0;
-			v.max_clients = (uint32_t)n;
-		} else if (!strcmp(opt, "--queue-timeout")) {
-			ret = cfg_parse_duration_ms(val, &v.queue_timeout_ms);
-		} else if (!strcmp(opt, "--max-bandwidth-served")) {
-			ret = cfg_parse_rate(val, &v.rate_bps);
-		} else if (!strcmp(opt, "--max-bandwidth-per-client")) {
-			ret = cfg_parse_rate(val, &v.rate_client_bps);
-		} else if (!strcmp(opt, "--business-hours")) {
-			unsigned s, e;
-
-			ret = cfg_parse_hours(val, &s, &e);
-			if (!ret) {
-				v.business_start_min = s;
-				v.business_end_min = e;
-			}
-		} else if (!strcmp(opt, "--business-hours-max-bandwidth")) {
-			ret = cfg_parse_rate(val, &v.business_rate_bps);
-		} else if (!strcmp(opt, "--monthly-upload-cap")) {
-			ret = cfg_parse_size(val, &v.monthly_cap);
-		} else {
-			snprintf(err, errlen,
-				 "unknown option '%s' (--max-clients, --queue-timeout, "
-				 "--max-bandwidth-served, --max-bandwidth-per-client, "
-				 "--business-hours, --business-hours-max-bandwidth, "
-				 "--monthly-upload-cap)",
-				 opt);
-			return -EINVAL;
-		}
-		if (ret) {
-			snprintf(err, errlen, "%s: bad value '%s'", opt, val);
-			return -EINVAL;
-		}
-		changed = true;
-	}
+	if (ctl_limits_parse(req->argc - 1, req->argv + 1, &v, &changed, err, errlen))
+		return -EINVAL;
 	if (changed) {
 		st_policy_publish(ctl->pol, &v);
 		cb_info("limits changed at run time: max_clients %u, max_bandwidth_served %llu, "
