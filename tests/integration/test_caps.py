@@ -30,6 +30,7 @@ class Reader(threading.Thread):
         self.bytes = 0
         self.copies = 0
         self.bad = 0
+        self.reconnects = 0  # one socket for the whole run: any drop ends it
         self.stop = threading.Event()
         self.lock = threading.Lock()
 
@@ -45,7 +46,11 @@ class Reader(threading.Thread):
             s.sendall(req)
             head = b""
             while b"\r\n\r\n" not in head:
-                head += s.recv(4096)
+                chunk = s.recv(4096)
+                if not chunk:
+                    self.reconnects += 1
+                    return
+                head += chunk
             head, body = head.split(b"\r\n\r\n", 1)
             h = hashlib.sha256(body)
             got = len(body)
@@ -54,6 +59,7 @@ class Reader(threading.Thread):
             while got < SIZE and not self.stop.is_set():
                 chunk = s.recv(1 << 20)
                 if not chunk:
+                    self.reconnects += 1
                     return
                 h.update(chunk)
                 got += len(chunk)
@@ -113,10 +119,19 @@ def main():
         t0, b0 = time.monotonic(), r.count()
         time.sleep(5)
         got = (r.count() - b0) / (time.monotonic() - t0)
-        r.stop.set()
-        r.join(15)
         check(abs(got - 2e6) / 2e6 <= 0.03, "per-client cap: %.3f MB/s against 2 MB/s"
               % (got / 1e6))
+        # Raised at run time, under the same connection.
+        app.ctl("limits", "--max-bandwidth-per-client", "32M")
+        time.sleep(1)
+        t0, b0 = time.monotonic(), r.count()
+        time.sleep(4)
+        got = (r.count() - b0) / (time.monotonic() - t0)
+        r.stop.set()
+        r.join(15)
+        check(abs(got - 4e6) / 4e6 <= 0.05 and r.is_alive() is False and r.bad == 0,
+              "raised to 32 Mbit/s on the same connection: %.3f MB/s" % (got / 1e6))
+        check(r.reconnects == 0, "the connection was never dropped")
     finally:
         app.cleanup()
 

@@ -9,6 +9,8 @@ loopback addresses and a per-client cap so that each download lasts about
 - 1000 clients aborting mid-body (and while queued), in waves: afterwards 0
   active and 0 queued slots within 1 s, and the file server's fd count back
   to its baseline.
+- a client that stops reading is closed by the stalled-reader timeout and
+  its slot freed within a second of it.
 - `cacheboxctl limits` changes the limit at run time, and stats and the
   Prometheus endpoint count the rejections."""
 import hashlib
@@ -211,8 +213,28 @@ def main():
             time.sleep(0.1)
         check(fd_count(pid) <= base, "fd count back to its baseline: %d (was %d)"
               % (fd_count(pid), base))
-        # And the box still serves.
+        # A client that asks and then stops reading: the stalled-reader
+        # timeout (idle_timeout, 5 s here) closes it and its slot is free
+        # within a second after that.
         app.ctl("limits", "--max-bandwidth-per-client", "0")
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.bind(("127.0.0.251", 0))
+        stuck.connect(("127.0.0.1", app.port))
+        # Four pipelined: 16 MiB is more than the socket buffers take.
+        stuck.sendall(b"GET /obj.bin?cacheHostOrigin=dl.example.com HTTP/1.1\r\nHost: x\r\n\r\n"
+                      * 4)
+        time.sleep(1)
+        check(stats(app)["clients_active"] == 1, "the stalled client holds a slot")
+        t0 = time.time()
+        while time.time() - t0 < 10 and stats(app)["clients_active"]:
+            time.sleep(0.1)
+        freed = time.time() - t0
+        check(stats(app)["clients_active"] == 0 and freed <= 5 + 1.5,
+              "its slot is free once the timeout closed it: %.1f s after the stall began "
+              "(idle_timeout 5 s)" % (freed + 1))
+        stuck.close()
+        # And the box still serves.
         res = run_clients(app, 1, 250, 0)
         check(res[0]["status"] == 200 and res[0]["sha"] == want, "still serving afterwards")
     finally:
