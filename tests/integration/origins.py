@@ -199,32 +199,6 @@ class BadOrigin:
             return True
         raise RuntimeError("unknown mode " + mode)
 
-    def tunnel(self, client, target, early):
-        """CONNECT (RFC 9110 §9.3.6): answers connect_status; on 200 relays
-        bytes both ways until either side closes (10 s idle limit)."""
-        if self.connect_status != 200:
-            client.sendall(b"HTTP/1.1 %d Refused\r\nContent-Length: 0\r\n\r\n"
-                           % self.connect_status)
-            return
-        host, port = target.rsplit(":", 1)
-        upstream = socket.create_connection((host, int(port)), timeout=10)
-        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        if early:
-            upstream.sendall(early)
-        socks = [client, upstream]
-        try:
-            while True:
-                ready, _, _ = select.select(socks, [], [], 10)
-                if not ready:
-                    return
-                for s in ready:
-                    data = s.recv(65536)
-                    if not data:
-                        return
-                    (upstream if s is client else client).sendall(data)
-        finally:
-            upstream.close()
-
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
