@@ -27,8 +27,30 @@ static void usage(FILE *f)
 	for (int i = 0; i < CTL_NVERBS; i++) {
 		char left[64];
 
+		const char *h = ctl_verbs[i].help;
+		int col = 0;
+
 		snprintf(left, sizeof(left), "%s %s", ctl_verbs[i].name, ctl_verbs[i].args);
-		fprintf(f, "  %-22s %s\n", left, ctl_verbs[i].help);
+		if (strlen(left) > 22)
+			fprintf(f, "  %s\n  %-22s ", left, "");
+		else
+			fprintf(f, "  %-22s ", left);
+		/* The help, folded at word boundaries to fit 80 columns. */
+		while (*h) {
+			size_t w = strcspn(h, " ");
+
+			if (col && col + 1 + (int)w > 55) {
+				fprintf(f, "\n  %-22s ", "");
+				col = 0;
+			} else if (col) {
+				fputc(' ', f);
+				col++;
+			}
+			fprintf(f, "%.*s", (int)w, h);
+			col += (int)w;
+			h += w + strspn(h + w, " ");
+		}
+		fputc('\n', f);
 	}
 	fprintf(f, "\noptions:\n"
 		   "  -c, --config FILE      configuration file\n"

@@ -25,11 +25,11 @@ static const struct ctl_verb ctl_verbs[] = {
 	 "remove one object (a URL or a 64-hex content ID), those unused for DUR, or the "
 	 "policy's choice down to SIZE (pinned ones stay)"},
 	{"pin", "URL|ID", 1, 1, "never evict this object"},
+	{"unpin", "URL|ID", 1, 1, "let eviction take this object again"},
 	{"verify", "[URL|ID]", 0, 1,
 	 "read every stored piece again and check its SHA-256; corrupt pieces are dropped and "
 	 "fetched again"},
 	{"quota", "ORIGIN SIZE", 2, 2, "set an origin's cache quota now (0 = none)"},
-	{"unpin", "URL|ID", 1, 1, "let eviction take this object again"},
 	{"limits", "[--max-clients N] [--max-bandwidth-served RATE] ...", 0, 14,
 	 "show the slot limit and caps, or change them now (also --queue-timeout DUR, "
 	 "--max-bandwidth-per-client "
