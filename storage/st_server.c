@@ -160,6 +160,7 @@ struct conn {
 	uint64_t t_start;
 	int status;
 	uint64_t body_len, body_sent;
+	uint64_t counted; /* of body_sent, already in the served and monthly totals */
 	char method[8];
 	char range_desc[48];
 	char id_hex[ST_ID_HEX + 1];
@@ -418,7 +419,7 @@ static void response_reset(struct worker *w, struct conn *c)
 	c->seg_done = 0;
 	c->mode = SEG_UNDECIDED;
 	c->zc_read_off = 0;
-	c->body_len = c->body_sent = 0;
+	c->body_len = c->body_sent = c->counted = 0;
 	c->status = 0;
 	c->method[0] = c->range_desc[0] = c->id_hex[0] = '\0';
 	c->result = NULL;
@@ -443,6 +444,22 @@ static void zc_pop(struct worker *w, struct conn *c)
 }
 
 static void slot_release(struct worker *w, struct conn *c);
+
+/*
+ * Body bytes sent since last counted go into the served total and the
+ * month's upload: at the end of a response, and every sweep while a long
+ * one runs, so stats and the monthly cap see a big download as it goes.
+ */
+static void count_served(struct worker *w, struct conn *c)
+{
+	uint64_t d = c->body_sent > c->counted ? c->body_sent - c->counted : 0;
+
+	if (!d)
+		return;
+	c->counted += d;
+	w->stats->bytes_served += d;
+	st_policy_add_month(w->srv->conf.pol, w->month, d);
+}
 static void bwq_remove(struct worker *w, struct conn *c);
 
 static void conn_free(struct worker *w, struct conn *c)
@@ -454,8 +471,7 @@ static void conn_free(struct worker *w, struct conn *c)
 	conn_unlink(w, c);
 	if (c->status && c->state == CS_SEND) {
 		/* A response cut short (client gone, origin failed): logged with what it got. */
-		w->stats->bytes_served += c->body_sent;
-		st_policy_add_month(w->srv->conf.pol, w->month, c->body_sent);
+		count_served(w, c);
 		alog_line(w, c);
 	}
 	slot_release(w, c);
@@ -551,8 +567,7 @@ static void response_done(struct worker *w, struct conn *c)
 		total += c->segs[i].len;
 	if (end && total >= (uint64_t)(end - c->out) + 4)
 		c->body_sent = total - (uint64_t)(end - c->out) - 4;
-	w->stats->bytes_served += c->body_sent;
-	st_policy_add_month(w->srv->conf.pol, w->month, c->body_sent);
+	count_served(w, c);
 	alog_line(w, c);
 	slot_release(w, c);
 	response_reset(w, c);
@@ -2271,6 +2286,8 @@ static void sweep_timeouts(struct worker *w)
 
 	for (c = w->conns; c; c = next) {
 		next = c->next;
+		if (c->state == CS_SEND)
+			count_served(w, c);
 		if (!c->closing && c->park == PARK_SLOT && now >= c->wait_until) {
 			handle_request(w, c, &c->req); /* the queue wait is over: a 503 */
 			if (c->park == PARK_NONE)

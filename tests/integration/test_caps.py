@@ -8,6 +8,7 @@
 - the business-hours switch, with the clock moved (CACHEBOX_CLOCK_OFFSET) to
   07:59:54: 64 Mbit/s until 08:00, then the window's 16 Mbit/s."""
 import hashlib
+import json
 import os
 import socket
 import sys
@@ -91,6 +92,10 @@ def main():
         for r in readers:
             r.start()
         time.sleep(2)  # past the first burst
+        s = json.loads(app.ctl("--json", "stats").stdout)
+        check(s["month_uploaded"] >= 5e6 and s["bytes_served"] >= 5e6,
+              "downloads in progress are counted as they go: %d bytes after 2 s, none finished"
+              % s["month_uploaded"])
         rate = 40e6 / 8
         marks = [(time.monotonic(), total(readers))]
         for _ in range(3):
