@@ -164,7 +164,8 @@ struct bench_opts {
 	bool copy;
 	bool csv;
 	bool tls;
-	SSL_CTX *tls_ctx; /* set when tls */
+	SSL_CTX *tls_ctx;  /* set when tls */
+	uint64_t rate_bps; /* --rate: pace requests to this many body bits/s, 0 = flat out */
 };
 
 enum bench_err {
@@ -350,6 +351,8 @@ struct bench_conn {
 	uint64_t first;
 	uint64_t last;
 	uint64_t start_ns; /* request (or connect) start */
+	uint64_t next_ns;  /* --rate: when this connection may send its next request */
+	bool paced;	   /* --rate: waiting for next_ns */
 	uint64_t retry_ns;
 	uint64_t body_left;
 	size_t req_len;
@@ -663,6 +666,17 @@ static void bench_conn_done(struct bench_thread *t, struct bench_conn *c, bool c
 	bench_hist_record(&t->st.lat, now - c->start_ns);
 	t->st.requests++;
 	c->fresh = false;
+	if (!close_after && t->o->rate_bps) {
+		/* Each connection its share of the rate: one range per interval. */
+		uint64_t interval = (uint64_t)((double)t->o->range * 8 * t->o->conns * 1e9 /
+					       (double)t->o->rate_bps);
+
+		c->next_ns = CB_MAX(now, c->next_ns + interval);
+		if (c->next_ns > now) {
+			c->paced = true;
+			return;
+		}
+	}
 	if (!close_after) {
 		bench_conn_request(t, c);
 		return;
@@ -858,6 +872,8 @@ static void bench_thread_scan(struct bench_thread *t, uint64_t now)
 	for (unsigned i = 0; i < t->nconns; i++) {
 		struct bench_conn *c = &t->conns[i];
 
+		if (c->paced)
+			continue;
 		if (c->state == BENCH_IDLE) {
 			if (now >= c->retry_ns)
 				bench_conn_open(t, c, now);
@@ -892,6 +908,13 @@ static void *bench_thread_main(void *arg)
 			(int)CB_MIN((t->deadline_ns - now) / 1000000 + 1, BENCH_SCAN_NS / 1000000);
 		if (t->reopen)
 			wait_ms = (int)CB_MIN((uint64_t)wait_ms, BENCH_BACKOFF_NS / 1000000);
+		for (unsigned i = 0; t->o->rate_bps && i < t->nconns; i++)
+			if (t->conns[i].paced)
+				wait_ms =
+					(int)CB_MIN((uint64_t)wait_ms,
+						    t->conns[i].next_ns > now
+							    ? (t->conns[i].next_ns - now) / 1000000
+							    : 0);
 		n = epoll_wait(t->epfd, evs, BENCH_EVENTS, wait_ms);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -902,6 +925,15 @@ static void *bench_thread_main(void *arg)
 		}
 		for (int i = 0; i < n; i++)
 			bench_conn_event(t, evs[i].data.u64);
+		now = cb_now_ns();
+		for (unsigned i = 0; t->o->rate_bps && i < t->nconns; i++) {
+			struct bench_conn *c = &t->conns[i];
+
+			if (c->paced && now >= c->next_ns) {
+				c->paced = false;
+				bench_conn_request(t, c);
+			}
+		}
 		if (t->reopen) {
 			now = cb_now_ns();
 			bench_thread_scan(t, now);
@@ -963,6 +995,10 @@ static void bench_usage(FILE *f)
 		"      --timeout SECS    a response not complete after this is an error (default "
 		"10)\n"
 		"      --seed N          random seed (default: from the clock)\n"
+		"      --rate BITS       pace the requests so the bodies arrive at about this "
+		"many\n"
+		"                        bits/s in all (k M G decimal suffixes; default: as fast\n"
+		"                        as the server goes), to compare servers at one load\n"
 		"      --copy            read bodies into a user buffer like an ordinary client\n"
 		"                        (default: discard them in the kernel with MSG_TRUNC, so "
 		"the\n"
@@ -1425,6 +1461,7 @@ enum {
 	BENCH_OPT_CSV,
 	BENCH_OPT_CSV_HEADER,
 	BENCH_OPT_TLS,
+	BENCH_OPT_RATE,
 };
 
 static const struct option bench_long_opts[] = {
@@ -1443,6 +1480,7 @@ static const struct option bench_long_opts[] = {
 	{"tls", no_argument, NULL, BENCH_OPT_TLS},
 	{"csv", no_argument, NULL, BENCH_OPT_CSV},
 	{"csv-header", no_argument, NULL, BENCH_OPT_CSV_HEADER},
+	{"rate", required_argument, NULL, BENCH_OPT_RATE},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -1548,6 +1586,20 @@ static int bench_parse_args(struct bench_opts *o, int argc, char **argv)
 		case BENCH_OPT_CSV_HEADER:
 			printf("%s\n", bench_csv_header);
 			return 1;
+		case BENCH_OPT_RATE: {
+			char *end;
+			double v = strtod(optarg, &end);
+			double mul = *end == 'k' ? 1e3 : *end == 'M' ? 1e6 : *end == 'G' ? 1e9 : 1;
+
+			if (mul != 1)
+				end++;
+			if (end == optarg || *end || !(v > 0) || v * mul > 1e13) {
+				fprintf(stderr, "cachebox-bench: --rate wants bits/s, e.g. 4G\n");
+				return -1;
+			}
+			o->rate_bps = (uint64_t)(v * mul);
+			break;
+		}
 		case 'h':
 			bench_usage(stdout);
 			return 1;

@@ -44,6 +44,7 @@ CACHEBOX_ADDR=${CACHEBOX_ADDR:-127.0.0.1:18003}
 CACHEBOX_METRICS_ADDR=${CACHEBOX_METRICS_ADDR:-127.0.0.1:19003}
 CACHEBOX_SERVER_CONF=${CACHEBOX_SERVER_CONF:-}
 CACHEBOX_CAP=${CACHEBOX_CAP:-0}
+BENCH_RATE=${BENCH_RATE:-}
 CACHEBOX_CLIENT_CAP=${CACHEBOX_CLIENT_CAP:-0}
 TMP_PARENT=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
 
@@ -101,6 +102,8 @@ Environment only:
   BENCH_BIN         load generator binary (default \$CACHEBOX_BUILD/bench/cachebox-bench)
   CACHEBOX_CAP, CACHEBOX_CLIENT_CAP  max_bandwidth_served and max_bandwidth_per_client of
                     cachebox (bits/s, e.g. 4G; default 0 = uncapped): what caps cost
+  BENCH_RATE        cachebox-bench --rate: the client paces itself to this many bits/s,
+                    so a capped server can be compared with an uncapped one at one load
   CACHEBOX_SERVER_CONF  extra lines for the [server] section of cachebox's generated config,
                     e.g. 'zerocopy_threshold = 1G' (SEND_ZC is copied anyway on loopback)
   NGINX, WRK        binaries (default /usr/sbin/nginx, /usr/bin/wrk)
@@ -603,6 +606,7 @@ run_client() {
 	if [[ $client == bench ]]; then
 		args=(-a "$addr" -c "$CONNS" -d "$secs" -r "$range" --csv)
 		((TLS)) && args+=(--tls)
+		[[ -n $BENCH_RATE ]] && args+=(--rate "$BENCH_RATE")
 		for p in "${paths[@]}"; do args+=(-u "$p"); done
 		out=$(taskset -c "$CLIENT_CPU" "$BENCH_BIN" "${args[@]}" 2>&1) || rc=$?
 		printf '## %s %s range=%s rc=%s\n%s\n' "$server" "$client" "$range" "$rc" \
