@@ -2,7 +2,9 @@
 """max_cache_age: a complete object older than the age is served and
 revalidated behind: kept (age reset, one origin request) when the origin
 still has the same version, replaced atomically when it changed. Every
-answer is one whole version, never a mix."""
+answer is one whole version, never a mix. The objects are used during the
+wait: eviction takes objects left unused for longer than max_cache_age
+(test_evict.py), revalidation is for those still in use."""
 import os
 import sys
 import time
@@ -15,7 +17,7 @@ PIECE = 64 * 1024
 
 
 def main():
-    app = Appliance(origins=(), storage_extra=["max_cache_age = 2s"])
+    app = Appliance(origins=(), storage_extra=["max_cache_age = 3s"])
     www = os.path.join(app.dir, "www")
     os.makedirs(www)
     nginx = Nginx(www, app.dir)
@@ -45,7 +47,11 @@ def main():
         os.utime(changing, (time.time() + 10, time.time() + 10))
         v2 = open(changing, "rb").read()
 
-        time.sleep(3)  # past max_cache_age
+        time.sleep(1.6)  # still fresh: a hit keeps them in use, no origin request
+        for name in ("same.bin", "changing.bin"):
+            curl("-r", "0-0", "-o", "/dev/null", url(name))
+        check(origin_count("same.bin") == n_same, "a fresh hit does not ask the origin")
+        time.sleep(2.0)  # past max_cache_age since the fill, used 2 s ago
         r = curl("-o", "-", url("same.bin"))
         check(r.stdout == open(same, "rb").read(), "unchanged object served while stale")
         seen = set()
