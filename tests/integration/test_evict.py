@@ -128,7 +128,7 @@ def main():
         for i in range(3):
             curl("-o", "/dev/null", url(i, "q.test"))
             time.sleep(0.3)
-        time.sleep(1.5)
+        time.sleep(2.5)  # an eviction pass runs once a second
         q = [k for k in listing(app) if k.startswith("q.test/")]
         check(len(q) == 2, "q.test within its 9 MiB quota: %s" % q)
 
@@ -159,7 +159,7 @@ def main():
         app.start()
         curl("-o", "/dev/null", url(5))
         check("a.test/o5.bin" in listing(app), "object 5 cached")
-        time.sleep(4)
+        time.sleep(5.5)  # unused > 2 s in whole seconds, and a pass (1 s) after that
         objs = listing(app)
         check("a.test/o5.bin" not in objs and "a.test/o0.bin" in objs,
               "max_cache_age: the unused object went, the pinned one stayed: %s" % list(objs))
