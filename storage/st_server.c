@@ -65,11 +65,11 @@
 #define TLS_OUT_CAP (TLS_CHUNK + 16 * 1024)
 #define LINGER_MS   2000
 #define ZC_BUF_SIZE (256 * 1024)
-#define SLOT_TABLE  4096 /* clients served or waiting; more get 503 at once */
+#define SLOT_TABLE  4096	/* clients served or waiting; more get 503 at once */
 #define BW_BATCH_NS 10000000ull /* capped sends go out in bursts this far apart */
-#define ZC_BUFS	    64	 /* registered buffers per worker (6 bits of user_data) */
-#define ZC_PER_CONN 4	 /* reads and sends in flight per connection */
-#define CONN_ALIGN  512	 /* low 9 bits of user_data: op (3) and buffer index (6) */
+#define ZC_BUFS	    64		/* registered buffers per worker (6 bits of user_data) */
+#define ZC_PER_CONN 4		/* reads and sends in flight per connection */
+#define CONN_ALIGN  512		/* low 9 bits of user_data: op (3) and buffer index (6) */
 #define ALOG_CAP    (64 * 1024)
 #define MAX_SEGS    (2 * ST_RANGE_MAX + 2)
 
