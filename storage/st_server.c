@@ -769,6 +769,22 @@ static void wait_piece(struct worker *w, struct conn *c, const struct seg *s)
 	park(w, c, PARK_PIECE);
 }
 
+/*
+ * Bytes of segment s that may be issued now: present and verified, and
+ * allowed by the bandwidth caps. 0 when the connection was parked (waiting
+ * for a piece or for a cap).
+ */
+static uint64_t sendable(struct worker *w, struct conn *c, const struct seg *s)
+{
+	uint64_t ready = ready_bytes(w, c, s);
+
+	if (ready == 0) {
+		wait_piece(w, c, s);
+		return 0;
+	}
+	return bw_limit(w, c, ready);
+}
+
 /* ---------------------------------------------------------------- TLS */
 
 /*
@@ -927,14 +943,9 @@ static void tls_send_next(struct worker *w, struct conn *c, const struct seg *s)
 			zc_try_send(w, c, s);
 			return;
 		}
-		ready = ready_bytes(w, c, s);
-		if (ready == 0) {
-			wait_piece(w, c, s);
-			return;
-		}
-		ready = bw_limit(w, c, ready);
+		ready = sendable(w, c, s);
 		if (ready == 0)
-			return; /* parked by a bandwidth cap */
+			return; /* parked */
 		if (w->zc_ok) {
 			/* io_uring reads into registered buffers, up to four ahead. */
 			c->zc_read_off = c->seg_done;
@@ -994,14 +1005,9 @@ static void send_next(struct worker *w, struct conn *c)
 		return;
 	}
 	if (c->pipe_bytes == 0 && c->zq_count == 0 && !c->zc_sending) {
-		ready = ready_bytes(w, c, s);
-		if (ready == 0) {
-			wait_piece(w, c, s);
-			return;
-		}
-		ready = bw_limit(w, c, ready);
+		ready = sendable(w, c, s);
 		if (ready == 0)
-			return; /* parked by a bandwidth cap */
+			return; /* parked */
 	}
 	if (c->mode == SEG_UNDECIDED) {
 		uint64_t thr = w->srv->conf.cfg->server.zerocopy_threshold;
