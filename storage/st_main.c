@@ -129,8 +129,6 @@ int main(int argc, char **argv)
 	/* Slots of an earlier file server died with it. */
 	__atomic_store_n(&live->active_clients, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&live->queued_clients, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&live->storage_pid, (int64_t)getpid(), __ATOMIC_RELAXED);
-	__atomic_add_fetch(&live->storage_starts, 1, __ATOMIC_RELAXED);
 	sc.pol = pol;
 	oc = st_objcache_new(&ss, ix, 4096);
 	if (!oc)

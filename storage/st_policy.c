@@ -156,7 +156,7 @@ static void clock_offset_init(void)
 	}
 }
 
-int64_t st_policy_clock_offset(void)
+static int64_t st_policy_clock_offset(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -259,10 +259,14 @@ void st_bucket_refund(uint64_t *tat_ns, uint64_t rate_bps, uint64_t bytes)
 
 int st_policy_reserve(struct st_policy *p, unsigned s, uint64_t size)
 {
-	struct st_shard_space *sp = &p->f->live.shard[s];
-	uint64_t limit = __atomic_load_n(&sp->limit, __ATOMIC_ACQUIRE), a, w;
+	struct st_shard_space *sp;
+	uint64_t limit, a, w;
 
-	if (s >= CFG_MAX_SHARDS || !limit)
+	if (s >= CFG_MAX_SHARDS)
+		return 0;
+	sp = &p->f->live.shard[s];
+	limit = __atomic_load_n(&sp->limit, __ATOMIC_ACQUIRE);
+	if (!limit)
 		return 0;
 	if (size > limit)
 		return -EFBIG;

@@ -19,7 +19,7 @@
 
 #include "cfg.h"
 
-#define ST_POLICY_LAYOUT 2
+#define ST_POLICY_LAYOUT 3
 
 /* What control decides. Rates in bits per second, 0 = unlimited. */
 struct st_policy_vals {
@@ -50,8 +50,6 @@ struct st_policy_live {
 	uint64_t origin_requests;
 	uint64_t origin_retries;
 	uint64_t fills_started, fills_done, fills_failed;
-	int64_t storage_pid;
-	uint64_t storage_starts;
 	/*
 	 * Space per shard, for fills to stay under the cache limits: control
 	 * publishes the limit and the bytes its last pass counted (object
@@ -86,11 +84,10 @@ void st_policy_read(const struct st_policy *p, struct st_policy_vals *v);
 struct st_policy_live *st_policy_live(struct st_policy *p);
 
 /*
- * Seconds added to the wall clock for schedules and the month: 0, or the
- * CACHEBOX_CLOCK_OFFSET environment variable (a test hook, logged).
+ * Local time-of-day (minutes) and month (YYYYMM) of now. The wall clock
+ * moves by CACHEBOX_CLOCK_OFFSET seconds when that is set (a test hook for
+ * the business-hours switch, logged once).
  */
-int64_t st_policy_clock_offset(void);
-/* Local time-of-day (minutes) and month (YYYYMM) of now, offset applied. */
 void st_policy_now(unsigned *minute, uint32_t *month);
 
 /* The cap in force at local time-of-day `minute` (0..1439): business hours or not. */
