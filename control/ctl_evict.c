@@ -224,6 +224,24 @@ struct usage {
 	uint64_t total;
 };
 
+/* Every object of the index, what control knows of it, and the sums by shard and origin. */
+static int snapshot(struct ctl *ctl, struct gather *g, struct usage *u)
+{
+	memset(u, 0, sizeof(*u));
+	if (st_index_foreach(ctl->ix, gather_one, g) < 0 || refresh_seen(ctl, ctl->ev, g) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < g->n; i++) {
+		const struct obj *o = &g->v[i];
+
+		if (o->rec.shard < CFG_MAX_SHARDS)
+			u->shard[o->rec.shard] += o->rec.size;
+		if (o->seen->origin >= 0)
+			u->origin[o->seen->origin] += o->rec.size;
+		u->total += o->rec.size;
+	}
+	return 0;
+}
+
 static bool evict_one(struct ctl *ctl, struct ctl_evict *ev, struct obj *o, struct usage *u,
 		      const char *why)
 {
@@ -326,18 +344,9 @@ int ctl_evict_pass(struct ctl *ctl, uint64_t *out_evicted)
 		base[s] = __atomic_load_n(&live->shard[s].added, __ATOMIC_ACQUIRE);
 		want[s] = __atomic_exchange_n(&live->shard[s].want, 0, __ATOMIC_ACQ_REL);
 	}
-	if (st_index_foreach(ctl->ix, gather_one, &g) < 0 || refresh_seen(ctl, ev, &g) < 0) {
+	if (snapshot(ctl, &g, &u) < 0) {
 		free(g.v);
 		return -ENOMEM;
-	}
-	for (size_t i = 0; i < g.n; i++) {
-		const struct obj *o = &g.v[i];
-
-		if (o->rec.shard < CFG_MAX_SHARDS)
-			u.shard[o->rec.shard] += o->rec.size;
-		if (o->seen->origin >= 0)
-			u.origin[o->seen->origin] += o->rec.size;
-		u.total += o->rec.size;
 	}
 
 	/* Unused for longer than max_cache_age. */
@@ -421,16 +430,9 @@ int ctl_evict_operator(struct ctl *ctl, bool to_size, uint64_t arg, uint64_t *n,
 	struct usage u = {0};
 	uint64_t n0 = ev->evicted, b0 = ev->evicted_bytes, now = (uint64_t)time(NULL);
 
-	if (st_index_foreach(ctl->ix, gather_one, &g) < 0 || refresh_seen(ctl, ev, &g) < 0) {
+	if (snapshot(ctl, &g, &u) < 0) {
 		free(g.v);
 		return -ENOMEM;
-	}
-	for (size_t i = 0; i < g.n; i++) {
-		if (g.v[i].rec.shard < CFG_MAX_SHARDS)
-			u.shard[g.v[i].rec.shard] += g.v[i].rec.size;
-		if (g.v[i].seen->origin >= 0)
-			u.origin[g.v[i].seen->origin] += g.v[i].rec.size;
-		u.total += g.v[i].rec.size;
 	}
 	if (to_size && u.total > arg) {
 		struct need need = {-1, -1, u.total - arg, "evict --to-size"};

@@ -28,6 +28,7 @@ struct figures {
 	uint64_t rate_now;
 	bool business_now;
 	unsigned objects, complete;
+	uint64_t evicted, evicted_bytes; /* by this control since it started */
 	struct {
 		uint64_t cached, fs_size, fs_free;
 		unsigned objects;
@@ -86,6 +87,7 @@ static void gather(struct ctl *ctl, struct figures *f)
 	f->business_now = st_policy_in_business_hours(&f->pv, minute);
 	f->rate_now = st_policy_rate_at(&f->pv, minute);
 	st_index_foreach(ctl->ix, gather_one, f);
+	ctl_evict_counts(ctl, &f->evicted, &f->evicted_bytes);
 	for (unsigned i = 0; i < ctl->ss.n && i < CFG_MAX_SHARDS; i++) {
 		struct statvfs sv;
 
@@ -225,8 +227,11 @@ int verb_stats(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *
 			f->pv.monthly_cap && f->month_bytes >= f->pv.monthly_cap ? "true" : "false",
 			f->business_now ? "true" : "false", (unsigned long long)f->rate_now);
 		limits_json(out, &f->pv);
-		fprintf(out, ",\"objects\":%u,\"objects_complete\":%u,\"shards\":[", f->objects,
-			f->complete);
+		fprintf(out,
+			",\"objects\":%u,\"objects_complete\":%u,\"evicted\":%llu,"
+			"\"evicted_bytes\":%llu,\"shards\":[",
+			f->objects, f->complete, (unsigned long long)f->evicted,
+			(unsigned long long)f->evicted_bytes);
 		for (unsigned i = 0; i < ctl->ss.n; i++) {
 			fprintf(out, "%s{\"path\":", i ? "," : "");
 			json_str(out, ctl->ss.s[i].path);
@@ -284,7 +289,11 @@ int verb_stats(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *
 			f->month_bytes >= f->pv.monthly_cap ? ": CAP REACHED, answering 503" : "");
 	fprintf(out, "\nconnections         %llu open, %llu since start\n",
 		(unsigned long long)f->w.conns_open, (unsigned long long)f->w.conns_total);
-	fprintf(out, "objects             %u (%u complete)\n", f->objects, f->complete);
+	fprintf(out,
+		"objects             %u (%u complete); %llu evicted (%llu bytes) since control "
+		"started\n",
+		f->objects, f->complete, (unsigned long long)f->evicted,
+		(unsigned long long)f->evicted_bytes);
 	for (unsigned i = 0; i < ctl->ss.n; i++)
 		fprintf(out, "shard %-13u %s: %u objects, %llu MiB cached, %llu of %llu MiB free\n",
 			i, ctl->ss.s[i].path, f->shard[i].objects,
@@ -341,6 +350,12 @@ static void metric(FILE *out, const char *name, const char *type, const char *he
 	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* One sample of a labelled metric: name{label="value"} v */
+static void sample(FILE *out, const char *name, const char *label, const char *value, uint64_t v)
+{
+	fprintf(out, "%s{%s=\"%s\"} %llu\n", name, label, value, (unsigned long long)v);
+}
+
 void ctl_metrics_write(struct ctl *ctl, FILE *out)
 {
 	struct figures *f = malloc(sizeof(*f));
@@ -359,10 +374,8 @@ void ctl_metrics_write(struct ctl *ctl, FILE *out)
 	M1("cachebox_cache_misses_total", "counter", "Requests for objects not cached.",
 	   f->w.misses);
 	metric(out, "cachebox_responses_errors_total", "counter", "Error responses by class.");
-	fprintf(out, "cachebox_responses_errors_total{class=\"4xx\"} %llu\n",
-		(unsigned long long)f->w.status_4xx);
-	fprintf(out, "cachebox_responses_errors_total{class=\"5xx\"} %llu\n",
-		(unsigned long long)f->w.status_5xx);
+	sample(out, "cachebox_responses_errors_total", "class", "4xx", f->w.status_4xx);
+	sample(out, "cachebox_responses_errors_total", "class", "5xx", f->w.status_5xx);
 	M1("cachebox_served_bytes_total", "counter", "Body bytes served to clients.",
 	   f->w.bytes_served);
 	M1("cachebox_origin_bytes_total", "counter", "Body bytes fetched from origins.",
@@ -382,10 +395,8 @@ void ctl_metrics_write(struct ctl *ctl, FILE *out)
 	   f->live.queued_clients);
 	M1("cachebox_clients_max", "gauge", "The client slot limit.", f->pv.max_clients);
 	metric(out, "cachebox_rejected_total", "counter", "Requests answered 503, by reason.");
-	fprintf(out, "cachebox_rejected_total{reason=\"busy\"} %llu\n",
-		(unsigned long long)f->live.rejected_busy);
-	fprintf(out, "cachebox_rejected_total{reason=\"monthly_cap\"} %llu\n",
-		(unsigned long long)f->live.rejected_cap);
+	sample(out, "cachebox_rejected_total", "reason", "busy", f->live.rejected_busy);
+	sample(out, "cachebox_rejected_total", "reason", "monthly_cap", f->live.rejected_cap);
 	M1("cachebox_throttled_sends_total", "counter", "Sends delayed by a bandwidth cap.",
 	   f->live.throttled);
 	M1("cachebox_bandwidth_cap_bits_per_second", "gauge",
@@ -398,18 +409,30 @@ void ctl_metrics_write(struct ctl *ctl, FILE *out)
 	   f->pv.monthly_cap);
 	M1("cachebox_connections_open", "gauge", "Client connections open.", f->w.conns_open);
 	M1("cachebox_objects", "gauge", "Objects in the index.", f->objects);
-	metric(out, "cachebox_shard_cached_bytes", "gauge", "Bytes of objects on each shard.");
-	for (unsigned i = 0; i < ctl->ss.n; i++)
-		fprintf(out, "cachebox_shard_cached_bytes{shard=\"%u\"} %llu\n", i,
-			(unsigned long long)f->shard[i].cached);
-	metric(out, "cachebox_shard_free_bytes", "gauge", "Free bytes of each shard's filesystem.");
-	for (unsigned i = 0; i < ctl->ss.n; i++)
-		fprintf(out, "cachebox_shard_free_bytes{shard=\"%u\"} %llu\n", i,
-			(unsigned long long)f->shard[i].fs_free);
-	metric(out, "cachebox_shard_size_bytes", "gauge", "Size of each shard's filesystem.");
-	for (unsigned i = 0; i < ctl->ss.n; i++)
-		fprintf(out, "cachebox_shard_size_bytes{shard=\"%u\"} %llu\n", i,
-			(unsigned long long)f->shard[i].fs_size);
+	{
+		static const char *const names[3][2] = {
+			{"cachebox_shard_cached_bytes", "Bytes of objects on each shard."},
+			{"cachebox_shard_free_bytes", "Free bytes of each shard's filesystem."},
+			{"cachebox_shard_size_bytes", "Size of each shard's filesystem."},
+		};
+
+		for (int k = 0; k < 3; k++) {
+			metric(out, names[k][0], "gauge", names[k][1]);
+			for (unsigned i = 0; i < ctl->ss.n; i++) {
+				char idx[12];
+
+				snprintf(idx, sizeof(idx), "%u", i);
+				sample(out, names[k][0], "shard", idx,
+				       k == 0	? f->shard[i].cached
+				       : k == 1 ? f->shard[i].fs_free
+						: f->shard[i].fs_size);
+			}
+		}
+	}
+	M1("cachebox_evicted_objects_total", "counter",
+	   "Objects evicted by this control process since it started.", f->evicted);
+	M1("cachebox_evicted_bytes_total", "counter",
+	   "Bytes evicted by this control process since it started.", f->evicted_bytes);
 	M1("cachebox_storage_restarts_total", "counter", "Restarts of cachebox-storage.",
 	   ctl->storage.restarts);
 #undef M1
