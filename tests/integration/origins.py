@@ -89,6 +89,19 @@ def body_of(path, size):
     return random.Random(path).randbytes(size)
 
 
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def serve_threaded(handler):
+    """A threaded TCP server for handler on 127.0.0.1, an ephemeral port,
+    serving from a daemon thread. Returns (server, port)."""
+    server = _Server(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
 class BadOrigin:
     """Serves /<mode>/<name> objects of `size` bytes; from the third piece on
     it misbehaves as `mode` says ("flaky": each piece's first answer is cut
@@ -117,13 +130,7 @@ class BadOrigin:
                     if not outer.answer(self.request, head.decode("latin-1")):
                         return
 
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.port = serve_threaded(Handler)
 
     def count(self, path):
         with self.lock:
@@ -260,13 +267,7 @@ class ForwardProxy:
                     if upstream:
                         upstream.close()
 
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.port = serve_threaded(Handler)
 
     def tunnel(self, client, target, early):
         """CONNECT (RFC 9110 §9.3.6): answers connect_status; on 200 relays
