@@ -383,6 +383,35 @@ struct cb_worker_stats *cb_index_stats(struct cb_index *ix, unsigned worker)
 	return &ix->stats[worker];
 }
 
+int cb_index_pieces_raise(struct cb_index *ix, const uint8_t id[CB_ID_LEN], uint64_t gen,
+			  uint32_t n)
+{
+	struct cb_index_entry *e;
+	long free_slot, slot;
+	int ret = 0;
+
+	cb_index_lock(ix);
+	slot = find_slot(ix, id, &free_slot);
+	if (slot < 0) {
+		ret = -ENOENT;
+		goto out;
+	}
+	e = &ix->tab[slot];
+	if (e->rec.gen != gen) {
+		ret = -ESTALE;
+		goto out;
+	}
+	n = CB_MIN(n, e->rec.npieces);
+	if (n > e->rec.pieces_present) {
+		entry_write_begin(e);
+		e->rec.pieces_present = n;
+		entry_write_end(e);
+	}
+out:
+	cb_index_unlock(ix);
+	return ret;
+}
+
 void cb_index_clear(struct cb_index *ix)
 {
 	for (uint32_t i = 0; i <= ix->mask; i++) {

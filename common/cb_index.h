@@ -9,9 +9,11 @@
  *
  * Readers never lock: each entry has a sequence counter (seqlock), odd
  * while a writer changes it; a reader copies the entry and retries if the
- * counter moved. Writers are rare (import, fill completion, eviction) and serialise on a robust
- * process-shared mutex in the header, so a writer that dies holding it does not wedge the others;
- * the next writer repairs any entry left half-written (it is dropped: the disk is the truth).
+ * counter moved. Writers are rare (import, fill progress and completion,
+ * eviction) and serialise on a robust process-shared mutex in the header,
+ * so a writer that dies holding it does not wedge the others; the next
+ * writer repairs any entry left half-written (it is dropped: the disk is
+ * the truth).
  *
  * The index is rebuilt from the shards at start by the storage side
  * (st_index_rebuild in storage/st_rebuild.h).
@@ -49,6 +51,15 @@ void cb_index_unlock(struct cb_index *ix);
 int cb_index_put(struct cb_index *ix, const struct cb_index_rec *rec);
 /* Removes id; 0 or -ENOENT. Lock held. */
 int cb_index_del(struct cb_index *ix, const uint8_t id[CB_ID_LEN]);
+/*
+ * A fill committed pieces of version gen of id: raises the entry's
+ * pieces_present to n (never lowers it, never above npieces), so commits
+ * landing out of order cannot move it back. Takes the lock itself (call it
+ * without). 0, -ENOENT (not indexed) or -ESTALE (another version is).
+ */
+int cb_index_pieces_raise(struct cb_index *ix, const uint8_t id[CB_ID_LEN], uint64_t gen,
+			  uint32_t n);
+
 /* Calls fn for a consistent copy of every live entry; stops if fn returns non-zero. */
 int cb_index_foreach(const struct cb_index *ix, int (*fn)(const struct cb_index_rec *, void *),
 		     void *arg);

@@ -31,10 +31,11 @@
 
 /* ---- index.shm: header page, CB_MAX_WORKERS counter blocks, entry table ---- */
 
-#define CB_INDEX_MAGIC	    0x3130584449584243ull /* "CBXIDX01" */
-#define CB_INDEX_LAYOUT	    2
+#define CB_INDEX_MAGIC 0x3130584449584243ull /* "CBXIDX01" */
+/* 3: entries carry npieces and pieces_present (discovery answers from them) */
+#define CB_INDEX_LAYOUT	    3
 #define CB_INDEX_HDR_SIZE   CB_SHM_PAGE
-#define CB_INDEX_REC_SIZE   168
+#define CB_INDEX_REC_SIZE   176
 #define CB_INDEX_ENTRY_SIZE 192
 #define CB_INDEX_STATS_SIZE (CB_MAX_WORKERS * CB_SHM_LINE)
 
@@ -44,7 +45,22 @@ enum cb_index_flags {
 	CB_INDEX_PINNED = 1u << 1,
 };
 
-/* A copy of one entry, as readers see it. */
+/*
+ * One object, as readers see it. pieces_present counts the pieces of this
+ * version that are stored and verified (their SHA-256 is recorded); it is
+ * set from the metadata's presence bitmap when an entry is made (import,
+ * rebuild, a fill's start, a dropped piece) and raised as a fill commits
+ * pieces, so "how many pieces do you have" needs no .meta file.
+ *
+ * Why a count and not the bitmap: an object may have up to 4 Mi pieces
+ * (512 KiB of bitmap), which no fixed-size entry holds, and a bitmap area of
+ * variable size would need an allocator in shared memory with its own
+ * crash repair. The count answers exactly for the common cases, an object
+ * complete (pieces_present == npieces) or not started; for a partial object
+ * it bounds the answer for any asked range (at most pieces_present of them).
+ * If discovery needs exact ranges of partial objects, a side table of
+ * bitmaps keyed by slot can be added under a new layout version.
+ */
 struct cb_index_rec {
 	uint8_t id[CB_ID_LEN];
 	uint64_t size;
@@ -55,7 +71,9 @@ struct cb_index_rec {
 	uint64_t hits; /* requests answered from this object since it was indexed */
 	uint32_t piece_size;
 	uint16_t shard;
-	uint16_t flags; /* enum cb_index_flags */
+	uint16_t flags;		 /* enum cb_index_flags */
+	uint32_t npieces;	 /* ceil(size / piece_size) */
+	uint32_t pieces_present; /* verified pieces stored, 0..npieces */
 	char etag[CB_ETAG_MAX];
 };
 

@@ -358,6 +358,7 @@ static void drop_version(struct st_fill_mgr *fm, struct st_fill *f)
 static void piece_landed(struct st_fill_mgr *fm, struct st_fill *f, uint32_t p, uint64_t len)
 {
 	bool complete, sync;
+	uint32_t ndone;
 
 	pthread_mutex_lock(&fm->lock);
 	if (f->state != ST_FILL_RUNNING) { /* failed meanwhile: record nothing more */
@@ -367,13 +368,16 @@ static void piece_landed(struct st_fill_mgr *fm, struct st_fill *f, uint32_t p, 
 	/* The metadata's bit first: whoever counts the last piece sees every bit. */
 	__atomic_fetch_or(&f->m.present[p >> 3], (uint8_t)(1u << (p & 7)), __ATOMIC_RELEASE);
 	f->piece[p] = PIECE_DONE;
-	f->ndone++;
+	ndone = ++f->ndone;
+	f->rec.pieces_present = ndone;
 	fm->stats.bytes_filled += len;
-	complete = f->ndone == f->m.npieces;
+	complete = ndone == f->m.npieces;
 	sync = complete || ++f->since_meta >= META_EVERY;
 	if (sync)
 		f->since_meta = 0;
 	pthread_mutex_unlock(&fm->lock);
+	/* The index says how many pieces we hold (discovery answers from it). */
+	cb_index_pieces_raise(fm->ix, f->id, f->m.gen, ndone);
 	/*
 	 * The object is recorded complete before a reader can send its last
 	 * piece; one below min_file_size_to_cache is dropped instead (readers
@@ -604,6 +608,7 @@ static void do_start(struct fetcher *ft, struct st_fill *f)
 			f->ndone++;
 		}
 	}
+	f->rec.pieces_present = f->ndone;
 	f->state = ST_FILL_RUNNING;
 	pthread_mutex_unlock(&fm->lock);
 	if (!f->resume) {

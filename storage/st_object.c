@@ -9,6 +9,7 @@
 
 #include "cb_common.h"
 #include "cb_log.h"
+#include "st_rebuild.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -273,6 +274,7 @@ static void drop_piece(struct st_objcache *oc, struct st_obj *o, uint32_t p)
 			m.flags &= ~(uint32_t)ST_META_COMPLETE;
 			if (st_meta_write(path, &m) == 0) {
 				rec.flags &= (uint16_t)~ST_META_COMPLETE;
+				rec.pieces_present = st_meta_present_count(&m);
 				cb_index_put(oc->ix, &rec);
 			}
 			st_meta_fini(&m);

@@ -26,6 +26,17 @@ _Static_assert((unsigned)CB_INDEX_COMPLETE == (unsigned)ST_META_COMPLETE &&
 		       (unsigned)CB_INDEX_PINNED == (unsigned)ST_META_PINNED,
 	       "index flags are the metadata's flags");
 
+uint32_t st_meta_present_count(const struct st_meta *m)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < m->npieces / 8; i++)
+		n += (uint32_t)__builtin_popcount(m->present[i]);
+	for (uint32_t p = m->npieces & ~7u; p < m->npieces; p++)
+		n += st_meta_has(m, p);
+	return n;
+}
+
 void st_index_rec_from_meta(struct cb_index_rec *rec, const struct st_meta *m, unsigned shard)
 {
 	memset(rec, 0, sizeof(*rec));
@@ -38,6 +49,8 @@ void st_index_rec_from_meta(struct cb_index_rec *rec, const struct st_meta *m, u
 	rec->piece_size = m->piece_size;
 	rec->shard = (uint16_t)shard;
 	rec->flags = (uint16_t)m->flags;
+	rec->npieces = m->npieces;
+	rec->pieces_present = st_meta_present_count(m);
 	memcpy(rec->etag, m->etag, sizeof(rec->etag));
 }
 

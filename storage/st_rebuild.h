@@ -22,7 +22,10 @@
  */
 int st_index_rebuild(struct cb_index *ix, const struct st_shards *ss);
 
-/* Fills rec from decoded metadata stored on shard. */
+/* Fills rec from decoded metadata stored on shard (pieces_present from its bitmap). */
 void st_index_rec_from_meta(struct cb_index_rec *rec, const struct st_meta *m, unsigned shard);
+
+/* How many pieces m records as present (the bits set in its bitmap). */
+uint32_t st_meta_present_count(const struct st_meta *m);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * Shared index (common/cb_index.c): put/lookup/delete, probing through
- * tombstones, capacity, attaching and refusing other layouts, torn reads.
- * The rebuild from the shards is storage's (storage/st_rebuild.c).
+ * tombstones, capacity, attaching and refusing other layouts, torn reads,
+ * and the piece count that discovery answers from. The rebuild from the
+ * shards is storage's (tests/unit/storage/test_rebuild.c).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -191,4 +192,126 @@ Test(index, attach_refuses_another_layout_version)
 	fclose(f);
 	cr_assert_null(cb_index_attach(path));
 	cr_assert_eq(errno, EPROTO);
+}
+
+static struct cb_index_rec partial(struct cb_index *ix, unsigned i, uint64_t gen)
+{
+	struct cb_index_rec r;
+
+	rec_of(i, &r);
+	r.gen = gen;
+	r.size = 8ull << 20;
+	r.npieces = 8;
+	r.pieces_present = 1; /* a fill's start: piece 0 came with the length */
+	cb_index_lock(ix);
+	cr_assert_eq(cb_index_put(ix, &r), 0);
+	cb_index_unlock(ix);
+	return r;
+}
+
+Test(index, piece_count_follows_commits)
+{
+	struct cb_index *ix = cb_index_create(path, 1024), *other;
+	struct cb_index_rec r, out, missing;
+
+	cr_assert_not_null(ix);
+	r = partial(ix, 5, 7);
+	cr_assert_eq(cb_index_lookup(ix, r.id, &out), 0);
+	cr_assert_eq(out.npieces, 8);
+	cr_assert_eq(out.pieces_present, 1);
+	cr_assert_eq(cb_index_pieces_raise(ix, r.id, 7, 3), 0);
+	cb_index_lookup(ix, r.id, &out);
+	cr_assert_eq(out.pieces_present, 3);
+	/* A commit reported late (2 after 3) does not move the count back. */
+	cr_assert_eq(cb_index_pieces_raise(ix, r.id, 7, 2), 0);
+	cb_index_lookup(ix, r.id, &out);
+	cr_assert_eq(out.pieces_present, 3);
+	/* Another version's fill changes nothing. */
+	cr_assert_eq(cb_index_pieces_raise(ix, r.id, 6, 6), -ESTALE);
+	cb_index_lookup(ix, r.id, &out);
+	cr_assert_eq(out.pieces_present, 3);
+	/* Never more than the object has. */
+	cr_assert_eq(cb_index_pieces_raise(ix, r.id, 7, 100), 0);
+	cb_index_lookup(ix, r.id, &out);
+	cr_assert_eq(out.pieces_present, 8);
+	/* Another process mapping the file sees the same count. */
+	other = cb_index_attach(path);
+	cr_assert_not_null(other);
+	cr_assert_eq(cb_index_lookup(other, r.id, &out), 0);
+	cr_assert_eq(out.pieces_present, 8);
+	cb_index_close(other);
+	/* Not indexed, or evicted meanwhile. */
+	rec_of(6, &missing);
+	cr_assert_eq(cb_index_pieces_raise(ix, missing.id, 1, 1), -ENOENT);
+	cb_index_lock(ix);
+	cb_index_del(ix, r.id);
+	cb_index_unlock(ix);
+	cr_assert_eq(cb_index_pieces_raise(ix, r.id, 7, 8), -ENOENT);
+	/* A new entry for the id (a dropped piece, a new version) sets its own count. */
+	r = partial(ix, 5, 9);
+	cb_index_lookup(ix, r.id, &out);
+	cr_assert_eq(out.pieces_present, 1);
+	cb_index_close(ix);
+}
+
+struct raise_arg {
+	struct cb_index *ix;
+	const uint8_t *id;
+	unsigned from;
+	volatile int stop;
+	unsigned went_down;
+};
+
+/* Commits of several fetch threads, each reporting its own running total. */
+static void *raiser(void *arg)
+{
+	struct raise_arg *a = arg;
+
+	for (uint32_t n = a->from; n <= 4000; n += 4)
+		cb_index_pieces_raise(a->ix, a->id, 1, n);
+	return NULL;
+}
+
+static void *watcher(void *arg)
+{
+	struct raise_arg *a = arg;
+	struct cb_index_rec out;
+	uint32_t last = 0;
+
+	while (!a->stop) {
+		if (cb_index_lookup(a->ix, a->id, &out) != 0)
+			continue;
+		if (out.pieces_present < last)
+			a->went_down++;
+		last = out.pieces_present;
+	}
+	return NULL;
+}
+
+Test(index, piece_count_never_goes_down_under_concurrent_commits)
+{
+	struct cb_index *ix = cb_index_create(path, 1024);
+	struct raise_arg a[4], w;
+	struct cb_index_rec r, out;
+	pthread_t t[4], wt;
+
+	rec_of(9, &r);
+	r.npieces = 4000;
+	cb_index_lock(ix);
+	cb_index_put(ix, &r);
+	cb_index_unlock(ix);
+	w = (struct raise_arg){.ix = ix, .id = r.id};
+	pthread_create(&wt, NULL, watcher, &w);
+	for (unsigned i = 0; i < 4; i++) {
+		a[i] = (struct raise_arg){.ix = ix, .id = r.id, .from = i + 1};
+		pthread_create(&t[i], NULL, raiser, &a[i]);
+	}
+	for (unsigned i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	w.stop = 1;
+	pthread_join(wt, NULL);
+	cr_assert_eq(cb_index_lookup(ix, r.id, &out), 0);
+	cr_assert_eq(out.pieces_present, 4000);
+	cr_assert_eq(w.went_down, 0);
+	cb_index_close(ix);
 }
