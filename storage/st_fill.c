@@ -18,13 +18,14 @@
  * records but whose bytes were torn fails its hash on first read.
  */
 #include "st_fill.h"
-#include "st_policy.h"
 
 #include "cb_common.h"
 #include "cb_log.h"
+#include "cb_policy.h"
 #include "st_format.h"
 #include "st_import.h"
 #include "st_origin.h"
+#include "st_rebuild.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,13 +61,13 @@ struct st_fill {
 	bool revalidate;	       /* rec_in is complete but stale: refresh it or replace it */
 	bool ephemeral;		       /* below min_file_size_to_cache: served, then dropped */
 	char origin_etag[ST_ETAG_MAX]; /* as the origin sent it for piece 0 ("" if none) */
-	struct st_index_rec rec_in;
+	struct cb_index_rec rec_in;
 	int http_status;
 	char why[256]; /* what went wrong, for the client and the CLI */
 
 	/* The version, once RUNNING. */
 	struct st_meta m;
-	struct st_index_rec rec;
+	struct cb_index_rec rec;
 	unsigned shard;
 	int fd;
 	struct st_obj *obj;
@@ -86,12 +87,12 @@ struct st_fill_mgr {
 	unsigned nthreads;
 	const struct cfg *cfg;
 	const struct st_shards *ss;
-	struct st_index *ix;
+	struct cb_index *ix;
 	struct st_objcache *oc;
 	void (*notify)(void *);
 	void *notify_arg;
 	struct st_fill_stats stats;
-	struct st_policy *pol; /* the shards' space limits; NULL = none */
+	struct cb_policy *pol; /* the shards' space limits; NULL = none */
 };
 
 /* A fetch thread's connection, kept alive between tasks of one origin. */
@@ -142,7 +143,7 @@ static void unlist(struct st_fill_mgr *fm, struct st_fill *f)
 
 static struct st_fill *fill_get(struct st_fill_mgr *fm, const uint8_t id[ST_ID_LEN],
 				const struct cfg_origin *origin, const char *key, size_t key_len,
-				const char *target, const struct st_index_rec *rec, bool revalidate)
+				const char *target, const struct cb_index_rec *rec, bool revalidate)
 {
 	struct st_fill *f;
 
@@ -183,14 +184,14 @@ static struct st_fill *fill_get(struct st_fill_mgr *fm, const uint8_t id[ST_ID_L
 
 struct st_fill *st_fill_get(struct st_fill_mgr *fm, const uint8_t id[ST_ID_LEN],
 			    const struct cfg_origin *origin, const char *key, size_t key_len,
-			    const char *target, const struct st_index_rec *rec)
+			    const char *target, const struct cb_index_rec *rec)
 {
 	return fill_get(fm, id, origin, key, key_len, target, rec, false);
 }
 
 void st_fill_revalidate(struct st_fill_mgr *fm, const uint8_t id[ST_ID_LEN],
 			const struct cfg_origin *origin, const char *key, size_t key_len,
-			const char *target, const struct st_index_rec *rec)
+			const char *target, const struct cb_index_rec *rec)
 {
 	st_fill_put(fm, fill_get(fm, id, origin, key, key_len, target, rec, true));
 }
@@ -205,7 +206,7 @@ void st_fill_put(struct st_fill_mgr *fm, struct st_fill *f)
 }
 
 enum st_fill_state st_fill_status(struct st_fill_mgr *fm, struct st_fill *f,
-				  struct st_index_rec *rec, int *http_status)
+				  struct cb_index_rec *rec, int *http_status)
 {
 	enum st_fill_state s;
 
@@ -316,13 +317,13 @@ static void meta_sync(struct st_fill_mgr *fm, struct st_fill *f, bool complete)
 {
 	char path[CB_PATH_TMP];
 
-	struct st_index_rec cur;
+	struct cb_index_rec cur;
 
 	st_path_meta(fm->ss->s[f->shard].path, f->id, path, sizeof(path));
-	st_index_lock(fm->ix);
+	cb_index_lock(fm->ix);
 	/* Another writer (an import, an eviction) replaced our version: leave it be. */
-	if (st_index_lookup(fm->ix, f->id, &cur) != 0 || cur.gen != f->m.gen) {
-		st_index_unlock(fm->ix);
+	if (cb_index_lookup(fm->ix, f->id, &cur) != 0 || cur.gen != f->m.gen) {
+		cb_index_unlock(fm->ix);
 		return;
 	}
 	pthread_mutex_lock(&fm->lock);
@@ -332,31 +333,32 @@ static void meta_sync(struct st_fill_mgr *fm, struct st_fill *f, bool complete)
 	}
 	pthread_mutex_unlock(&fm->lock);
 	if (st_meta_write(path, &f->m) == 0 && complete)
-		st_index_put(fm->ix, &f->rec);
-	st_index_unlock(fm->ix);
+		cb_index_put(fm->ix, &f->rec);
+	cb_index_unlock(fm->ix);
 }
 
 /* Drops a partial version that can no longer be completed as is. */
 static void drop_version(struct st_fill_mgr *fm, struct st_fill *f)
 {
 	char path[CB_PATH_TMP];
-	struct st_index_rec cur;
+	struct cb_index_rec cur;
 
-	st_index_lock(fm->ix);
-	if (st_index_lookup(fm->ix, f->id, &cur) == 0 && cur.gen == f->m.gen) {
-		st_index_del(fm->ix, f->id);
+	cb_index_lock(fm->ix);
+	if (cb_index_lookup(fm->ix, f->id, &cur) == 0 && cur.gen == f->m.gen) {
+		cb_index_del(fm->ix, f->id);
 		st_path_meta(fm->ss->s[f->shard].path, f->id, path, sizeof(path));
 		unlink(path);
 		st_path_data(fm->ss->s[f->shard].path, f->id, f->m.gen, path, sizeof(path));
 		unlink(path);
 	}
-	st_index_unlock(fm->ix);
+	cb_index_unlock(fm->ix);
 }
 
 /* Records a piece: bits for readers, counters, completion. */
 static void piece_landed(struct st_fill_mgr *fm, struct st_fill *f, uint32_t p, uint64_t len)
 {
 	bool complete, sync;
+	uint32_t ndone;
 
 	pthread_mutex_lock(&fm->lock);
 	if (f->state != ST_FILL_RUNNING) { /* failed meanwhile: record nothing more */
@@ -366,13 +368,16 @@ static void piece_landed(struct st_fill_mgr *fm, struct st_fill *f, uint32_t p, 
 	/* The metadata's bit first: whoever counts the last piece sees every bit. */
 	__atomic_fetch_or(&f->m.present[p >> 3], (uint8_t)(1u << (p & 7)), __ATOMIC_RELEASE);
 	f->piece[p] = PIECE_DONE;
-	f->ndone++;
+	ndone = ++f->ndone;
+	f->rec.pieces_present = ndone;
 	fm->stats.bytes_filled += len;
-	complete = f->ndone == f->m.npieces;
+	complete = ndone == f->m.npieces;
 	sync = complete || ++f->since_meta >= META_EVERY;
 	if (sync)
 		f->since_meta = 0;
 	pthread_mutex_unlock(&fm->lock);
+	/* The index says how many pieces we hold (discovery answers from it). */
+	cb_index_pieces_raise(fm->ix, f->id, f->m.gen, ndone);
 	/*
 	 * The object is recorded complete before a reader can send its last
 	 * piece; one below min_file_size_to_cache is dropped instead (readers
@@ -435,7 +440,7 @@ static bool buf_for(struct fetcher *ft, size_t len)
 /* Whether the origin's answer for piece 0 still describes the cached version. */
 static bool still_valid(const struct st_fill *f, const struct st_origin_reply *reply)
 {
-	const struct st_index_rec *old = &f->rec_in;
+	const struct cb_index_rec *old = &f->rec_in;
 
 	if (reply->complete != old->size)
 		return false;
@@ -449,23 +454,23 @@ static bool still_valid(const struct st_fill *f, const struct st_origin_reply *r
 static void refresh(struct st_fill_mgr *fm, struct st_fill *f)
 {
 	char path[CB_PATH_TMP];
-	struct st_index_rec cur;
+	struct cb_index_rec cur;
 	struct st_meta m;
 
-	st_index_lock(fm->ix);
-	if (st_index_lookup(fm->ix, f->id, &cur) == 0 && cur.gen == f->rec_in.gen &&
+	cb_index_lock(fm->ix);
+	if (cb_index_lookup(fm->ix, f->id, &cur) == 0 && cur.gen == f->rec_in.gen &&
 	    cur.shard < fm->ss->n) {
 		st_path_meta(fm->ss->s[cur.shard].path, f->id, path, sizeof(path));
 		if (st_meta_read(path, &m) == 0) {
 			m.created = time(NULL);
 			if (m.gen == cur.gen && st_meta_write(path, &m) == 0) {
 				cur.created = m.created;
-				st_index_put(fm->ix, &cur);
+				cb_index_put(fm->ix, &cur);
 			}
 			st_meta_fini(&m);
 		}
 	}
-	st_index_unlock(fm->ix);
+	cb_index_unlock(fm->ix);
 	pthread_mutex_lock(&fm->lock);
 	f->state = ST_FILL_DONE;
 	fm->stats.fills_done++;
@@ -484,7 +489,7 @@ static int room_for(struct st_fill_mgr *fm, struct st_fill *f, uint64_t size, ch
 		    size_t errlen)
 {
 	for (int i = 0; fm->pol && i < 200; i++) {
-		int r = st_policy_reserve(fm->pol, f->shard, size);
+		int r = cb_policy_reserve(fm->pol, f->shard, size);
 
 		if (r == 0)
 			return 0;
@@ -511,7 +516,7 @@ static void do_start(struct fetcher *ft, struct st_fill *f)
 	struct st_fill_mgr *fm = ft->fm;
 	char data[CB_PATH_TMP], dir[CB_PATH_TMP], err[256];
 	struct st_origin_reply reply;
-	struct st_index_rec rec, old;
+	struct cb_index_rec rec, old;
 	struct st_meta *m = &f->m;
 	struct st_obj *obj;
 	int replaced;
@@ -558,7 +563,7 @@ static void do_start(struct fetcher *ft, struct st_fill *f)
 		m->last_modified = reply.last_modified ? reply.last_modified : m->created;
 		memcpy(m->etag, reply.etag, sizeof(m->etag));
 		memcpy(f->origin_etag, reply.etag, sizeof(f->origin_etag));
-		m->gen = st_new_gen(st_index_lookup(fm->ix, f->id, &old) == 0 ? old.gen : 0);
+		m->gen = st_new_gen(cb_index_lookup(fm->ix, f->id, &old) == 0 ? old.gen : 0);
 		if (st_meta_alloc(m))
 			goto fail;
 		f->shard = st_shards_place(fm->ss, f->id);
@@ -603,6 +608,7 @@ static void do_start(struct fetcher *ft, struct st_fill *f)
 			f->ndone++;
 		}
 	}
+	f->rec.pieces_present = f->ndone;
 	f->state = ST_FILL_RUNNING;
 	pthread_mutex_unlock(&fm->lock);
 	if (!f->resume) {
@@ -746,7 +752,7 @@ static void *fetch_thread(void *arg)
 }
 
 struct st_fill_mgr *st_fill_mgr_new(const struct cfg *c, const struct st_shards *ss,
-				    struct st_index *ix, struct st_objcache *oc, unsigned nthreads,
+				    struct cb_index *ix, struct st_objcache *oc, unsigned nthreads,
 				    void (*notify)(void *arg), void *arg)
 {
 	struct st_fill_mgr *fm = calloc(1, sizeof(*fm));
@@ -775,7 +781,7 @@ struct st_fill_mgr *st_fill_mgr_new(const struct cfg *c, const struct st_shards 
 	return fm;
 }
 
-void st_fill_mgr_set_policy(struct st_fill_mgr *fm, struct st_policy *pol)
+void st_fill_mgr_set_policy(struct st_fill_mgr *fm, struct cb_policy *pol)
 {
 	fm->pol = pol;
 }

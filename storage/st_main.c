@@ -6,10 +6,12 @@
  * control process has already built the index.
  */
 #include "cb_common.h"
+#include "cb_index.h"
 #include "cb_log.h"
 #include "cfg.h"
-#include "st_index.h"
 #include "st_object.h"
+#include "st_policy_cfg.h"
+#include "st_rebuild.h"
 #include "st_server.h"
 #include "st_shard.h"
 
@@ -48,10 +50,10 @@ int main(int argc, char **argv)
 	struct st_server_conf sc = {0};
 	struct st_server *srv = NULL;
 	struct st_objcache *oc = NULL;
-	struct st_index *ix = NULL;
-	struct st_policy *pol = NULL;
-	struct st_policy_live *live;
-	struct st_policy_vals pv;
+	struct cb_index *ix = NULL;
+	struct cb_policy *pol = NULL;
+	struct cb_policy_live *live;
+	struct cb_policy_vals pv;
 	struct st_shards ss;
 	struct cfg *cfg = NULL;
 	bool attach = false;
@@ -93,13 +95,13 @@ int main(int argc, char **argv)
 		goto out;
 	cb_fmt(path, sizeof(path), "%s/index.shm", cfg->appliance.state_dir);
 	if (attach) {
-		ix = st_index_attach(path);
+		ix = cb_index_attach(path);
 		if (!ix) {
 			cb_err("attach %s: %s", path, strerror(errno));
 			goto out;
 		}
 	} else {
-		ix = st_index_create(path, cfg->storage.index_capacity);
+		ix = cb_index_create(path, cfg->storage.index_capacity);
 		if (!ix) {
 			cb_err("create %s: %s", path, strerror(errno));
 			goto out;
@@ -115,17 +117,17 @@ int main(int argc, char **argv)
 	 */
 	cb_fmt(path, sizeof(path), "%s/policy.shm", cfg->appliance.state_dir);
 	st_policy_vals_from_cfg(&pv, cfg);
-	pol = st_policy_open(path, attach ? NULL : &pv);
+	pol = cb_policy_open(path, attach ? NULL : &pv);
 	if (!pol) {
 		cb_err("open %s: %s", path, strerror(errno));
 		goto out;
 	}
-	st_policy_read(pol, &pv);
+	cb_policy_read(pol, &pv);
 	if (pv.max_clients == 0) {
 		st_policy_vals_from_cfg(&pv, cfg);
-		st_policy_publish(pol, &pv);
+		cb_policy_publish(pol, &pv);
 	}
-	live = st_policy_live(pol);
+	live = cb_policy_live(pol);
 	/* Slots of an earlier file server died with it. */
 	__atomic_store_n(&live->active_clients, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&live->queued_clients, 0, __ATOMIC_RELAXED);
@@ -156,7 +158,7 @@ int main(int argc, char **argv)
 	if (!srv)
 		goto out;
 	cb_info("serving http://%s:%u/ from %u shard(s), %u object(s); access log %s",
-		cfg->server.listen.host, cfg->server.listen.port, ss.n, st_index_count(ix), path);
+		cfg->server.listen.host, cfg->server.listen.port, ss.n, cb_index_count(ix), path);
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
@@ -174,8 +176,8 @@ out:
 	if (sc.access_fd > 0)
 		close(sc.access_fd);
 	st_objcache_free(oc);
-	st_index_close(ix);
-	st_policy_close(pol);
+	cb_index_close(ix);
+	cb_policy_close(pol);
 	cfg_free(cfg);
 	return ret;
 }

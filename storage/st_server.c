@@ -152,7 +152,7 @@ struct conn {
 	bool bw_queued;	       /* in that queue */
 	bool bw_turn;	       /* at its head: may take from the buckets */
 	struct st_fill *fill;
-	struct st_index_rec orec; /* index entry of the object being sent */
+	struct cb_index_rec orec; /* index entry of the object being sent */
 	bool was_miss;		  /* the object was not cached when the request came */
 	char *miss_key;		  /* cache key of an object to fill (heap, per request) */
 	uint16_t miss_key_len, miss_host_len;
@@ -195,9 +195,9 @@ struct worker {
 	char alog[ALOG_CAP];
 	size_t alog_len;
 	uint64_t rng;
-	struct st_worker_stats *stats;
+	struct cb_worker_stats *stats;
 	/* policy as of the last sweep */
-	struct st_policy_vals pv;
+	struct cb_policy_vals pv;
 	uint64_t rate, rate_client;	  /* bits/s in force now, 0 = no cap */
 	uint32_t month;			  /* YYYYMM, local time */
 	uint64_t bw_next;		  /* when the head of bwq may try again, 0 = none */
@@ -459,7 +459,7 @@ static void count_served(struct worker *w, struct conn *c)
 		return;
 	c->counted += d;
 	w->stats->bytes_served += d;
-	st_policy_add_month(w->srv->conf.pol, w->month, d);
+	cb_policy_add_month(w->srv->conf.pol, w->month, d);
 }
 static void bwq_remove(struct worker *w, struct conn *c);
 
@@ -555,7 +555,7 @@ static void process_input(struct worker *w, struct conn *c);
 static size_t scratch_for(struct worker *w, size_t len);
 static int tls_flush(struct worker *w, struct conn *c);
 static struct st_fill *fill_for(struct worker *w, struct conn *c, const uint8_t id[ST_ID_LEN],
-				const struct st_index_rec *rec, const struct st_obj *o);
+				const struct cb_index_rec *rec, const struct st_obj *o);
 static void park(struct worker *w, struct conn *c, int how);
 
 static void response_done(struct worker *w, struct conn *c)
@@ -754,7 +754,7 @@ static uint64_t ready_bytes(struct worker *w, struct conn *c, const struct seg *
 static void wait_piece(struct worker *w, struct conn *c, const struct seg *s)
 {
 	uint32_t p = (uint32_t)((s->off + c->seg_done) / c->obj->piece_size);
-	struct st_index_rec frec;
+	struct cb_index_rec frec;
 	int fstatus;
 
 	if (!fill_for(w, c, c->obj->id, &c->orec, c->obj) ||
@@ -1183,7 +1183,7 @@ static bool first_byte_ready(const struct st_obj *o, uint64_t off)
 
 /* GET/HEAD of a cached object, with ranges. Takes the reference on o. */
 static void object_response(struct worker *w, struct conn *c, const struct st_http_req *req,
-			    const struct st_index_rec *orec, struct st_obj *o, bool head)
+			    const struct cb_index_rec *orec, struct st_obj *o, bool head)
 {
 	struct st_range r[ST_RANGE_MAX];
 	enum st_range_result rr = ST_RANGE_NONE;
@@ -1230,7 +1230,7 @@ static void object_response(struct worker *w, struct conn *c, const struct st_ht
 	if (!head) {
 		bool missing = false;
 		int fstatus = 0;
-		struct st_index_rec frec;
+		struct cb_index_rec frec;
 
 		for (unsigned i = 0; i < n; i++) {
 			if (scratch_for(w, o->piece_size) &&
@@ -1496,7 +1496,7 @@ static const struct cfg_origin *upstream_of(struct worker *w, struct conn *c,
  * if the object's origin is configured. NULL if none can.
  */
 static struct st_fill *fill_for(struct worker *w, struct conn *c, const uint8_t id[ST_ID_LEN],
-				const struct st_index_rec *rec, const struct st_obj *o)
+				const struct cb_index_rec *rec, const struct st_obj *o)
 {
 	const struct cfg_origin *origin;
 	char target[ST_KEY_MAX];
@@ -1511,7 +1511,7 @@ static struct st_fill *fill_for(struct worker *w, struct conn *c, const uint8_t 
 }
 
 /* A complete object older than max_cache_age: served, and revalidated behind. */
-static void maybe_revalidate(struct worker *w, struct conn *c, const struct st_index_rec *rec,
+static void maybe_revalidate(struct worker *w, struct conn *c, const struct cb_index_rec *rec,
 			     const struct st_obj *o)
 {
 	uint64_t age_ms = w->srv->conf.cfg->storage.max_cache_age_ms;
@@ -1544,16 +1544,16 @@ static void policy_refresh(struct worker *w)
 {
 	unsigned minute;
 
-	st_policy_read(w->srv->conf.pol, &w->pv);
-	st_policy_now(&minute, &w->month);
-	w->rate = st_policy_rate_at(&w->pv, minute);
+	cb_policy_read(w->srv->conf.pol, &w->pv);
+	cb_policy_now(&minute, &w->month);
+	w->rate = cb_policy_rate_at(&w->pv, minute);
 	w->rate_client = w->pv.rate_client_bps;
 }
 
 /* Frees lingering slots, hands them to waiters, publishes the counts. */
 static void slots_tick(struct worker *w)
 {
-	struct st_policy_live *live = st_policy_live(w->srv->conf.pol);
+	struct cb_policy_live *live = cb_policy_live(w->srv->conf.pol);
 	unsigned active, queued;
 
 	if (st_slots_expire(w->srv->slots, w->pv.max_clients, cb_now_ns()))
@@ -1600,7 +1600,7 @@ static void busy_response(struct worker *w, struct conn *c, bool head, uint64_t 
  */
 static bool admit(struct worker *w, struct conn *c, bool head)
 {
-	struct st_policy_live *live = st_policy_live(w->srv->conf.pol);
+	struct cb_policy_live *live = cb_policy_live(w->srv->conf.pol);
 	uint64_t now = cb_now_ns(), retry = CB_MAX(1, w->pv.queue_timeout_ms / 1000);
 	int r;
 
@@ -1626,7 +1626,7 @@ static bool admit(struct worker *w, struct conn *c, bool head)
 		return false;
 	}
 	if (w->pv.monthly_cap &&
-	    st_policy_month_bytes(w->srv->conf.pol, w->month) >= w->pv.monthly_cap) {
+	    cb_policy_month_bytes(w->srv->conf.pol, w->month) >= w->pv.monthly_cap) {
 		__atomic_add_fetch(&live->rejected_cap, 1, __ATOMIC_RELAXED);
 		if (now - w->last_cap_log > 60000000000ull || !w->last_cap_log) {
 			w->last_cap_log = now;
@@ -1712,7 +1712,7 @@ static void bwq_remove(struct worker *w, struct conn *c)
 static uint64_t bw_limit(struct worker *w, struct conn *c, uint64_t ready)
 {
 	uint64_t now, g, wait_g = 0, wait_c = 0;
-	struct st_policy_live *live;
+	struct cb_policy_live *live;
 
 	if (!w->rate && !w->rate_client)
 		return ready;
@@ -1723,14 +1723,14 @@ static uint64_t bw_limit(struct worker *w, struct conn *c, uint64_t ready)
 		park(w, c, PARK_BW);
 		return 0;
 	}
-	live = st_policy_live(w->srv->conf.pol);
+	live = cb_policy_live(w->srv->conf.pol);
 	now = cb_now_ns();
-	g = st_bucket_take(&live->tat_ns, w->rate, ready, now, &wait_g);
+	g = cb_bucket_take(&live->tat_ns, w->rate, ready, now, &wait_g);
 	if (g && w->rate_client && c->slot_held) {
-		uint64_t gc = st_bucket_take(st_slots_bucket(w->srv->slots, c->slot),
+		uint64_t gc = cb_bucket_take(st_slots_bucket(w->srv->slots, c->slot),
 					     w->rate_client, g, now, &wait_c);
 
-		st_bucket_refund(&live->tat_ns, w->rate, g - gc);
+		cb_bucket_refund(&live->tat_ns, w->rate, g - gc);
 		g = gc;
 	}
 	if (!g) {
@@ -1783,9 +1783,9 @@ static void bw_resume(struct worker *w)
 
 static void handle_request(struct worker *w, struct conn *c, const struct st_http_req *req)
 {
-	struct st_index *ix = w->srv->conf.ix;
+	struct cb_index *ix = w->srv->conf.ix;
 	bool head = req->method == ST_HTTP_HEAD;
-	struct st_index_rec rec;
+	struct cb_index_rec rec;
 	uint8_t id[ST_ID_LEN];
 	struct st_obj *o;
 	int status, kind;
@@ -1815,7 +1815,7 @@ static void handle_request(struct worker *w, struct conn *c, const struct st_htt
 	if (!admit(w, c, head))
 		return;
 	cb_hex_encode(id, ST_ID_LEN, c->id_hex);
-	if (st_index_lookup(ix, id, &rec) < 0 || !(o = st_obj_get(w->srv->conf.oc, &rec))) {
+	if (cb_index_lookup(ix, id, &rec) < 0 || !(o = st_obj_get(w->srv->conf.oc, &rec))) {
 		enum st_fill_state fs = ST_FILL_FAILED;
 		int fstatus = 404;
 
@@ -1843,7 +1843,7 @@ static void handle_request(struct worker *w, struct conn *c, const struct st_htt
 		c->result = "MISS";
 	}
 	refresh_date(w);
-	st_index_touch(ix, id, w->date_sec);
+	cb_index_touch(ix, id, w->date_sec);
 	if (kind == 0)
 		maybe_revalidate(w, c, &rec, o);
 	if (kind == 2)
@@ -2544,7 +2544,7 @@ struct st_server *st_server_start(const struct st_server_conf *conf)
 
 	if (n == 0)
 		n = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	n = CB_MAX(1u, CB_MIN(n, (unsigned)ST_MAX_WORKERS));
+	n = CB_MAX(1u, CB_MIN(n, (unsigned)CB_MAX_WORKERS));
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return NULL;
@@ -2578,7 +2578,7 @@ struct st_server *st_server_start(const struct st_server_conf *conf)
 		w->lfd = -1;
 		w->efd = -1;
 		w->rng = cb_wall_ns() ^ ((uint64_t)i << 32) ^ 0x9e3779b97f4a7c15ull;
-		w->stats = st_index_stats(conf->ix, i);
+		w->stats = cb_index_stats(conf->ix, i);
 		w->lfd = listen_socket(&conf->cfg->server.listen);
 		if (w->lfd < 0)
 			goto fail;
