@@ -12,6 +12,8 @@
 
 #include "cfg.h"
 
+#include "cb_common.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -104,29 +106,14 @@ static inline bool cfg_is_blank(char ch)
 	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f';
 }
 
-static inline bool cfg_is_digit(char ch)
-{
-	return ch >= '0' && ch <= '9';
-}
-
 static inline bool cfg_is_alnum(char ch)
 {
-	return cfg_is_digit(ch) || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+	return cb_is_digit(ch) || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
 }
 
 static inline char cfg_lower(char ch)
 {
 	return ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
-}
-
-static inline int cfg_hexval(char ch)
-{
-	if (cfg_is_digit(ch))
-		return ch - '0';
-	ch = cfg_lower(ch);
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
 }
 
 /* Messages (cfg.c). cfg_fail records the first error: "<file>:<line>: <text>". */

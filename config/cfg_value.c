@@ -21,9 +21,9 @@ static int cfg_digits(const char **sp, uint64_t *out, bool *ovf)
 	uint64_t v = 0;
 
 	*ovf = false;
-	if (!cfg_is_digit(*s))
+	if (!cb_is_digit(*s))
 		return -EINVAL;
-	for (; cfg_is_digit(*s); s++) {
+	for (; cb_is_digit(*s); s++) {
 		unsigned d = (unsigned)(*s - '0');
 
 		if (v > (UINT64_MAX - d) / 10)
@@ -207,7 +207,7 @@ bool cfg_host_valid(const char *h, size_t len)
 		} else if (!cfg_is_alnum(ch)) {
 			return false;
 		}
-		if (!cfg_is_digit(ch))
+		if (!cb_is_digit(ch))
 			numeric = false;
 		if (++lab > 63)
 			return false;
@@ -243,7 +243,7 @@ int cfg_port_n(const char *s, size_t n, uint16_t *out)
 	if (n == 0)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
-		if (!cfg_is_digit(s[i]))
+		if (!cb_is_digit(s[i]))
 			return -EINVAL;
 		if (v <= 65535)
 			v = v * 10 + (uint32_t)(s[i] - '0');
@@ -319,12 +319,12 @@ static int cfg_parse_hhmm(const char **sp, unsigned *min)
 	const char *s = *sp;
 	unsigned h, m;
 
-	if (!cfg_is_digit(s[0]))
+	if (!cb_is_digit(s[0]))
 		return -EINVAL;
 	h = (unsigned)(*s++ - '0');
-	if (cfg_is_digit(*s))
+	if (cb_is_digit(*s))
 		h = h * 10 + (unsigned)(*s++ - '0');
-	if (*s++ != ':' || !cfg_is_digit(s[0]) || !cfg_is_digit(s[1]))
+	if (*s++ != ':' || !cb_is_digit(s[0]) || !cb_is_digit(s[1]))
 		return -EINVAL;
 	m = (unsigned)(s[0] - '0') * 10 + (unsigned)(s[1] - '0');
 	if (h > 23 || m > 59)
@@ -364,7 +364,7 @@ int cfg_parse_guid(const char *s, char out[37])
 		if (i == 8 || i == 13 || i == 18 || i == 23) {
 			if (s[i] != '-')
 				return -EINVAL;
-		} else if (cfg_hexval(s[i]) < 0) {
+		} else if (cb_hex_digit(s[i]) < 0) {
 			return -EINVAL;
 		}
 		out[i] = cfg_lower(s[i]);
