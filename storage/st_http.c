@@ -313,42 +313,27 @@ static int field_line(const char *buf, size_t lim, size_t *pos, struct st_http_h
 }
 
 /*
- * The scan never looks at buf[lim] or beyond, lim being the smaller of len
- * and the head limit. Running into lim means "need more bytes" unless the
- * head limit itself was reached, which is 431. Syntax errors in the bytes
- * already seen are reported at once, even when the head is incomplete.
+ * The steps of st_http_parse_request. Each scans buf[*pos..lim) and returns
+ * 0 (done, *pos past what it read), -2 (partial: the step needs bytes past
+ * lim) or -1 with *st set to the status to answer.
  */
-int st_http_parse_request(const char *buf, size_t len, struct st_http_req *req, int *status)
+
+/* RFC 9112 §3: request-line = method SP request-target SP HTTP-version CRLF */
+static int request_line(const char *buf, size_t lim, size_t *posp, struct st_http_req *req, int *st)
 {
 	static const char version_tmpl[] = "HTTP/#.#\r\n";
-	size_t lim = len < ST_HTTP_MAX_HEADER_BYTES ? len : ST_HTTP_MAX_HEADER_BYTES;
-	struct head_state hs = {0};
-	size_t pos = 0, start;
-	int st = 400;
+	size_t pos = *posp, start = pos;
 
-	*status = 0;
-	req_reset(req);
-
-	/* RFC 9112 §2.2: a server SHOULD ignore empty lines (CRLF) before the request-line. */
-	while (pos < lim && buf[pos] == '\r') {
-		if (pos + 1 == lim)
-			goto partial;
-		if (buf[pos + 1] != '\n')
-			goto fail;
-		pos += 2;
-	}
-
-	/* RFC 9112 §3: request-line = method SP request-target SP HTTP-version CRLF */
-	start = pos;
+	*st = 400;
 	while (pos < lim && is_tchar(buf[pos])) {
 		if (pos - start == METHOD_MAX)
-			goto fail;
+			return -1;
 		pos++;
 	}
 	if (pos == lim)
-		goto partial;
+		return -2;
 	if (buf[pos] != ' ' || pos == start)
-		goto fail;
+		return -1;
 	req->method_str.p = buf + start;
 	req->method_str.len = pos - start;
 	/* RFC 9110 §9.1: methods are case-sensitive. */
@@ -361,18 +346,18 @@ int st_http_parse_request(const char *buf, size_t len, struct st_http_req *req, 
 	/* RFC 9112 §3.2.1: only origin-form is served (no absolute-form: not a proxy; no '*'). */
 	start = pos;
 	if (pos < lim && buf[pos] != '/')
-		goto fail;
+		return -1;
 	while (pos < lim && is_target_char(buf[pos])) {
 		if (pos - start == ST_HTTP_MAX_URI) {
-			st = 414;
-			goto fail;
+			*st = 414;
+			return -1;
 		}
 		pos++;
 	}
 	if (pos == lim)
-		goto partial;
+		return -2;
 	if (buf[pos] != ' ' || pos == start)
-		goto fail;
+		return -1;
 	req->target.p = buf + start;
 	req->target.len = pos - start;
 	pos++;
@@ -380,80 +365,122 @@ int st_http_parse_request(const char *buf, size_t len, struct st_http_req *req, 
 	/* RFC 9112 §2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT, case-sensitive. */
 	for (size_t i = 0; version_tmpl[i] != '\0'; i++, pos++) {
 		if (pos == lim)
-			goto partial;
+			return -2;
 		if (version_tmpl[i] == '#' ? !cb_is_digit(buf[pos]) : buf[pos] != version_tmpl[i])
-			goto fail;
+			return -1;
 		if (i == 7) {
 			if (buf[pos - 2] != '1' || buf[pos] > '1') {
-				st = 505;
-				goto fail;
+				*st = 505;
+				return -1;
 			}
 			req->minor = buf[pos] - '0';
 		}
 	}
+	*posp = pos;
+	return 0;
+}
 
-	/* RFC 9112 §5: field-line = field-name ":" OWS field-value OWS, each ending in CRLF. */
+/* RFC 9112 §5: field-line = field-name ":" OWS field-value OWS, each ending in CRLF. */
+static int field_lines(const char *buf, size_t lim, size_t *pos, struct st_http_req *req,
+		       struct head_state *hs, int *st)
+{
 	for (;;) {
 		struct st_http_hdr *h;
 		int n;
 
-		if (pos == lim)
-			goto partial;
-		if (buf[pos] == '\r') {
-			if (pos + 1 == lim)
-				goto partial;
-			if (buf[pos + 1] != '\n')
-				goto fail;
-			pos += 2;
-			break;
+		*st = 400;
+		if (*pos == lim)
+			return -2;
+		if (buf[*pos] == '\r') {
+			if (*pos + 1 == lim)
+				return -2;
+			if (buf[*pos + 1] != '\n')
+				return -1;
+			*pos += 2;
+			return 0;
 		}
 		/* RFC 9112 §5.2 obs-fold, and §2.2 whitespace before the first field line. */
-		if (is_ows(buf[pos]))
-			goto fail;
+		if (is_ows(buf[*pos]))
+			return -1;
 		if (req->nhdrs == ST_HTTP_MAX_HEADERS) {
-			st = 431;
-			goto fail;
+			*st = 431;
+			return -1;
 		}
 		h = &req->hdrs[req->nhdrs];
-		n = field_line(buf, lim, &pos, h);
-		if (n == -2)
-			goto partial;
+		n = field_line(buf, lim, pos, h);
 		if (n < 0)
-			goto fail;
+			return n;
 		req->nhdrs++;
-
-		st = process_field(req, &hs, h);
-		if (st != 0)
-			goto fail;
-		st = 400;
+		*st = process_field(req, hs, h);
+		if (*st != 0)
+			return -1;
 	}
+}
 
+/* The rules about the head as a whole: Host, framing, persistence. 0 or the status. */
+static int head_complete(struct st_http_req *req, const struct head_state *hs)
+{
 	/* RFC 9112 §3.2: HTTP/1.1 requests without Host are 400. */
-	if (req->minor == 1 && hs.nhost == 0)
-		goto fail;
-	if (hs.te) {
+	if (req->minor == 1 && hs->nhost == 0)
+		return 400;
+	if (hs->te) {
 		/*
 		 * RFC 9112 §6.1: TE with CL is a smuggling attempt as far as we are
 		 * concerned, and TE in HTTP/1.0 means faulty framing. §6.3: in a
 		 * request, chunked must be the final coding (applied once, §7).
 		 */
 		if (req->has_content_length || req->minor == 0)
-			goto fail;
-		if (hs.te_unknown) {
-			st = 501;
-			goto fail;
-		}
-		if (!hs.te_last_chunked || hs.te_chunked != 1)
-			goto fail;
+			return 400;
+		if (hs->te_unknown)
+			return 501;
+		if (!hs->te_last_chunked || hs->te_chunked != 1)
+			return 400;
 		req->chunked = true;
 	}
 	/* RFC 9112 §9.3: persistence defaults by version, overridden by Connection. */
-	if (hs.conn_close)
+	if (hs->conn_close)
 		req->keep_alive = false;
-	else if (hs.conn_keep_alive)
+	else if (hs->conn_keep_alive)
 		req->keep_alive = true;
 	else
 		req->keep_alive = req->minor == 1;
+	return 0;
+}
+
+/*
+ * The scan never looks at buf[lim] or beyond, lim being the smaller of len
+ * and the head limit. Running into lim means "need more bytes" unless the
+ * head limit itself was reached, which is 431. Syntax errors in the bytes
+ * already seen are reported at once, even when the head is incomplete.
+ */
+int st_http_parse_request(const char *buf, size_t len, struct st_http_req *req, int *status)
+{
+	size_t lim = len < ST_HTTP_MAX_HEADER_BYTES ? len : ST_HTTP_MAX_HEADER_BYTES;
+	struct head_state hs = {0};
+	size_t pos = 0;
+	int st = 400, n;
+
+	*status = 0;
+	req_reset(req);
+
+	/* RFC 9112 §2.2: a server SHOULD ignore empty lines (CRLF) before the request-line. */
+	while (pos < lim && buf[pos] == '\r') {
+		if (pos + 1 == lim)
+			goto partial;
+		if (buf[pos + 1] != '\n')
+			goto fail;
+		pos += 2;
+	}
+	n = request_line(buf, lim, &pos, req, &st);
+	if (n == 0)
+		n = field_lines(buf, lim, &pos, req, &hs, &st);
+	if (n == -2)
+		goto partial;
+	if (n < 0)
+		goto fail;
+	st = head_complete(req, &hs);
+	if (st)
+		goto fail;
 	return (int)pos;
 
 partial:
