@@ -37,7 +37,7 @@ static const struct seed seeds[] = {
 
 static int seed_write(const struct seed *s, const char *dir)
 {
-	struct st_meta m;
+	struct st_meta m, d;
 	char path[4096];
 	uint8_t *buf;
 	size_t len;
@@ -73,6 +73,10 @@ static int seed_write(const struct seed *s, const char *dir)
 	if (!buf)
 		goto out;
 	st_meta_encode(&m, buf);
+	ret = st_meta_decode(buf, len, &d); /* a seed the decoder refuses seeds nothing */
+	st_meta_fini(&d);
+	if (ret)
+		goto out;
 	ret = -ENAMETOOLONG;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, s->name) >= sizeof(path))
 		goto out;
