@@ -62,7 +62,8 @@ static int check_verb(struct ctl_cli_args *a, char *err, size_t errlen)
 	const struct ctl_verb *v = a->verb;
 
 	if (a->nargs < v->min_args || a->nargs > v->max_args) {
-		snprintf(err, errlen, "usage: cacheboxctl %s %s", v->name, v->args);
+		snprintf(err, errlen, "usage: cacheboxctl %s%s%s", v->name, v->args[0] ? " " : "",
+			 v->args);
 		return CTL_CLI_USAGE;
 	}
 	if (v->opts == CTL_VOPT_LIMITS) {
