@@ -65,7 +65,7 @@ const struct ctl_stat ctl_stats[] = {
 	{"month_uploaded", "uploaded this month", "cachebox_month_uploaded_bytes", G, NULL,
 	 "Body bytes served this calendar month.", CTL_STAT_BYTES, F(month_bytes)},
 	{NULL, "monthly upload cap", "cachebox_monthly_upload_cap_bytes", G, NULL,
-	 "Monthly upload cap (0 = none).", CTL_STAT_BYTES, F(monthly_cap)},
+	 "Monthly upload cap (0 = none).", CTL_STAT_BYTES, F(monthly_cap), NULL, "none"},
 	{"monthly_cap_reached", "monthly cap reached", NULL, NULL, NULL,
 	 "The monthly upload cap is reached.", CTL_STAT_BOOL, F(cap_reached),
 	 "CAP REACHED, answering 503"},
@@ -129,6 +129,10 @@ void ctl_stat_format(char *buf, size_t cap, const struct ctl_stat *s, const stru
 {
 	uint64_t v = s->kind == CTL_STAT_PERCENT ? 0 : u64_at(f, s->off);
 
+	if (s->zero && s->kind != CTL_STAT_PERCENT && !v) {
+		snprintf(buf, cap, "%s", s->zero);
+		return;
+	}
 	switch (s->kind) {
 	case CTL_STAT_BYTES:
 		snprintf(buf, cap, "%llu bytes", (unsigned long long)v);

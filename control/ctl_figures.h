@@ -67,8 +67,9 @@ struct ctl_stat {
 	const char *prom_label; /* a label of the sample ("class=\"4xx\""), or NULL */
 	const char *help;	/* Prometheus HELP, the same for all samples of a metric */
 	enum ctl_stat_kind kind;
-	size_t off;	 /* of the value in struct ctl_figures */
-	const char *yes; /* CTL_STAT_BOOL: the text when true (else "yes") */
+	size_t off;	  /* of the value in struct ctl_figures */
+	const char *yes;  /* CTL_STAT_BOOL: the text when true (else "yes") */
+	const char *zero; /* the text of 0 when it means "none" (else the number) */
 };
 
 extern const struct ctl_stat ctl_stats[];

@@ -160,12 +160,15 @@ Test(stats, every_row_renders_in_text)
 Test(stats, not_in_business_hours_says_no)
 {
 	struct ctl_figures f;
-	char *text;
+	char *text, *line;
 
 	made_up(&f);
 	f.business_now = 0;
+	f.monthly_cap = 0;
 	text = render(ctl_figures_text, &f);
 	cr_assert_null(strstr(text, "(business hours)"), "%s", text);
+	line = strstr(text, "monthly upload cap");
+	cr_assert(line && !strncmp(strchr(line, '\n') - 4, "none", 4), "%s", text);
 	free(text);
 	ctl_figures_fini(&f);
 }
