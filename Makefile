@@ -12,7 +12,7 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Everything a fresh Debian 12 machine lacks for building, running and testing.
 DEBS := build-essential meson ninja-build pkg-config clang libclang-rt-14-dev clang-format cppcheck \
-	liburing-dev libssl-dev openssl libjemalloc-dev libinih-dev libcriterion-dev \
+	liburing-dev libssl-dev openssl libjemalloc-dev libinih-dev libcriterion-dev libjansson-dev \
 	nginx aria2 curl wrk gnuplot-nox python3 iproute2 procps util-linux
 
 .PHONY: all deps build run test test-asan bench clean

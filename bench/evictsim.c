@@ -3,7 +3,8 @@
  * reports the byte hit ratio (and the object hit ratio) at several cache
  * sizes, to choose the eviction policy by measurement (docs/eviction.md).
  *
- * Policies: LRU; SIEVE (Zhang et al., NSDI '24); S3-FIFO (Yang et al.,
+ * Policies: LRU; SIEVE (Zhang et al., NSDI '24), the very code control
+ * ships (control/ctl_sieve.c); S3-FIFO (Yang et al.,
  * SOSP '23: a small FIFO of 10 %, a main FIFO, a ghost FIFO of keys); FIFO
  * as the floor. Every policy sees the same requests; an object larger than
  * the cache is never admitted; a request for a cached object whose size
@@ -26,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "ctl_sieve.h"
 
 enum { P_FIFO, P_LRU, P_SIEVE, P_S3FIFO, NPOL };
 static const char *pol_name[NPOL] = {"FIFO", "LRU", "SIEVE", "S3-FIFO"};
@@ -234,7 +237,7 @@ struct node {
 	int32_t prev, next; /* in its queue; -1 = none */
 	uint64_t size;
 	uint8_t where; /* 0 none, 1 main/LRU/FIFO/SIEVE, 2 S3-FIFO small, 3 ghost */
-	uint8_t freq;  /* SIEVE visited bit; S3-FIFO 0..3 */
+	uint8_t freq;  /* S3-FIFO 0..3 */
 };
 
 struct queue {
@@ -248,7 +251,9 @@ struct sim {
 	uint64_t cap;
 	struct node *o;
 	struct queue main, small, ghost;
-	int32_t hand; /* SIEVE */
+	struct ctl_sieve sieve; /* SIEVE's queue, over sieve_node */
+	struct ctl_sieve_node *sieve_node;
+	uint64_t sieve_bytes;
 	uint64_t hit_bytes, req_bytes, hits, reqs;
 };
 
@@ -281,8 +286,6 @@ static void q_remove(struct sim *s, struct queue *q, int32_t i)
 		s->o[n->next].prev = n->prev;
 	else
 		q->tail = n->prev;
-	if (s->hand == i)
-		s->hand = n->prev;
 	q->count--;
 	if (n->where != 3)
 		q->bytes -= n->size;
@@ -292,7 +295,14 @@ static void q_remove(struct sim *s, struct queue *q, int32_t i)
 
 static uint64_t used(const struct sim *s)
 {
-	return s->main.bytes + s->small.bytes;
+	return s->main.bytes + s->small.bytes + s->sieve_bytes;
+}
+
+static void sieve_out(struct sim *s, int32_t i)
+{
+	ctl_sieve_remove(&s->sieve, i);
+	s->sieve_bytes -= s->o[i].size;
+	s->o[i].where = 0;
 }
 
 static void evict_one(struct sim *s)
@@ -306,13 +316,8 @@ static void evict_one(struct sim *s)
 		q_remove(s, &s->main, s->main.tail);
 		return;
 	case P_SIEVE:
-		v = s->hand >= 0 ? s->hand : s->main.tail;
-		while (o[v].freq) {
-			o[v].freq = 0;
-			v = o[v].prev >= 0 ? o[v].prev : s->main.tail;
-		}
-		s->hand = o[v].prev;
-		q_remove(s, &s->main, v);
+		/* Nothing is pinned here: a victim exists while anything is cached. */
+		sieve_out(s, ctl_sieve_victim(&s->sieve));
 		return;
 	case P_S3FIFO:
 		/* Small first when it holds more than its 10 %. */
@@ -357,13 +362,15 @@ static void access_obj(struct sim *s, uint32_t id, uint64_t size)
 			q_remove(s, &s->main, (int32_t)id);
 			q_push(s, &s->main, (int32_t)id, 1);
 		} else if (s->pol == P_SIEVE) {
-			n->freq = 1;
+			ctl_sieve_hit(&s->sieve, (int32_t)id);
 		} else if (s->pol == P_S3FIFO && n->freq < 3) {
 			n->freq++;
 		}
 		return;
 	}
-	if (cached) /* a new version: the old one goes */
+	if (cached && s->pol == P_SIEVE) /* a new version: the old one goes */
+		sieve_out(s, (int32_t)id);
+	else if (cached)
 		q_remove(s, n->where == 2 ? &s->small : &s->main, (int32_t)id);
 	if (size > s->cap)
 		return;
@@ -376,7 +383,11 @@ static void access_obj(struct sim *s, uint32_t id, uint64_t size)
 		while (used(s) + size > s->cap)
 			evict_one(s);
 		n->freq = 0;
-		if (s->pol == P_S3FIFO)
+		if (s->pol == P_SIEVE) {
+			ctl_sieve_insert(&s->sieve, (int32_t)id);
+			s->sieve_bytes += size;
+			n->where = 1;
+		} else if (s->pol == P_S3FIFO)
 			q_push(s, ghost ? &s->main : &s->small, (int32_t)id, ghost ? 1 : 2);
 		else
 			q_push(s, &s->main, (int32_t)id, 1);
@@ -385,21 +396,24 @@ static void access_obj(struct sim *s, uint32_t id, uint64_t size)
 
 static void run(const struct trace *t, int pol, uint64_t cap, double *bhr, double *ohr)
 {
-	struct sim s = {.pol = pol, .cap = cap, .hand = -1};
+	struct sim s = {.pol = pol, .cap = cap};
 
 	s.o = calloc(t->nobj, sizeof(*s.o));
-	if (!s.o) {
+	s.sieve_node = calloc(t->nobj, sizeof(*s.sieve_node));
+	if (!s.o || !s.sieve_node) {
 		fprintf(stderr, "evictsim: out of memory\n");
 		exit(1);
 	}
 	for (uint32_t i = 0; i < t->nobj; i++)
 		s.o[i].prev = s.o[i].next = -1;
+	ctl_sieve_init(&s.sieve, s.sieve_node, t->nobj);
 	s.main.head = s.main.tail = s.small.head = s.small.tail = s.ghost.head = s.ghost.tail = -1;
 	for (size_t i = 0; i < t->n; i++)
 		access_obj(&s, t->r[i].obj, t->r[i].size);
 	*bhr = s.req_bytes ? (double)s.hit_bytes / (double)s.req_bytes : 0;
 	*ohr = s.reqs ? (double)s.hits / (double)s.reqs : 0;
 	free(s.o);
+	free(s.sieve_node);
 }
 
 static void usage(FILE *f)

@@ -15,6 +15,7 @@
 #include "cb_index.h"
 #include "cb_policy.h"
 #include "cfg.h"
+#include "ctl_figures.h" /* json_str */
 #include "ctl_ipc.h"
 #include "st_policy_cfg.h"
 #include "st_rebuild.h"
@@ -50,10 +51,12 @@ struct ctl {
 	bool has_allowed_gid;
 };
 
-void json_str(FILE *f, const char *s);
-
 typedef int (*verb_fn)(struct ctl *, const struct ctl_request *, FILE *, char *, size_t);
 
+int verb_status(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
+		size_t errlen);
+int verb_reload(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
+		size_t errlen);
 int verb_list(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen);
 int verb_import(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
 		size_t errlen);

@@ -1,13 +1,16 @@
 /*
  * cacheboxctl: the operator's command line. Reads the config only to find
  * the control socket, sends one verb to cachebox-control and prints the
- * answer. Usage text and argument checks come from ctl_verbs.h, the same
- * table the control process dispatches on.
+ * answer. Usage text and argument checks come from the verb table
+ * (ctl_verbs.c), the same table the control process dispatches on, and
+ * from the limits table (ctl_limits.c). It links the config loader, common/
+ * basics and the control-socket code, nothing of storage/.
  */
 #include "cb_common.h"
 #include "cfg.h"
 #include "ctl_args.h"
 #include "ctl_ipc.h"
+#include "ctl_limits.h"
 #include "ctl_verbs.h"
 
 #include <errno.h>
@@ -20,11 +23,11 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cacheboxctl [--config FILE] [--json] VERB [ARGS]\n\n"
+	fprintf(f, "usage: cacheboxctl [--config FILE] [--json] VERB [ARGS] [--json]\n\n"
 		   "Talks to a running cachebox-control over its control socket\n"
 		   "([control] socket in the config; default config: config/cachebox.conf).\n\n"
 		   "verbs:\n");
-	for (int i = 0; i < CTL_NVERBS; i++) {
+	for (int i = 0; i < ctl_nverbs; i++) {
 		char left[64];
 
 		const char *h = ctl_verbs[i].help;
@@ -52,16 +55,18 @@ static void usage(FILE *f)
 		}
 		fputc('\n', f);
 	}
-	fprintf(f, "\noptions:\n"
+	fprintf(f, "\noptions (before or after the verb; \"--\" ends them):\n"
 		   "  -c, --config FILE      configuration file\n"
 		   "  -j, --json             machine-readable output\n"
-		   "  -h, --help             this text\n");
+		   "  -h, --help             this text\n"
+		   "\nlimits options:\n");
+	ctl_limits_usage(f);
 }
 
 int main(int argc, char **argv)
 {
 	const char *config = getenv("CACHEBOX_CONFIG");
-	char err[512], abs_path[PATH_MAX], *args[CTL_MAX_ARGS + 1];
+	char err[512], abs_path[PATH_MAX], **args;
 	const struct ctl_verb *v;
 	struct cfg *cfg = NULL;
 	bool json = false, want_usage;
@@ -88,9 +93,7 @@ int main(int argc, char **argv)
 	json = a.json;
 	v = a.verb;
 	nargs = a.nargs;
-	for (int k = 0; k <= nargs; k++)
-		args[k] = a.args[k];
-	args[nargs + 1] = NULL;
+	args = a.args;
 	/* The control process opens FILE itself: give it an absolute path. */
 	if (strcmp(v->name, "import") == 0) {
 		if (!realpath(args[1], abs_path)) {

@@ -16,6 +16,7 @@
  * space comes back when it closes.
  */
 #include "ctl.h"
+#include "ctl_sieve.h"
 
 #include "cb_common.h"
 #include "cb_log.h"
@@ -259,12 +260,66 @@ static bool evict_one(struct ctl *ctl, struct ctl_evict *ev, struct obj *o, stru
 	return true;
 }
 
+/* Whether o stands before the (created, id) where SIEVE's hand stopped. */
+static bool before_hand(const struct ctl_evict *ev, const struct obj *o)
+{
+	return o->rec.created < ev->hand_created || (o->rec.created == ev->hand_created &&
+						     memcmp(o->rec.id, ev->hand_id, ST_ID_LEN) < 0);
+}
+
+/*
+ * SIEVE (ctl_sieve.c, the code the simulator measured) over this pass's
+ * candidates c[0..nc): queued by insertion (created, then id), visited when
+ * requested since the hand last passed (hits grew), the hand resuming at
+ * the first candidate at or after where the last walk stopped. The bits
+ * the hand clears are remembered (seen->hits) for the next pass.
+ */
+static uint64_t evict_sieve(struct ctl *ctl, struct ctl_evict *ev, struct obj **c, size_t nc,
+			    struct usage *u, const struct need *n)
+{
+	struct ctl_sieve_node *node = malloc((nc ? nc : 1) * sizeof(*node));
+	struct ctl_sieve sv;
+	uint64_t freed = 0;
+	size_t start = 0;
+
+	if (!node || nc > INT32_MAX) {
+		free(node);
+		return 0;
+	}
+	qsort(c, nc, sizeof(*c), cmp_fifo);
+	ctl_sieve_init(&sv, node, (uint32_t)nc);
+	for (size_t i = 0; i < nc; i++) {
+		ctl_sieve_insert(&sv, (int32_t)i);
+		if (c[i]->rec.hits > c[i]->seen->hits)
+			ctl_sieve_hit(&sv, (int32_t)i);
+	}
+	while (start < nc && before_hand(ev, c[start]))
+		start++;
+	sv.hand = start < nc ? (int32_t)start : -1;
+	while (freed < n->bytes) {
+		int32_t v = ctl_sieve_victim(&sv);
+
+		if (v < 0)
+			break;
+		ctl_sieve_remove(&sv, v);
+		ev->hand_created = c[v]->rec.created;
+		memcpy(ev->hand_id, c[v]->rec.id, ST_ID_LEN);
+		if (evict_one(ctl, ev, c[v], u, n->why))
+			freed += c[v]->rec.size;
+	}
+	for (size_t i = 0; i < nc; i++)
+		if (node[i].in && !node[i].visited && c[i]->rec.hits > c[i]->seen->hits)
+			c[i]->seen->hits = c[i]->rec.hits; /* visited: cleared, spared once */
+	free(node);
+	return freed;
+}
+
 /* Frees n->bytes among the objects n allows, in the policy's order. */
 static uint64_t evict_for(struct ctl *ctl, struct ctl_evict *ev, struct gather *g, struct usage *u,
 			  const struct need *n)
 {
 	struct obj **c = malloc((g->n ? g->n : 1) * sizeof(*c));
-	size_t nc = 0, start = 0;
+	size_t nc = 0;
 	uint64_t freed = 0;
 
 	if (!c)
@@ -273,31 +328,7 @@ static uint64_t evict_for(struct ctl *ctl, struct ctl_evict *ev, struct gather *
 		if (fits(&g->v[i], n))
 			c[nc++] = &g->v[i];
 	if (!ctl->cfg->storage.eviction_lru) {
-		/*
-		 * SIEVE (Zhang et al., NSDI '24): a FIFO by insertion; the hand
-		 * walks from the oldest towards the newest, clearing the visited
-		 * bit of objects requested since it last passed (hits grew) and
-		 * evicting the first unvisited one; it stays where it stopped.
-		 */
-		qsort(c, nc, sizeof(*c), cmp_fifo);
-		while (start < nc && (c[start]->rec.created < ev->hand_created ||
-				      (c[start]->rec.created == ev->hand_created &&
-				       memcmp(c[start]->rec.id, ev->hand_id, ST_ID_LEN) < 0)))
-			start++;
-		for (size_t k = 0; k < 2 * nc + 1 && freed < n->bytes && nc; k++) {
-			struct obj *o = c[(start + k) % nc];
-
-			if (o->gone)
-				continue;
-			if (o->rec.hits > o->seen->hits) {
-				o->seen->hits = o->rec.hits; /* visited: cleared, spared once */
-				continue;
-			}
-			ev->hand_created = o->rec.created;
-			memcpy(ev->hand_id, o->rec.id, ST_ID_LEN);
-			if (evict_one(ctl, ev, o, u, n->why))
-				freed += o->rec.size;
-		}
+		freed = evict_sieve(ctl, ev, c, nc, u, n);
 	} else {
 		qsort(c, nc, sizeof(*c), cmp_lru);
 		for (size_t k = 0; k < nc && freed < n->bytes; k++)

@@ -12,6 +12,7 @@
 #include "cb_common.h"
 #include "cb_log.h"
 #include "ctl.h"
+#include "ctl_figures.h"
 #include "ctl_verbs.h"
 #include "st_http.h"
 #include "st_import.h"
@@ -198,44 +199,26 @@ static void child_stop(struct child *ch)
 
 /* -------------------------------------------------------------- the verbs */
 
-void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
-static int verb_status(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
-		       size_t errlen)
+int verb_status(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen)
 {
 	const struct cfg *c = ctl->cfg;
 
 	(void)err;
 	(void)errlen;
 	if (req->json) {
-		fprintf(out, "{\"control_pid\":%d,\"storage_pid\":%d,\"storage_restarts\":%u,",
-			(int)getpid(), (int)ctl->storage.pid, ctl->storage.restarts);
-		fprintf(out, "\"listen\":");
-		json_str(out, c->server.listen.host);
-		fprintf(out, ",\"port\":%u,\"objects\":%u,\"index_capacity\":%u,\"shards\":[",
-			c->server.listen.port, cb_index_count(ctl->ix), cb_index_capacity(ctl->ix));
-		for (unsigned i = 0; i < ctl->ss.n; i++) {
-			fprintf(out, "%s{\"path\":", i ? "," : "");
-			json_str(out, ctl->ss.s[i].path);
-			fprintf(out, ",\"fs_size\":%llu}",
-				(unsigned long long)ctl->ss.s[i].fs_size);
-		}
-		fprintf(out, "]}\n");
-		return 0;
+		json_t *shards = json_array();
+
+		for (unsigned i = 0; shards && i < ctl->ss.n; i++)
+			json_array_append_new(shards, json_pack("{s:s, s:I}", "path",
+								ctl->ss.s[i].path, "fs_size",
+								(json_int_t)ctl->ss.s[i].fs_size));
+		return ctl_json_print(
+			out, json_pack("{s:i, s:i, s:i, s:s, s:i, s:i, s:i, s:o*}", "control_pid",
+				       (int)getpid(), "storage_pid", (int)ctl->storage.pid,
+				       "storage_restarts", (int)ctl->storage.restarts, "listen",
+				       c->server.listen.host, "port", (int)c->server.listen.port,
+				       "objects", (int)cb_index_count(ctl->ix), "index_capacity",
+				       (int)cb_index_capacity(ctl->ix), "shards", shards));
 	}
 	fprintf(out, "cachebox-control  pid %d\n", (int)getpid());
 	if (ctl->storage.pid > 0)
@@ -282,8 +265,7 @@ static int reload(struct ctl *ctl, char *err, size_t errlen)
 	return 0;
 }
 
-static int verb_reload(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
-		       size_t errlen)
+int verb_reload(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen)
 {
 	int ret;
 
@@ -301,16 +283,6 @@ static int verb_reload(struct ctl *ctl, const struct ctl_request *req, FILE *out
 			     "restart)\n");
 	return 0;
 }
-
-static const struct {
-	const char *name;
-	verb_fn fn;
-} handlers[] = {
-	{"status", verb_status}, {"stats", verb_stats},	      {"list", verb_list},
-	{"import", verb_import}, {"prestage", verb_prestage}, {"evict", verb_evict},
-	{"limits", verb_limits}, {"reload", verb_reload},     {"pin", verb_pin},
-	{"unpin", verb_unpin},	 {"verify", verb_verify},     {"quota", verb_quota},
-};
 
 /* ------------------------------------------------------- control socket */
 
@@ -368,7 +340,6 @@ static void serve_client(struct ctl *ctl, int cfd)
 	size_t body_len = 0;
 	const struct ctl_verb *v;
 	FILE *in = NULL, *out = NULL;
-	verb_fn fn = NULL;
 	int ret;
 
 	if (!peer_allowed(ctl, cfd, &cr)) {
@@ -392,10 +363,7 @@ static void serve_client(struct ctl *ctl, int cfd)
 		goto out;
 	}
 	v = ctl_verb_find(req.argv[0]);
-	for (size_t i = 0; v && i < CB_ARRAY_SIZE(handlers); i++)
-		if (strcmp(handlers[i].name, v->name) == 0)
-			fn = handlers[i].fn;
-	if (!v || !fn) {
+	if (!v || !v->fn) {
 		snprintf(err, sizeof(err), "unknown verb '%s'", req.argv[0]);
 		ret = -EINVAL;
 	} else if (req.argc - 1 < v->min_args || req.argc - 1 > v->max_args) {
@@ -403,7 +371,7 @@ static void serve_client(struct ctl *ctl, int cfd)
 		ret = -EINVAL;
 	} else {
 		out = open_memstream(&body, &body_len);
-		ret = out ? fn(ctl, &req, out, err, sizeof(err)) : -ENOMEM;
+		ret = out ? v->fn(ctl, &req, out, err, sizeof(err)) : -ENOMEM;
 		if (out)
 			fclose(out);
 	}

@@ -1,59 +1,46 @@
 /*
- * The CLI verbs: one table drives cacheboxctl's usage text, its argument
- * checks and the control process's dispatch, so they cannot disagree.
+ * The CLI verbs: one table (ctl_verbs.c) drives cacheboxctl's usage text,
+ * its argument checks and cachebox-control's dispatch, so they cannot
+ * disagree (wireguard-tools' wg.c is the model). Each row carries its
+ * handler; in cacheboxctl's build that column is NULL, so the CLI links
+ * none of control's code (see ctl_verbs.c for why this shape).
  */
 #ifndef CTL_VERBS_H
 #define CTL_VERBS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct ctl;
+struct ctl_request;
+
+/*
+ * A verb's handler: writes its answer to out and returns 0, or -errno with
+ * a one-line reason in err (the caller then writes "ERR reason").
+ */
+typedef int (*ctl_verb_fn)(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
+			   size_t errlen);
+
+/* What a verb accepts after its name besides positional arguments. */
+enum ctl_verb_opts {
+	CTL_VOPT_NONE,	 /* no options of its own */
+	CTL_VOPT_EVICT,	 /* --older-than DUR, --to-size SIZE */
+	CTL_VOPT_LIMITS, /* the rows of ctl_limits.h, each with a value */
+};
 
 struct ctl_verb {
 	const char *name;
 	const char *args;	/* usage of the arguments */
 	int min_args, max_args; /* after the verb */
+	enum ctl_verb_opts opts;
 	const char *help;
+	ctl_verb_fn fn; /* NULL in cacheboxctl */
 };
 
-static const struct ctl_verb ctl_verbs[] = {
-	{"status", "", 0, 0, "processes, listeners, shards and object count"},
-	{"stats", "", 0, 0,
-	 "bytes from the cache and from origins, hits, clients, rejections, shards, top objects"},
-	{"list", "", 0, 0, "cached objects: content ID, size, pieces, state, key"},
-	{"import", "FILE URL", 2, 2,
-	 "store a local file under URL's cache key, hashing every piece (prestage)"},
-	{"prestage", "URL", 1, 1,
-	 "fill URL's object from its origin now, every piece verified; waits until done"},
-	{"evict", "URL|ID | --older-than DUR | --to-size SIZE", 1, 2,
-	 "remove one object (a URL or a 64-hex content ID), those unused for DUR, or the "
-	 "policy's choice down to SIZE (pinned ones stay)"},
-	{"pin", "URL|ID", 1, 1, "never evict this object"},
-	{"unpin", "URL|ID", 1, 1, "let eviction take this object again"},
-	{"verify", "[URL|ID]", 0, 1,
-	 "read every stored piece again and check its SHA-256; corrupt pieces are dropped and "
-	 "fetched again"},
-	{"quota", "ORIGIN SIZE", 2, 2, "set an origin's cache quota now (0 = none)"},
-	{"limits", "[--max-clients N] [--max-bandwidth-served RATE] ...", 0, 14,
-	 "show the slot limit and caps, or change them now (also --queue-timeout DUR, "
-	 "--max-bandwidth-per-client "
-	 "RATE, --business-hours HH:MM-HH:MM, --business-hours-max-bandwidth RATE, "
-	 "--monthly-upload-cap SIZE)"},
-	{"reload", "", 0, 0,
-	 "read [limits] again and take the TLS certificate again, without dropping connections"},
-};
+extern const struct ctl_verb ctl_verbs[];
+extern const int ctl_nverbs;
 
-#define CTL_NVERBS ((int)(sizeof(ctl_verbs) / sizeof(ctl_verbs[0])))
-
-static inline const struct ctl_verb *ctl_verb_find(const char *name)
-{
-	for (int i = 0; i < CTL_NVERBS; i++) {
-		const char *a = ctl_verbs[i].name, *b = name;
-
-		while (*a && *a == *b) {
-			a++;
-			b++;
-		}
-		if (*a == '\0' && *b == '\0')
-			return &ctl_verbs[i];
-	}
-	return 0;
-}
+/* The verb called name, or NULL. */
+const struct ctl_verb *ctl_verb_find(const char *name);
 
 #endif

@@ -1,7 +1,9 @@
 /*
  * The CLI's parsers: the input is split at NUL bytes into an argv for
- * cacheboxctl's command line and for the `limits` options, and is also
- * read as a control-socket request (the wire format control parses).
+ * cacheboxctl's command line (options before and after the verb, "--",
+ * the limits table's values) and for the `limits` options as control
+ * parses them, and is also read as a control-socket request (the wire
+ * format control parses).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -10,13 +12,14 @@
 
 #include "ctl_args.h"
 #include "ctl_ipc.h"
+#include "ctl_limits.h"
 
 #define MAX_ARGV 40
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *copy = malloc(size + 1), *argv[MAX_ARGV + 1], err[256];
-	struct cb_policy_vals v = {0};
+	struct ctl_limits v = {0};
 	struct ctl_cli_args a;
 	struct ctl_request req;
 	bool want_usage, changed;
