@@ -186,6 +186,35 @@ def slow_clients(app):
             t.join(10)
 
 
+def metrics_cap(app):
+    """8 silent connections take every metrics thread: a ninth is answered
+    503 at once, the control socket is not affected, and once they go
+    /metrics answers again."""
+    mport = metrics_port(app)
+    silent = [socket.create_connection(("127.0.0.1", mport), timeout=5) for _ in range(8)]
+    try:
+        busy = b""
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", mport), timeout=5)
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            busy = recv_all(s, 1.5)
+            s.close()
+            if busy.startswith(b"HTTP/1.1 503"):
+                break
+        check(busy.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in busy and b"busy" in busy,
+              "a ninth metrics client while 8 are held: 503 busy: %r" % busy[:60])
+        ok, took = timed(ctl_ok(app, "status"))
+        check(ok and took <= ANSWER_S, "the control socket is unaffected (%.2f s)" % took)
+    finally:
+        for s in silent:
+            s.close()
+    ok = False
+    deadline = time.time() + 5
+    while not ok and time.time() < deadline:
+        ok, _ = timed(get_metrics(app))
+    check(ok, "/metrics answers again once they left")
+
+
 def long_verbs(app, origin):
     result = {}
 
@@ -270,6 +299,7 @@ def main():
     try:
         app.start()
         slow_clients(app)
+        metrics_cap(app)
         long_verbs(app, origin)
         with open(app.conf, "a") as f:
             f.write("[storage]\nabsolute_max_cache_size = %d\n" % (4 * SIZE))
