@@ -461,6 +461,87 @@ static int open_shared(struct ctl *ctl)
 	return 0;
 }
 
+/*
+ * Everything between a loaded config and the supervisor's loop: the
+ * allowed group, the state dir, locks, shards, index and policy, the
+ * eviction state, signals, listeners, the eviction thread and the child.
+ * 0 or -errno, logged; what was set up is released by main's cleanup.
+ */
+static int start_up(struct ctl *ctl)
+{
+	sigset_t set;
+	int ret;
+
+	if (ctl->cfg->control.allowed_group[0]) {
+		struct group *g = getgrnam(ctl->cfg->control.allowed_group);
+
+		if (!g) {
+			cb_err("%s: [control] allowed_group: no group '%s'", ctl->config_path,
+			       ctl->cfg->control.allowed_group);
+			return -ENOENT;
+		}
+		ctl->allowed_gid = g->gr_gid;
+		ctl->has_allowed_gid = true;
+	}
+	if (mkdir(ctl->cfg->appliance.state_dir, 0755) < 0 && errno != EEXIST) {
+		ret = -errno;
+		cb_err("state_dir %s: %s", ctl->cfg->appliance.state_dir, strerror(errno));
+		return ret;
+	}
+	ret = ctl_serve_init(ctl);
+	if (ret) {
+		cb_err("cannot initialise control's locks: %s", strerror(-ret));
+		return ret;
+	}
+	ret = st_shards_init(&ctl->ss, ctl->cfg);
+	if (ret < 0)
+		return ret;
+	ctl->storage.name = "cachebox-storage";
+	ctl->storage.backoff_ms = BACKOFF_MIN_MS;
+	cb_fmt(ctl->storage.pidfile, sizeof(ctl->storage.pidfile), "%s/storage.pid",
+	       ctl->cfg->appliance.state_dir);
+	ret = open_shared(ctl);
+	if (ret)
+		return ret;
+	ret = ctl_evict_init(ctl);
+	if (ret) {
+		cb_err("eviction: out of memory");
+		return ret;
+	}
+	ret = find_exe("cachebox-storage", ctl->storage.exe, sizeof(ctl->storage.exe));
+	if (ret) {
+		cb_err("cannot find the cachebox-storage executable next to cachebox-control");
+		return ret;
+	}
+	/* Blocked before any thread starts, so every thread inherits the mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	ctl->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (ctl->sfd < 0) {
+		ret = -errno;
+		cb_err("signalfd: %s", strerror(errno));
+		return ret;
+	}
+	ctl->lfd = ctl_serve_control_socket(ctl);
+	ctl->mfd = ctl_serve_metrics_socket(ctl);
+	if (ctl->lfd < 0 || ctl->mfd < 0)
+		return ctl->lfd < 0 ? ctl->lfd : ctl->mfd;
+	ret = ctl_serve_evict_start(ctl);
+	if (ret)
+		return ret;
+	if (ctl->storage.pid <= 0)
+		child_start(ctl, &ctl->storage);
+	cb_info("cachebox is up: http://%s:%u/ (health: /_cachebox/health), control socket %s",
+		ctl->cfg->server.listen.host, ctl->cfg->server.listen.port,
+		ctl->cfg->control.socket);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -471,7 +552,6 @@ int main(int argc, char **argv)
 	struct ctl ctl = {.lfd = -1, .sfd = -1, .mfd = -1, .storage.pidfd = -1};
 	bool drained = true;
 	char err[512];
-	sigset_t set;
 	int opt, ret = 1;
 
 	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -498,63 +578,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cb_log_init("cachebox-control", (enum cb_log_level)ctl.cfg->appliance.log_level);
-	if (ctl.cfg->control.allowed_group[0]) {
-		struct group *g = getgrnam(ctl.cfg->control.allowed_group);
-
-		if (!g) {
-			cb_err("%s: [control] allowed_group: no group '%s'", ctl.config_path,
-			       ctl.cfg->control.allowed_group);
-			goto out;
-		}
-		ctl.allowed_gid = g->gr_gid;
-		ctl.has_allowed_gid = true;
-	}
-	if (mkdir(ctl.cfg->appliance.state_dir, 0755) < 0 && errno != EEXIST) {
-		cb_err("state_dir %s: %s", ctl.cfg->appliance.state_dir, strerror(errno));
+	if (start_up(&ctl) < 0)
 		goto out;
-	}
-	if (ctl_serve_init(&ctl) < 0) {
-		cb_err("cannot initialise control's locks");
-		goto out;
-	}
-	if (st_shards_init(&ctl.ss, ctl.cfg) < 0)
-		goto out;
-	ctl.storage.name = "cachebox-storage";
-	ctl.storage.backoff_ms = BACKOFF_MIN_MS;
-	cb_fmt(ctl.storage.pidfile, sizeof(ctl.storage.pidfile), "%s/storage.pid",
-	       ctl.cfg->appliance.state_dir);
-	if (open_shared(&ctl) < 0)
-		goto out;
-	if (ctl_evict_init(&ctl) < 0) {
-		cb_err("eviction: out of memory");
-		goto out;
-	}
-	if (find_exe("cachebox-storage", ctl.storage.exe, sizeof(ctl.storage.exe)) < 0) {
-		cb_err("cannot find the cachebox-storage executable next to cachebox-control");
-		goto out;
-	}
-	/* Blocked before any thread starts, so every thread inherits the mask. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	ctl.sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (ctl.sfd < 0) {
-		cb_err("signalfd: %s", strerror(errno));
-		goto out;
-	}
-	ctl.lfd = ctl_serve_control_socket(&ctl);
-	ctl.mfd = ctl_serve_metrics_socket(&ctl);
-	if (ctl.lfd < 0 || ctl.mfd < 0 || ctl_serve_evict_start(&ctl) < 0)
-		goto out;
-	if (ctl.storage.pid <= 0)
-		child_start(&ctl, &ctl.storage);
-	cb_info("cachebox is up: http://%s:%u/ (health: /_cachebox/health), control socket %s",
-		ctl.cfg->server.listen.host, ctl.cfg->server.listen.port, ctl.cfg->control.socket);
-
 	supervise(&ctl);
 	/* New clients find no socket; running verbs see `stopping` and end. */
 	unlink(ctl.cfg->control.socket);

@@ -66,7 +66,8 @@
 #define CTL_CONTROL_WRITE_MS 30000 /* a whole reply (a long `list`) */
 #define CTL_METRICS_READ_MS  2000  /* a whole HTTP request head */
 #define CTL_METRICS_WRITE_MS 2000
-#define CTL_SLICE_MS	     100 /* how often a waiting job looks at `stopping` */
+#define CTL_ERR_WRITE_MS     2000 /* a one-line ERR answer */
+#define CTL_SLICE_MS	     100  /* how often a waiting job looks at `stopping` */
 #define CTL_EVICT_EVERY_NS   1000000000ull
 #define CTL_EVICT_LOOK_MS    100 /* how often the eviction thread looks for waiting fills */
 /* The largest request ctl_ipc_send writes: header, CTL_MAX_ARGS "<len>:<bytes>\n", "\n". */
@@ -309,7 +310,7 @@ static void reply_err(int fd, const char *why)
 	int n = snprintf(line, sizeof(line), "ERR %s\n", why);
 
 	if (send_all(fd, line, (size_t)CB_MIN(n, (int)sizeof(line) - 1),
-		     cb_now_ns() + CTL_METRICS_WRITE_MS * 1000000ull))
+		     cb_now_ns() + CTL_ERR_WRITE_MS * 1000000ull))
 		cb_dbg("control socket: reply not delivered");
 }
 
