@@ -174,7 +174,11 @@ int verb_quota(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *
 int ctl_resolve_id(struct ctl *ctl, const char *arg, uint8_t id[ST_ID_LEN], char *err,
 		   size_t errlen);
 
-/* Eviction (ctl_evict.c). */
+/*
+ * Eviction (ctl_evict.c). ctl_evict_pass and ctl_evict_operator change the
+ * eviction state: the caller holds ctl->lock for writing (ctl_evict_counts:
+ * for reading).
+ */
 int ctl_evict_init(struct ctl *ctl);
 void ctl_evict_fini(struct ctl *ctl);
 /* One pass of the limits, quotas and max_cache_age; *evicted = objects removed. */
