@@ -126,12 +126,12 @@ void ctl_serve_accept(struct ctl *ctl, int fd, enum ctl_job_kind kind);
 void ctl_serve_reload_async(struct ctl *ctl);
 /* The eviction thread: a pass once a second, within 100 ms when a fill waits. */
 int ctl_serve_evict_start(struct ctl *ctl);
-/*
- * Sets stopping and wakes every thread; then joins the eviction thread.
- * Long verbs see ctl_stopping() and end.
- */
+/* Sets stopping and wakes every thread: long verbs see ctl_stopping() and end. */
 void ctl_serve_stop(struct ctl *ctl);
-/* Waits for running jobs until deadline_ns (cb_now_ns clock); true when none is left. */
+/*
+ * After ctl_serve_stop: joins the eviction thread and waits for running
+ * jobs until deadline_ns (cb_now_ns clock); true when none is left.
+ */
 bool ctl_serve_drain(struct ctl *ctl, uint64_t deadline_ns);
 
 /* ---- ctl_main.c */

@@ -589,8 +589,10 @@ int main(int argc, char **argv)
 	cb_info("stopped");
 	ret = 0;
 out:
-	if (ctl.sync_ready)
-		ctl_serve_stop(&ctl); /* a start-up failure after the eviction thread started */
+	if (ctl.evict_running) { /* not reached today: nothing fails after it starts */
+		ctl_serve_stop(&ctl);
+		drained = ctl_serve_drain(&ctl, cb_now_ns() + CTL_JOB_GRACE_MS * 1000000ull);
+	}
 	if (ctl.lfd >= 0)
 		close(ctl.lfd);
 	if (ctl.sfd >= 0)

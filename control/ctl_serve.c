@@ -704,14 +704,34 @@ void ctl_serve_stop(struct ctl *ctl)
 	__atomic_store_n(&ctl->stopping, true, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&ctl->jobs_cv);
 	pthread_mutex_unlock(&ctl->jobs_mu);
-	if (ctl->evict_running) {
-		pthread_join(ctl->evict_thread, NULL);
-		ctl->evict_running = false;
+}
+
+/* The eviction thread ends after its pass; joined by deadline_ns, else left (false). */
+static bool evict_join(struct ctl *ctl, uint64_t deadline_ns)
+{
+	struct timespec ts;
+	uint64_t left = deadline_ns > cb_now_ns() ? deadline_ns - cb_now_ns() : 0;
+
+	if (!ctl->evict_running)
+		return true;
+	clock_gettime(CLOCK_REALTIME, &ts); /* pthread_timedjoin_np's clock */
+	ts.tv_sec += (time_t)(left / 1000000000ull);
+	ts.tv_nsec += (long)(left % 1000000000ull);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
 	}
+	if (pthread_timedjoin_np(ctl->evict_thread, NULL, &ts) != 0) {
+		cb_warn("the eviction pass still runs at exit: abandoned");
+		return false;
+	}
+	ctl->evict_running = false;
+	return true;
 }
 
 bool ctl_serve_drain(struct ctl *ctl, uint64_t deadline_ns)
 {
+	bool evict_done = evict_join(ctl, deadline_ns);
 	unsigned left;
 
 	pthread_mutex_lock(&ctl->jobs_mu);
@@ -736,5 +756,5 @@ bool ctl_serve_drain(struct ctl *ctl, uint64_t deadline_ns)
 	pthread_mutex_unlock(&ctl->jobs_mu);
 	if (left)
 		cb_warn("%u request(s) still running at exit: abandoned", left);
-	return left == 0;
+	return left == 0 && evict_done;
 }
