@@ -654,20 +654,29 @@ void ctl_serve_reload_async(struct ctl *ctl)
 
 /* -------------------------------------------------------- the eviction thread */
 
+/* `clock`'s now plus ns, for the timed waits. */
+static struct timespec ts_after(clockid_t clock, uint64_t ns)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	ts.tv_sec += (time_t)(ns / 1000000000ull);
+	ts.tv_nsec += (long)(ns % 1000000000ull);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
 static void *evict_main(void *arg)
 {
 	struct ctl *ctl = arg;
 	uint64_t last = 0;
 
 	for (;;) {
-		struct timespec ts;
+		struct timespec ts = ts_after(CLOCK_MONOTONIC, CTL_EVICT_LOOK_MS * 1000000ull);
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += CTL_EVICT_LOOK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
 		pthread_mutex_lock(&ctl->jobs_mu);
 		while (!ctl->stopping &&
 		       pthread_cond_timedwait(&ctl->jobs_cv, &ctl->jobs_mu, &ts) != ETIMEDOUT)
@@ -709,18 +718,11 @@ void ctl_serve_stop(struct ctl *ctl)
 /* The eviction thread ends after its pass; joined by deadline_ns, else left (false). */
 static bool evict_join(struct ctl *ctl, uint64_t deadline_ns)
 {
-	struct timespec ts;
 	uint64_t left = deadline_ns > cb_now_ns() ? deadline_ns - cb_now_ns() : 0;
+	struct timespec ts = ts_after(CLOCK_REALTIME, left); /* pthread_timedjoin_np's clock */
 
 	if (!ctl->evict_running)
 		return true;
-	clock_gettime(CLOCK_REALTIME, &ts); /* pthread_timedjoin_np's clock */
-	ts.tv_sec += (time_t)(left / 1000000000ull);
-	ts.tv_nsec += (long)(left % 1000000000ull);
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	if (pthread_timedjoin_np(ctl->evict_thread, NULL, &ts) != 0) {
 		cb_warn("the eviction pass still runs at exit: abandoned");
 		return false;
@@ -744,13 +746,7 @@ bool ctl_serve_drain(struct ctl *ctl, uint64_t deadline_ns)
 		if (!left || now >= deadline_ns)
 			break;
 		wait = CB_MIN(deadline_ns - now, (uint64_t)CTL_SLICE_MS * 1000000ull);
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += (time_t)(wait / 1000000000ull);
-		ts.tv_nsec += (long)(wait % 1000000000ull);
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		ts = ts_after(CLOCK_MONOTONIC, wait);
 		pthread_cond_timedwait(&ctl->jobs_cv, &ctl->jobs_mu, &ts);
 	}
 	pthread_mutex_unlock(&ctl->jobs_mu);
