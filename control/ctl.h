@@ -1,12 +1,15 @@
 /*
- * cachebox-control's pieces: the supervisor and control socket
- * (ctl_main.c), the verbs on objects (ctl_objects.c), and the figures:
- * stats, limits and the Prometheus endpoint (ctl_stats.c).
+ * cachebox-control's pieces: the supervisor (ctl_main.c), the serving of
+ * the control socket and the metrics port on their own threads
+ * (ctl_serve.c), the verbs on objects (ctl_objects.c), and the figures:
+ * stats, limits and the Prometheus endpoint (ctl_stats.c). The threads and
+ * what each may touch are described at the top of ctl_serve.c.
  */
 #ifndef CTL_H
 #define CTL_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,7 +28,13 @@
 #define BACKOFF_MAX_MS 30000
 #define STABLE_MS      60000
 #define STOP_GRACE_MS  5000
+/* After the file server is stopped, how long running verbs get to end. */
+#define CTL_JOB_GRACE_MS 1000
 
+/*
+ * A supervised process. Written by the main thread only; other threads read
+ * pid and restarts through ctl_child_pid() / ctl_child_restarts().
+ */
 struct child {
 	const char *name;
 	char exe[PATH_MAX];
@@ -38,6 +47,20 @@ struct child {
 	char pidfile[PATH_MAX];
 };
 
+/*
+ * Control's state. After start-up, cfg (except [limits] and the origins'
+ * quotas), ss, allowed_gid and the listeners do not change; ix and pol
+ * carry their own synchronisation (index writer lock and seqlocks, policy
+ * seqlock and atomics). The rest follows the rules in ctl_serve.c:
+ *
+ *   lock      (rwlock) held for writing to change cfg->limits, an origin's
+ *             quota, the published policy or the eviction state (ev);
+ *             for reading to read them consistently. Never held by the
+ *             main thread, never across a wait on a client or the origin.
+ *   jobs_mu   guards the job counts and `stopping`; held O(1) only (the
+ *             main thread takes it), with jobs_cv signalled when a job ends
+ *             or stopping is set.
+ */
 struct ctl {
 	const char *config_path;
 	struct cfg *cfg;
@@ -49,7 +72,78 @@ struct ctl {
 	int lfd, sfd, mfd; /* control socket, signalfd, metrics listener */
 	gid_t allowed_gid;
 	bool has_allowed_gid;
+
+	pthread_rwlock_t lock;
+	pthread_mutex_t jobs_mu;
+	pthread_cond_t jobs_cv;
+	unsigned jobs[3]; /* running, by enum ctl_job_kind */
+	bool stopping;	  /* set once, on SIGTERM/SIGINT; read with ctl_stopping() */
+	bool sync_ready;  /* lock, jobs_mu and jobs_cv are initialised */
+	pthread_t evict_thread;
+	bool evict_running;
 };
+
+static inline pid_t ctl_child_pid(const struct child *ch)
+{
+	return __atomic_load_n(&ch->pid, __ATOMIC_ACQUIRE);
+}
+
+static inline unsigned ctl_child_restarts(const struct child *ch)
+{
+	return __atomic_load_n(&ch->restarts, __ATOMIC_RELAXED);
+}
+
+/* True once control is stopping: long verbs end early with -ECANCELED. */
+static inline bool ctl_stopping(const struct ctl *ctl)
+{
+	return __atomic_load_n(&ctl->stopping, __ATOMIC_ACQUIRE);
+}
+
+/* ---- serving (ctl_serve.c) */
+
+enum ctl_job_kind {
+	CTL_JOB_CONTROL, /* a cacheboxctl connection */
+	CTL_JOB_METRICS, /* a connection to the metrics port */
+	CTL_JOB_RELOAD,	 /* SIGHUP */
+};
+
+/* Locks and the job counts; 0 or -errno. ctl_serve_fini is safe after a failed init. */
+int ctl_serve_init(struct ctl *ctl);
+void ctl_serve_fini(struct ctl *ctl);
+/* The listeners (control socket, metrics port); fd or -errno, logged. */
+int ctl_serve_control_socket(struct ctl *ctl);
+int ctl_serve_metrics_socket(struct ctl *ctl);
+/*
+ * Accepts one connection on fd and hands it to a thread of its own; over
+ * the cap for its kind it is answered "busy" at once. Never blocks.
+ */
+void ctl_serve_accept(struct ctl *ctl, int fd, enum ctl_job_kind kind);
+/* SIGHUP: reload on a thread of its own (the main thread never takes ctl->lock). */
+void ctl_serve_reload_async(struct ctl *ctl);
+/* The eviction thread: a pass once a second, within 100 ms when a fill waits. */
+int ctl_serve_evict_start(struct ctl *ctl);
+/* Sets stopping and wakes every thread: long verbs see ctl_stopping() and end. */
+void ctl_serve_stop(struct ctl *ctl);
+/*
+ * After ctl_serve_stop: joins the eviction thread and waits for running
+ * jobs until deadline_ns (cb_now_ns clock); true when none is left.
+ */
+bool ctl_serve_drain(struct ctl *ctl, uint64_t deadline_ns);
+
+/* ---- ctl_main.c */
+
+/*
+ * Runs one request's verb under ctl->lock as the verb needs: 0, or -errno
+ * with the reason in err.
+ */
+int ctl_dispatch(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
+		 size_t errlen);
+/*
+ * Reads the config file's [limits] again and publishes them, and asks the
+ * file server to take its TLS certificate again. Caller holds ctl->lock for
+ * writing. 0, or -EINVAL with the reason in err.
+ */
+int ctl_reload(struct ctl *ctl, char *err, size_t errlen);
 
 typedef int (*verb_fn)(struct ctl *, const struct ctl_request *, FILE *, char *, size_t);
 
@@ -78,7 +172,11 @@ int verb_quota(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *
 int ctl_resolve_id(struct ctl *ctl, const char *arg, uint8_t id[ST_ID_LEN], char *err,
 		   size_t errlen);
 
-/* Eviction (ctl_evict.c). */
+/*
+ * Eviction (ctl_evict.c). ctl_evict_pass and ctl_evict_operator change the
+ * eviction state: the caller holds ctl->lock for writing (ctl_evict_counts:
+ * for reading).
+ */
 int ctl_evict_init(struct ctl *ctl);
 void ctl_evict_fini(struct ctl *ctl);
 /* One pass of the limits, quotas and max_cache_age; *evicted = objects removed. */

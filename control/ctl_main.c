@@ -6,24 +6,25 @@
  *
  * The control socket admits root, the user running the appliance, and
  * members of [control] allowed_group; anyone else is refused (SO_PEERCRED)
- * before a byte of the request is read. Verbs run one at a time in this
- * single-threaded loop; the file server never waits on it.
+ * before a byte of the request is read. This file is the supervisor: its
+ * main loop keeps the signals, the child, the timers and accept, and never
+ * waits on a client or a verb; connections are served, verbs run and
+ * eviction passes happen on other threads (ctl_serve.c says which, and the
+ * rules of the lock they share). The file server never waits on control.
  */
 #include "cb_common.h"
+#include "cb_index.h"
 #include "cb_log.h"
 #include "ctl.h"
 #include "ctl_figures.h"
 #include "ctl_verbs.h"
-#include "st_http.h"
 #include "st_import.h"
-#include "cb_index.h"
 #include "st_shard.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
-#include <netdb.h>
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
@@ -32,9 +33,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -116,7 +115,7 @@ static bool child_adopt(struct child *ch)
 		cb_warn("pidfd_open %d: %s", pid, strerror(errno));
 		return false;
 	}
-	ch->pid = pid;
+	__atomic_store_n(&ch->pid, pid, __ATOMIC_RELEASE);
 	ch->pidfd = fd;
 	ch->started_ns = cb_now_ns();
 	cb_info("%s (pid %d) is still serving: adopted it, no second one started", ch->name, pid);
@@ -141,7 +140,7 @@ static void child_start(struct ctl *ctl, struct child *ch)
 		fprintf(stderr, "cachebox-control: exec %s: %s\n", ch->exe, strerror(errno));
 		_exit(127);
 	}
-	ch->pid = pid;
+	__atomic_store_n(&ch->pid, pid, __ATOMIC_RELEASE);
 	ch->started_ns = cb_now_ns();
 	ch->restart_at_ns = 0;
 	cb_info("started %s (pid %d)", ch->name, (int)pid);
@@ -161,13 +160,13 @@ static void child_reaped(struct child *ch, int status)
 	else
 		cb_warn("%s (pid %d) killed by signal %d after %llu ms", ch->name, (int)ch->pid,
 			WTERMSIG(status), (unsigned long long)up_ms);
-	ch->pid = 0;
+	__atomic_store_n(&ch->pid, 0, __ATOMIC_RELEASE);
 	if (up_ms >= STABLE_MS)
 		ch->backoff_ms = BACKOFF_MIN_MS;
 	ch->restart_at_ns = cb_now_ns() + (uint64_t)ch->backoff_ms * 1000000ull;
 	cb_info("restarting %s in %u ms", ch->name, ch->backoff_ms);
 	ch->backoff_ms = CB_MIN(ch->backoff_ms * 2, (unsigned)BACKOFF_MAX_MS);
-	ch->restarts++;
+	__atomic_store_n(&ch->restarts, ch->restarts + 1, __ATOMIC_RELAXED);
 }
 
 static void child_stop(struct child *ch)
@@ -183,7 +182,7 @@ static void child_stop(struct child *ch)
 					 : waitpid(ch->pid, &status, WNOHANG);
 
 		if (r == ch->pid || (r < 0 && errno == ECHILD)) {
-			ch->pid = 0;
+			__atomic_store_n(&ch->pid, 0, __ATOMIC_RELEASE);
 			unlink(ch->pidfile);
 			return;
 		}
@@ -193,7 +192,7 @@ static void child_stop(struct child *ch)
 	kill(ch->pid, SIGKILL);
 	if (ch->pidfd < 0)
 		waitpid(ch->pid, &status, 0);
-	ch->pid = 0;
+	__atomic_store_n(&ch->pid, 0, __ATOMIC_RELEASE);
 	unlink(ch->pidfile);
 }
 
@@ -202,6 +201,8 @@ static void child_stop(struct child *ch)
 int verb_status(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen)
 {
 	const struct cfg *c = ctl->cfg;
+	pid_t spid = ctl_child_pid(&ctl->storage);
+	unsigned restarts = ctl_child_restarts(&ctl->storage);
 
 	(void)err;
 	(void)errlen;
@@ -214,19 +215,18 @@ int verb_status(struct ctl *ctl, const struct ctl_request *req, FILE *out, char 
 								(json_int_t)ctl->ss.s[i].fs_size));
 		return ctl_json_print(
 			out, json_pack("{s:i, s:i, s:i, s:s, s:i, s:i, s:i, s:o*}", "control_pid",
-				       (int)getpid(), "storage_pid", (int)ctl->storage.pid,
-				       "storage_restarts", (int)ctl->storage.restarts, "listen",
-				       c->server.listen.host, "port", (int)c->server.listen.port,
-				       "objects", (int)cb_index_count(ctl->ix), "index_capacity",
+				       (int)getpid(), "storage_pid", (int)spid, "storage_restarts",
+				       (int)restarts, "listen", c->server.listen.host, "port",
+				       (int)c->server.listen.port, "objects",
+				       (int)cb_index_count(ctl->ix), "index_capacity",
 				       (int)cb_index_capacity(ctl->ix), "shards", shards));
 	}
 	fprintf(out, "cachebox-control  pid %d\n", (int)getpid());
-	if (ctl->storage.pid > 0)
-		fprintf(out, "cachebox-storage  pid %d, restarts %u\n", (int)ctl->storage.pid,
-			ctl->storage.restarts);
+	if (spid > 0)
+		fprintf(out, "cachebox-storage  pid %d, restarts %u\n", (int)spid, restarts);
 	else
 		fprintf(out, "cachebox-storage  not running (restart scheduled), restarts %u\n",
-			ctl->storage.restarts);
+			restarts);
 	fprintf(out, "listen            http://%s:%u/\n", c->server.listen.host,
 		c->server.listen.port);
 	fprintf(out, "objects           %u (index capacity %u)\n", cb_index_count(ctl->ix),
@@ -241,10 +241,12 @@ int verb_status(struct ctl *ctl, const struct ctl_request *req, FILE *out, char 
  * reload: the [limits] of the config file are read again and published
  * (the file server adopts them within 200 ms, connections kept), and the
  * file server takes the TLS certificate again (SIGHUP). 0, or -EINVAL with
- * the config's error in err (nothing changed then).
+ * the config's error in err (nothing changed then). ctl->lock is held for
+ * writing (the limits and the policy change).
  */
-static int reload(struct ctl *ctl, char *err, size_t errlen)
+int ctl_reload(struct ctl *ctl, char *err, size_t errlen)
 {
+	pid_t spid = ctl_child_pid(&ctl->storage);
 	struct cb_policy_vals v;
 	struct cfg *fresh = cfg_load(ctl->config_path, err, errlen);
 
@@ -257,9 +259,9 @@ static int reload(struct ctl *ctl, char *err, size_t errlen)
 	ctl->cfg->limits = fresh->limits;
 	cfg_free(fresh);
 	cb_info("reload: [limits] of %s published", ctl->config_path);
-	if (ctl->storage.pid > 0 && kill(ctl->storage.pid, SIGHUP) == 0)
+	if (spid > 0 && kill(spid, SIGHUP) == 0)
 		cb_info("reload: asked cachebox-storage (pid %d) to reload its TLS certificate",
-			(int)ctl->storage.pid);
+			(int)spid);
 	else
 		cb_warn("reload: cachebox-storage is not running");
 	return 0;
@@ -269,11 +271,11 @@ int verb_reload(struct ctl *ctl, const struct ctl_request *req, FILE *out, char 
 {
 	int ret;
 
-	if (ctl->storage.pid <= 0) {
+	if (ctl_child_pid(&ctl->storage) <= 0) {
 		snprintf(err, errlen, "cachebox-storage is not running");
 		return -ESRCH;
 	}
-	ret = reload(ctl, err, errlen);
+	ret = ctl_reload(ctl, err, errlen);
 	if (ret)
 		return ret;
 	if (req->json)
@@ -284,249 +286,222 @@ int verb_reload(struct ctl *ctl, const struct ctl_request *req, FILE *out, char 
 	return 0;
 }
 
-/* ------------------------------------------------------- control socket */
-
-static bool peer_allowed(struct ctl *ctl, int fd, struct ucred *cr)
+int ctl_dispatch(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
+		 size_t errlen)
 {
-	socklen_t len = sizeof(*cr);
-	gid_t groups[256];
-	int ngroups = 0;
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cr, &len) < 0)
-		return false;
-	if (cr->uid == 0 || cr->uid == geteuid())
-		return true;
-	if (!ctl->has_allowed_gid)
-		return false;
-	if (cr->gid == ctl->allowed_gid)
-		return true;
-	/* Supplementary groups of the peer process, from /proc/<pid>/status. */
-	{
-		char path[64], line[1024];
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/%d/status", (int)cr->pid);
-		f = fopen(path, "r");
-		if (!f)
-			return false;
-		while (fgets(line, sizeof(line), f)) {
-			if (strncmp(line, "Groups:", 7) == 0) {
-				char *p = line + 7, *end;
-
-				while (ngroups < (int)CB_ARRAY_SIZE(groups)) {
-					unsigned long g = strtoul(p, &end, 10);
-
-					if (end == p)
-						break;
-					groups[ngroups++] = (gid_t)g;
-					p = end;
-				}
-			}
-		}
-		fclose(f);
-	}
-	for (int i = 0; i < ngroups; i++)
-		if (groups[i] == ctl->allowed_gid)
-			return true;
-	return false;
-}
-
-static void serve_client(struct ctl *ctl, int cfd)
-{
-	struct ctl_request req;
-	struct ucred cr;
-	char err[512] = "";
-	char *body = NULL;
-	size_t body_len = 0;
-	const struct ctl_verb *v;
-	FILE *in = NULL, *out = NULL;
+	const struct ctl_verb *v = ctl_verb_find(req->argv[0]);
 	int ret;
 
-	if (!peer_allowed(ctl, cfd, &cr)) {
-		cb_warn("control socket: refused uid %u gid %u pid %d (not root, owner or "
-			"allowed_group)",
-			(unsigned)cr.uid, (unsigned)cr.gid, (int)cr.pid);
-		if (write(cfd, "ERR permission denied\n", 22) < 0)
-			cb_dbg("refusal not delivered");
-		close(cfd);
-		return;
-	}
-	{
-		struct timeval tv = {5, 0};
-
-		setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	}
-	in = fdopen(dup(cfd), "r");
-	if (!in || ctl_ipc_recv(in, &req) < 0) {
-		if (write(cfd, "ERR malformed request\n", 22) < 0)
-			cb_dbg("reply not delivered");
-		goto out;
-	}
-	v = ctl_verb_find(req.argv[0]);
 	if (!v || !v->fn) {
-		snprintf(err, sizeof(err), "unknown verb '%s'", req.argv[0]);
-		ret = -EINVAL;
-	} else if (req.argc - 1 < v->min_args || req.argc - 1 > v->max_args) {
-		snprintf(err, sizeof(err), "usage: %s %s", v->name, v->args);
-		ret = -EINVAL;
-	} else {
-		out = open_memstream(&body, &body_len);
-		ret = out ? v->fn(ctl, &req, out, err, sizeof(err)) : -ENOMEM;
-		if (out)
-			fclose(out);
+		snprintf(err, errlen, "unknown verb '%s'", req->argv[0]);
+		return -EINVAL;
 	}
-	if (ret) {
-		char line[600];
-		int n;
-
-		if (!err[0])
-			snprintf(err, sizeof(err), "%s", strerror(-ret));
-		n = snprintf(line, sizeof(line), "ERR %s\n", err);
-		if (write(cfd, line, (size_t)CB_MIN(n, (int)sizeof(line) - 1)) < 0)
-			cb_dbg("reply not delivered");
-	} else {
-		size_t done = 0;
-
-		if (write(cfd, "OK\n", 3) == 3) {
-			while (done < body_len) {
-				ssize_t w = write(cfd, body + done, body_len - done);
-
-				if (w <= 0)
-					break;
-				done += (size_t)w;
-			}
-		}
+	if (req->argc - 1 < v->min_args || req->argc - 1 > v->max_args) {
+		snprintf(err, errlen, "usage: %s %s", v->name, v->args);
+		return -EINVAL;
 	}
-	ctl_request_fini(&req);
-out:
-	free(body);
-	if (in)
-		fclose(in);
-	close(cfd);
-}
-
-static int control_socket(struct ctl *ctl)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	const char *path = ctl->cfg->control.socket;
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		cb_err("control socket path too long: %s", path);
-		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
-		cb_err("control socket %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	/* Access is decided by SO_PEERCRED; the mode only keeps strangers out early. */
-	chmod(path, ctl->has_allowed_gid ? 0660 : 0600);
-	if (ctl->has_allowed_gid && chown(path, (uid_t)-1, ctl->allowed_gid) < 0)
-		cb_warn("chown %s to group %s: %s", path, ctl->cfg->control.allowed_group,
-			strerror(errno));
-	return fd;
-}
-
-/* ------------------------------------------------------------ metrics */
-
-/* The Prometheus endpoint: [control] metrics_listen, loopback by default. */
-static int metrics_socket(struct ctl *ctl)
-{
-	const struct cfg_addr *a = &ctl->cfg->control.metrics_listen;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST},
-			*ai = NULL;
-	char port[8];
-	int fd = -1, one = 1;
-
-	snprintf(port, sizeof(port), "%u", a->port);
-	if (getaddrinfo(a->host, port, &hints, &ai) != 0) {
-		cb_err("metrics_listen %s:%u: not a numeric address", a->host, a->port);
-		return -1;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 16) < 0) {
-		cb_err("metrics_listen %s:%u: %s", a->host, a->port, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(ai);
-	return fd;
-}
-
-/* One request per connection, read with a 1 s limit: GET /metrics, else 404/405. */
-static void serve_metrics(struct ctl *ctl, int fd)
-{
-	struct timeval tv = {1, 0};
-	struct st_http_req req;
-	char in[8192], *body = NULL, head[256];
-	size_t got = 0, blen = 0;
-	int n = -2, status = 0, hl;
-	FILE *out;
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	while (n == -2 && got < sizeof(in)) {
-		ssize_t r = read(fd, in + got, sizeof(in) - got);
-
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-		n = st_http_parse_request(in, got, &req, &status);
-	}
-	if (n < 0) {
-		close(fd);
-		return;
-	}
-	out = open_memstream(&body, &blen);
-	if (!out) {
-		close(fd);
-		return;
-	}
-	if (req.method != ST_HTTP_GET && req.method != ST_HTTP_HEAD)
-		status = 405;
-	else if (req.target.len == 8 && memcmp(req.target.p, "/metrics", 8) == 0)
-		status = 200;
-	else
-		status = 404;
-	if (status == 200)
-		ctl_metrics_write(ctl, out);
-	else
-		fprintf(out, "%d: the metrics are at GET /metrics\n", status);
-	fclose(out);
-	hl = snprintf(head, sizeof(head),
-		      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		      "Connection: close\r\n\r\n",
-		      status,
-		      status == 200   ? "OK"
-		      : status == 404 ? "Not Found"
-				      : "Method Not Allowed",
-		      status == 200 ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain",
-		      blen);
-	if (write(fd, head, (size_t)hl) == hl && req.method != ST_HTTP_HEAD) {
-		size_t done = 0;
-
-		while (done < blen) {
-			ssize_t w = write(fd, body + done, blen - done);
-
-			if (w <= 0)
-				break;
-			done += (size_t)w;
-		}
-	}
-	free(body);
-	close(fd);
+	if (v->lock == CTL_LOCK_WRITE)
+		pthread_rwlock_wrlock(&ctl->lock);
+	else if (v->lock == CTL_LOCK_READ)
+		pthread_rwlock_rdlock(&ctl->lock);
+	ret = v->fn(ctl, req, out, err, errlen);
+	if (v->lock != CTL_LOCK_NONE)
+		pthread_rwlock_unlock(&ctl->lock);
+	return ret;
 }
 
 /* ------------------------------------------------------------------ main */
+
+/* One signal from the signalfd. */
+static void on_signal(struct ctl *ctl, const struct signalfd_siginfo *si, bool *stop)
+{
+	if (si->ssi_signo == SIGCHLD) {
+		int status;
+		pid_t pid;
+
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+			if (pid == ctl->storage.pid)
+				child_reaped(&ctl->storage, status);
+	} else if (si->ssi_signo == SIGHUP) {
+		ctl_serve_reload_async(ctl);
+	} else {
+		cb_info("signal %u: stopping", si->ssi_signo);
+		*stop = true;
+	}
+}
+
+/*
+ * The supervisor's loop: signals, the adopted child's pidfd, the restart
+ * timer, the policy's msync, and accept. Nothing in it waits on a client,
+ * a verb or ctl->lock, so a restart is due within its back-off.
+ */
+static void supervise(struct ctl *ctl)
+{
+	uint64_t last_sync = 0;
+	bool stop = false;
+
+	while (!stop) {
+		struct pollfd pfd[4] = {{ctl->sfd, POLLIN, 0},
+					{ctl->lfd, POLLIN, 0},
+					{ctl->mfd, POLLIN, 0},
+					{ctl->storage.pidfd, POLLIN, 0}};
+		int timeout = 1000, n; /* the policy's msync looks this often */
+
+		if (ctl->storage.restart_at_ns) {
+			uint64_t now = cb_now_ns(), at = ctl->storage.restart_at_ns;
+
+			timeout = now >= at ? 0 : (int)CB_MIN((at - now) / 1000000ull + 1, 1000ull);
+		}
+		n = poll(pfd, ctl->storage.pidfd >= 0 ? 4 : 3, timeout);
+		if (n < 0 && errno != EINTR) {
+			cb_err("poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			while (!stop && read(ctl->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+				on_signal(ctl, &si, &stop);
+		}
+		if (!stop && (pfd[1].revents & POLLIN))
+			ctl_serve_accept(ctl, ctl->lfd, CTL_JOB_CONTROL);
+		if (!stop && (pfd[2].revents & POLLIN))
+			ctl_serve_accept(ctl, ctl->mfd, CTL_JOB_METRICS);
+		if (ctl->storage.pidfd >= 0 && (pfd[3].revents & POLLIN)) {
+			/* The adopted file server ended: no status to reap, restart it. */
+			close(ctl->storage.pidfd);
+			ctl->storage.pidfd = -1;
+			child_reaped(&ctl->storage, -1);
+		}
+		if (cb_now_ns() - last_sync >= 5000000000ull) {
+			last_sync = cb_now_ns();
+			cb_policy_sync(ctl->pol); /* the month's upload total, to disk */
+		}
+		if (!stop && ctl->storage.restart_at_ns &&
+		    cb_now_ns() >= ctl->storage.restart_at_ns)
+			child_start(ctl, &ctl->storage);
+	}
+}
+
+/*
+ * The index and the policy: a file server left serving by a control that
+ * died keeps its index, its policy and its slots, so attach to them.
+ * Otherwise start afresh: the index rebuilt from the shards, the policy
+ * from the config (the counters in policy.shm, the monthly total among
+ * them, are kept). 0 or -errno, logged.
+ */
+static int open_shared(struct ctl *ctl)
+{
+	struct cb_policy_vals pv;
+	char path[CB_PATH_TMP];
+	bool adopted = child_adopt(&ctl->storage);
+	int n;
+
+	cb_fmt(path, sizeof(path), "%s/index.shm", ctl->cfg->appliance.state_dir);
+	ctl->ix = adopted ? cb_index_attach(path)
+			  : cb_index_create(path, ctl->cfg->storage.index_capacity);
+	if (!ctl->ix) {
+		n = -errno;
+		cb_err("%s %s: %s", adopted ? "attach" : "create", path, strerror(errno));
+		return n;
+	}
+	if (!adopted) {
+		n = st_index_rebuild(ctl->ix, &ctl->ss);
+		if (n < 0)
+			return n;
+		cb_info("index rebuilt from %u shard(s): %d object(s)", ctl->ss.n, n);
+	}
+	cb_fmt(path, sizeof(path), "%s/policy.shm", ctl->cfg->appliance.state_dir);
+	st_policy_vals_from_cfg(&pv, ctl->cfg);
+	ctl->pol = cb_policy_open(path, adopted ? NULL : &pv);
+	if (!ctl->pol) {
+		n = -errno;
+		cb_err("open %s: %s", path, strerror(errno));
+		return n;
+	}
+	return 0;
+}
+
+/*
+ * Everything between a loaded config and the supervisor's loop: the
+ * allowed group, the state dir, locks, shards, index and policy, the
+ * eviction state, signals, listeners, the eviction thread and the child.
+ * 0 or -errno, logged; what was set up is released by main's cleanup.
+ */
+static int start_up(struct ctl *ctl)
+{
+	sigset_t set;
+	int ret;
+
+	if (ctl->cfg->control.allowed_group[0]) {
+		struct group *g = getgrnam(ctl->cfg->control.allowed_group);
+
+		if (!g) {
+			cb_err("%s: [control] allowed_group: no group '%s'", ctl->config_path,
+			       ctl->cfg->control.allowed_group);
+			return -ENOENT;
+		}
+		ctl->allowed_gid = g->gr_gid;
+		ctl->has_allowed_gid = true;
+	}
+	if (mkdir(ctl->cfg->appliance.state_dir, 0755) < 0 && errno != EEXIST) {
+		ret = -errno;
+		cb_err("state_dir %s: %s", ctl->cfg->appliance.state_dir, strerror(errno));
+		return ret;
+	}
+	ret = ctl_serve_init(ctl);
+	if (ret) {
+		cb_err("cannot initialise control's locks: %s", strerror(-ret));
+		return ret;
+	}
+	ret = st_shards_init(&ctl->ss, ctl->cfg);
+	if (ret < 0)
+		return ret;
+	ctl->storage.name = "cachebox-storage";
+	ctl->storage.backoff_ms = BACKOFF_MIN_MS;
+	cb_fmt(ctl->storage.pidfile, sizeof(ctl->storage.pidfile), "%s/storage.pid",
+	       ctl->cfg->appliance.state_dir);
+	ret = open_shared(ctl);
+	if (ret)
+		return ret;
+	ret = ctl_evict_init(ctl);
+	if (ret) {
+		cb_err("eviction: out of memory");
+		return ret;
+	}
+	ret = find_exe("cachebox-storage", ctl->storage.exe, sizeof(ctl->storage.exe));
+	if (ret) {
+		cb_err("cannot find the cachebox-storage executable next to cachebox-control");
+		return ret;
+	}
+	/* Blocked before any thread starts, so every thread inherits the mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	ctl->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (ctl->sfd < 0) {
+		ret = -errno;
+		cb_err("signalfd: %s", strerror(errno));
+		return ret;
+	}
+	ctl->lfd = ctl_serve_control_socket(ctl);
+	ctl->mfd = ctl_serve_metrics_socket(ctl);
+	if (ctl->lfd < 0 || ctl->mfd < 0)
+		return ctl->lfd < 0 ? ctl->lfd : ctl->mfd;
+	ret = ctl_serve_evict_start(ctl);
+	if (ret)
+		return ret;
+	if (ctl->storage.pid <= 0)
+		child_start(ctl, &ctl->storage);
+	cb_info("cachebox is up: http://%s:%u/ (health: /_cachebox/health), control socket %s",
+		ctl->cfg->server.listen.host, ctl->cfg->server.listen.port,
+		ctl->cfg->control.socket);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -536,13 +511,9 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	struct ctl ctl = {.lfd = -1, .sfd = -1, .mfd = -1, .storage.pidfd = -1};
-	struct cb_policy_vals pv;
-	uint64_t last_sync = 0, last_evict = 0;
-	bool adopted;
-	char err[512], path[CB_PATH_TMP];
-	sigset_t set;
-	int opt, n, ret = 1;
-	bool stop = false;
+	bool drained = true;
+	char err[512];
+	int opt, ret = 1;
 
 	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -568,155 +539,21 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cb_log_init("cachebox-control", (enum cb_log_level)ctl.cfg->appliance.log_level);
-	if (ctl.cfg->control.allowed_group[0]) {
-		struct group *g = getgrnam(ctl.cfg->control.allowed_group);
-
-		if (!g) {
-			cb_err("%s: [control] allowed_group: no group '%s'", ctl.config_path,
-			       ctl.cfg->control.allowed_group);
-			goto out;
-		}
-		ctl.allowed_gid = g->gr_gid;
-		ctl.has_allowed_gid = true;
-	}
-	if (mkdir(ctl.cfg->appliance.state_dir, 0755) < 0 && errno != EEXIST) {
-		cb_err("state_dir %s: %s", ctl.cfg->appliance.state_dir, strerror(errno));
+	if (start_up(&ctl) < 0)
 		goto out;
-	}
-	if (st_shards_init(&ctl.ss, ctl.cfg) < 0)
-		goto out;
-	ctl.storage.name = "cachebox-storage";
-	ctl.storage.backoff_ms = BACKOFF_MIN_MS;
-	cb_fmt(ctl.storage.pidfile, sizeof(ctl.storage.pidfile), "%s/storage.pid",
-	       ctl.cfg->appliance.state_dir);
-	/*
-	 * A file server left serving by a control that died keeps its index,
-	 * its policy and its slots: attach to them. Otherwise start afresh:
-	 * the index rebuilt from the shards, the policy from the config (the
-	 * counters in policy.shm, the monthly total among them, are kept).
-	 */
-	adopted = child_adopt(&ctl.storage);
-	cb_fmt(path, sizeof(path), "%s/index.shm", ctl.cfg->appliance.state_dir);
-	ctl.ix = adopted ? cb_index_attach(path)
-			 : cb_index_create(path, ctl.cfg->storage.index_capacity);
-	if (!ctl.ix) {
-		cb_err("%s %s: %s", adopted ? "attach" : "create", path, strerror(errno));
-		goto out;
-	}
-	if (!adopted) {
-		n = st_index_rebuild(ctl.ix, &ctl.ss);
-		if (n < 0)
-			goto out;
-		cb_info("index rebuilt from %u shard(s): %d object(s)", ctl.ss.n, n);
-	}
-	cb_fmt(path, sizeof(path), "%s/policy.shm", ctl.cfg->appliance.state_dir);
-	st_policy_vals_from_cfg(&pv, ctl.cfg);
-	ctl.pol = cb_policy_open(path, adopted ? NULL : &pv);
-	if (!ctl.pol) {
-		cb_err("open %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (ctl_evict_init(&ctl) < 0)
-		goto out;
-	if (find_exe("cachebox-storage", ctl.storage.exe, sizeof(ctl.storage.exe)) < 0) {
-		cb_err("cannot find the cachebox-storage executable next to cachebox-control");
-		goto out;
-	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	ctl.sfd = signalfd(-1, &set, SFD_CLOEXEC);
-	ctl.lfd = control_socket(&ctl);
-	ctl.mfd = metrics_socket(&ctl);
-	if (ctl.sfd < 0 || ctl.lfd < 0 || ctl.mfd < 0)
-		goto out;
-	if (!adopted)
-		child_start(&ctl, &ctl.storage);
-	cb_info("cachebox is up: http://%s:%u/ (health: /_cachebox/health), control socket %s",
-		ctl.cfg->server.listen.host, ctl.cfg->server.listen.port, ctl.cfg->control.socket);
-
-	while (!stop) {
-		struct pollfd pfd[4] = {{ctl.sfd, POLLIN, 0},
-					{ctl.lfd, POLLIN, 0},
-					{ctl.mfd, POLLIN, 0},
-					{ctl.storage.pidfd, POLLIN, 0}};
-		int timeout = 100; /* the eviction pass looks for waiting fills this often */
-
-		if (ctl.storage.restart_at_ns) {
-			uint64_t now = cb_now_ns();
-
-			timeout = now >= ctl.storage.restart_at_ns
-					  ? 0
-					  : (int)CB_MIN((ctl.storage.restart_at_ns - now) /
-									1000000ull +
-								1,
-							100ull);
-		}
-		n = poll(pfd, ctl.storage.pidfd >= 0 ? 4 : 3, timeout);
-		if (n < 0 && errno != EINTR) {
-			cb_err("poll: %s", strerror(errno));
-			break;
-		}
-		if (pfd[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			while (read(ctl.sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				if (si.ssi_signo == SIGCHLD) {
-					int status;
-					pid_t pid;
-
-					while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-						if (pid == ctl.storage.pid)
-							child_reaped(&ctl.storage, status);
-				} else if (si.ssi_signo == SIGHUP) {
-					reload(&ctl, err, sizeof(err));
-				} else {
-					cb_info("signal %u: stopping", si.ssi_signo);
-					stop = true;
-				}
-				break;
-			}
-		}
-		if (!stop && (pfd[1].revents & POLLIN)) {
-			int cfd = accept4(ctl.lfd, NULL, NULL, SOCK_CLOEXEC);
-
-			if (cfd >= 0)
-				serve_client(&ctl, cfd);
-		}
-		if (!stop && (pfd[2].revents & POLLIN)) {
-			int cfd = accept4(ctl.mfd, NULL, NULL, SOCK_CLOEXEC);
-
-			if (cfd >= 0)
-				serve_metrics(&ctl, cfd);
-		}
-		if (ctl.storage.pidfd >= 0 && (pfd[3].revents & POLLIN)) {
-			/* The adopted file server ended: no status to reap, restart it. */
-			close(ctl.storage.pidfd);
-			ctl.storage.pidfd = -1;
-			child_reaped(&ctl.storage, -1);
-		}
-		if (!stop &&
-		    (cb_now_ns() - last_evict >= 1000000000ull || ctl_evict_wanted(&ctl))) {
-			last_evict = cb_now_ns();
-			if (ctl_evict_pass(&ctl, NULL) < 0)
-				cb_warn("eviction pass: out of memory");
-		}
-		if (cb_now_ns() - last_sync >= 5000000000ull) {
-			last_sync = cb_now_ns();
-			cb_policy_sync(ctl.pol); /* the month's upload total, to disk */
-		}
-		if (!stop && ctl.storage.restart_at_ns && cb_now_ns() >= ctl.storage.restart_at_ns)
-			child_start(&ctl, &ctl.storage);
-	}
-	child_stop(&ctl.storage);
+	supervise(&ctl);
+	/* New clients find no socket; running verbs see `stopping` and end. */
 	unlink(ctl.cfg->control.socket);
+	ctl_serve_stop(&ctl);
+	child_stop(&ctl.storage);
+	drained = ctl_serve_drain(&ctl, cb_now_ns() + CTL_JOB_GRACE_MS * 1000000ull);
 	cb_info("stopped");
 	ret = 0;
 out:
+	if (ctl.evict_running) { /* not reached today: nothing fails after it starts */
+		ctl_serve_stop(&ctl);
+		drained = ctl_serve_drain(&ctl, cb_now_ns() + CTL_JOB_GRACE_MS * 1000000ull);
+	}
 	if (ctl.lfd >= 0)
 		close(ctl.lfd);
 	if (ctl.sfd >= 0)
@@ -725,9 +562,12 @@ out:
 		close(ctl.mfd);
 	if (ctl.pol)
 		cb_policy_sync(ctl.pol);
+	if (!drained)
+		return ret; /* a verb still runs: what it uses goes with the process */
 	cb_policy_close(ctl.pol);
 	ctl_evict_fini(&ctl);
 	cb_index_close(ctl.ix);
+	ctl_serve_fini(&ctl);
 	cfg_free(ctl.cfg);
 	return ret;
 }

@@ -1,4 +1,9 @@
-/* cacheboxctl verbs on objects: list, import, prestage, evict. */
+/*
+ * cacheboxctl verbs on objects: list, import, prestage, evict. They run on
+ * a thread of their own (ctl_serve.c); prestage and import may take
+ * minutes and hold no lock meanwhile, and prestage ends early when control
+ * stops.
+ */
 #include "ctl.h"
 
 #include "cb_common.h"
@@ -9,6 +14,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -105,6 +111,33 @@ int verb_import(struct ctl *ctl, const struct ctl_request *req, FILE *out, char 
 	return 0;
 }
 
+#define PRESTAGE_IDLE_MS 120000 /* the file server sent nothing for this long: give up */
+
+/*
+ * One read from the file server, waiting at most PRESTAGE_IDLE_MS for a
+ * byte and looking at ctl_stopping() every 100 ms: bytes, 0 at EOF,
+ * -ETIMEDOUT, -ECANCELED (control is stopping) or -errno.
+ */
+static ssize_t prestage_read(struct ctl *ctl, int fd, char *buf, size_t cap)
+{
+	for (int waited = 0; waited < PRESTAGE_IDLE_MS; waited += 100) {
+		struct pollfd p = {fd, POLLIN, 0};
+		int n;
+
+		if (ctl_stopping(ctl))
+			return -ECANCELED;
+		n = poll(&p, 1, 100);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n > 0) {
+			ssize_t r = read(fd, buf, cap);
+
+			return r < 0 ? -errno : r;
+		}
+	}
+	return -ETIMEDOUT;
+}
+
 /*
  * prestage asks the file server for the whole object, the way a client
  * would, and discards the bytes: the server's fill brings the pieces (with
@@ -117,7 +150,6 @@ static int prestage_via_storage(struct ctl *ctl, const char *url, uint64_t from,
 	const struct cfg_addr *l = &ctl->cfg->server.listen;
 	const char *host = strstr(url, "://") + 3, *rest = strchr(host, '/'), *q, *colon;
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-	struct timeval tv = {120, 0};
 	struct st_http_resp resp;
 	char req[ST_HTTP_MAX_URI + 512], port[8], buf[65536];
 	size_t hlen, got = 0;
@@ -152,13 +184,17 @@ static int prestage_via_storage(struct ctl *ctl, const char *url, uint64_t from,
 		ret = -errno;
 		goto out;
 	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (write(fd, req, (size_t)n) != n) {
 		snprintf(err, errlen, "sending to the file server: %s", strerror(errno));
 		goto out;
 	}
 	for (n = -2; n == -2;) {
-		r = read(fd, buf + got, sizeof(buf) - 1 - got);
+		r = prestage_read(ctl, fd, buf + got, sizeof(buf) - 1 - got);
+		if (r == -ECANCELED) {
+			snprintf(err, errlen, "cachebox-control is stopping");
+			ret = -ECANCELED;
+			goto out;
+		}
 		if (r <= 0) {
 			snprintf(err, errlen, "the file server closed without an answer");
 			goto out;
@@ -184,7 +220,14 @@ static int prestage_via_storage(struct ctl *ctl, const char *url, uint64_t from,
 	*total = from + resp.content_length;
 	*bytes = got - (size_t)n;
 	while (*bytes < resp.content_length) {
-		r = read(fd, buf, sizeof(buf));
+		r = prestage_read(ctl, fd, buf, sizeof(buf));
+		if (r == -ECANCELED) {
+			snprintf(err, errlen,
+				 "cachebox-control is stopping: the fill goes on in the "
+				 "file server while it runs");
+			ret = -ECANCELED;
+			goto out;
+		}
 		if (r <= 0)
 			break;
 		*bytes += (uint64_t)r;
@@ -309,6 +352,7 @@ int verb_evict(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *
 					 : "--older-than DURATION (e.g. 30d)");
 			return -EINVAL;
 		}
+		/* The dispatch holds ctl->lock for writing: the eviction state is ours. */
 		ret = ctl_evict_operator(ctl, to_size, to_size ? v : v / 1000, &n, &bytes);
 		if (ret) {
 			snprintf(err, errlen, "out of memory");

@@ -28,12 +28,24 @@ enum ctl_verb_opts {
 	CTL_VOPT_LIMITS, /* the rows of ctl_limits.h, each with a value */
 };
 
+/*
+ * How a verb holds cachebox-control's lock while it runs (ctl_serve.c):
+ * the long verbs and those that need only the index take none, so they
+ * delay nobody.
+ */
+enum ctl_lock_mode {
+	CTL_LOCK_NONE,	/* long verbs: they read only what does not change */
+	CTL_LOCK_READ,	/* reads the eviction state or the mutable config */
+	CTL_LOCK_WRITE, /* changes limits, quotas, the policy or the eviction state */
+};
+
 struct ctl_verb {
 	const char *name;
 	const char *args;	/* usage of the arguments */
 	int min_args, max_args; /* after the verb */
 	enum ctl_verb_opts opts;
 	const char *help;
+	enum ctl_lock_mode lock;
 	ctl_verb_fn fn; /* NULL in cacheboxctl */
 };
 

@@ -5,6 +5,8 @@
  * longer complete, and the version moves to a new generation (the data
  * file renamed) so the file server opens it afresh and verifies what it
  * serves from scratch; the next request fetches the dropped pieces again.
+ * It runs on a thread of its own without ctl->lock (ctl_serve.c): the
+ * index has its own lock, and a stopping control ends it between objects.
  */
 #include "ctl.h"
 
@@ -66,6 +68,8 @@ static int scrub_one(const struct cb_index_rec *rec, void *arg)
 	int fd = -1;
 	size_t bl = 0;
 
+	if (ctl_stopping(ctl))
+		return -ECANCELED;
 	if (rec->shard >= ctl->ss.n)
 		return 0;
 	cb_hex_encode(rec->id, ST_ID_LEN, hex);
@@ -126,6 +130,7 @@ int verb_verify(struct ctl *ctl, const struct ctl_request *req, FILE *out, char 
 	struct scrub sc = {.out = out, .json = req->json};
 	void *arg[2] = {ctl, &sc};
 	uint64_t t0 = cb_now_ns();
+	int ret = 0;
 
 	if (req->json)
 		fprintf(out, "{\"corrupt_objects\":[");
@@ -139,9 +144,16 @@ int verb_verify(struct ctl *ctl, const struct ctl_request *req, FILE *out, char 
 			snprintf(err, errlen, "%s is not cached", req->argv[1]);
 			return -ENOENT;
 		}
-		scrub_one(&rec, arg);
+		ret = scrub_one(&rec, arg);
 	} else {
-		cb_index_foreach(ctl->ix, scrub_one, arg);
+		ret = cb_index_foreach(ctl->ix, scrub_one, arg);
+	}
+	if (ret == -ECANCELED) {
+		cb_warn("verify: stopped after %llu objects: cachebox-control is stopping",
+			(unsigned long long)sc.objects);
+		snprintf(err, errlen, "stopped after %llu objects: cachebox-control is stopping",
+			 (unsigned long long)sc.objects);
+		return ret;
 	}
 	cb_info("verify: %llu objects, %llu pieces (%llu bytes) read in %.2f s: %llu corrupt",
 		(unsigned long long)sc.objects, (unsigned long long)sc.pieces,
