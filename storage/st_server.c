@@ -22,7 +22,7 @@
  * the low 3 bits. A connection is freed only when no operation of it is in
  * flight (c->pending).
  */
-#include "st_server.h"
+#include "st_srv.h"
 #include "st_slots.h"
 
 #include "cb_common.h"
@@ -53,188 +53,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RING_ENTRIES 1024
-#define RBUF_COUNT   256 /* provided receive buffers per worker */
-#define RBUF_SIZE    4096
-#define IN_CAP	     (ST_HTTP_MAX_HEADER_BYTES + 4096)
-#define PIPE_SIZE    (1 << 20)
-#define FILL_THREADS 8 /* fetch threads towards origins */
-#define TLS_RAW	     (16 * 1024 + 512)
-#define TLS_CHUNK    (64 * 1024) /* plaintext per SSL_write: four 16 KiB records */
-/* One chunk's records (22 bytes of overhead each) plus room for alerts, tickets. */
-#define TLS_OUT_CAP (TLS_CHUNK + 16 * 1024)
-#define LINGER_MS   2000
-#define ZC_BUF_SIZE (256 * 1024)
-#define SLOT_TABLE  4096	/* clients served or waiting; more get 503 at once */
-#define BW_BATCH_NS 10000000ull /* capped sends go out in bursts this far apart */
-#define ZC_BUFS	    64		/* registered buffers per worker (6 bits of user_data) */
-#define ZC_PER_CONN 4		/* reads and sends in flight per connection */
-#define CONN_ALIGN  512		/* low 9 bits of user_data: op (3) and buffer index (6) */
-#define ALOG_CAP    (64 * 1024)
-#define MAX_SEGS    (2 * ST_RANGE_MAX + 2)
-
-enum op {
-	OP_EVENT = 0, /* timer or wake-up: user_data of the worker itself */
-	OP_ACCEPT,
-	OP_RECV,
-	OP_SEND,
-	OP_SPLICE_IN,
-	OP_SPLICE_OUT,
-	OP_ZC_READ,
-	OP_ZC_SEND,
-};
-
-enum seg_mode { SEG_UNDECIDED, SEG_SPLICE, SEG_ZC };
-
-/* One O_DIRECT read into a registered buffer, then its SEND_ZC. */
-struct zchunk {
-	int buf;	    /* registered buffer index */
-	bool ready;	    /* read completed */
-	uint32_t skip, len; /* useful bytes of the buffer: [skip, skip + len) */
-};
-
-enum conn_state { CS_READ, CS_SEND, CS_LINGER };
-
-struct seg {
-	bool file;
-	uint64_t off, len; /* mem: offset into c->out; file: object offset */
-};
-
-struct conn {
-	int fd;
-	unsigned pending; /* operations in flight */
-	enum conn_state state;
-	bool recv_armed, closing, want_close, peer_eof;
-	bool head_timer; /* the header timeout of a begun head is running */
-	uint64_t deadline_ns;
-	struct conn *prev, *next;
-	char peer[64];
-
-	char in[IN_CAP];
-	size_t in_len;
-
-	/* the response being sent */
-	char *out;
-	size_t out_cap, out_len;
-	struct seg segs[MAX_SEGS];
-	unsigned nseg, cur;
-	uint64_t seg_done; /* bytes of segs[cur] handed to the kernel and completed */
-	struct st_obj *obj;
-	enum seg_mode mode; /* of segs[cur] */
-	int pipe[2];
-	uint64_t pipe_bytes;
-	/* SEND_ZC path: chunks in file order, sent one at a time in that order */
-	struct zchunk zq[ZC_PER_CONN];
-	unsigned zq_head, zq_count;
-	uint64_t zc_read_off; /* bytes of segs[cur] handed to reads */
-	bool zc_sending;
-
-	/* TLS (first byte 0x16 on a port with tls_cert): ciphertext in and out */
-	bool proto_known;
-	SSL *ssl;
-	uint8_t *tls_raw; /* recv buffer for ciphertext (TLS_RAW bytes) */
-	char *tls_out;	  /* ciphertext being sent, written by tls_bio_write */
-	size_t tls_out_len, tls_out_off;
-	bool tls_sending;
-
-	/* the request being answered: kept parsed until its response is done */
-	struct st_http_req req;
-	size_t req_consume; /* head + body bytes of c->in to drop when done */
-	/* waiting: for a fill (REQ, PIECE), a client slot, a bandwidth cap */
-	enum { PARK_NONE, PARK_REQ, PARK_PIECE, PARK_SLOT, PARK_BW } park;
-	uint8_t addr[16];      /* client address, IPv4 v4-mapped: the slot key */
-	int slot;	       /* handle in the slot table */
-	bool slot_held;	       /* this request is being served under the slot */
-	bool slot_waiting;     /* this request waits in the queue */
-	uint64_t wait_until;   /* queue wait ends (ns) */
-	uint64_t bw_credit;    /* bytes the caps allowed that are not issued yet */
-	struct conn *bwq_next; /* PARK_BW: the worker's queue, in order */
-	bool bw_queued;	       /* in that queue */
-	bool bw_turn;	       /* at its head: may take from the buckets */
-	struct st_fill *fill;
-	struct st_index_rec orec; /* index entry of the object being sent */
-	bool was_miss;		  /* the object was not cached when the request came */
-	char *miss_key;		  /* cache key of an object to fill (heap, per request) */
-	uint16_t miss_key_len, miss_host_len;
-
-	/* for the access log */
-	uint64_t t_start;
-	int status;
-	uint64_t body_len, body_sent;
-	uint64_t counted; /* of body_sent, already in the served and monthly totals */
-	char method[8];
-	char range_desc[48];
-	char id_hex[ST_ID_HEX + 1];
-	const char *result; /* HIT MISS PARTIAL - */
-};
-
-struct worker {
-	unsigned idx;
-	struct st_server *srv;
-	pthread_t thread;
-	struct io_uring ring;
-	int lfd;
-	int efd; /* eventfd: stop request */
-	uint64_t efd_val;
-	int ffd; /* eventfd: a fill made progress */
-	uint64_t ffd_val;
-	struct __kernel_timespec tick;
-	bool stopping;
-	struct io_uring_buf_ring *br;
-	uint8_t *rbufs;
-	uint8_t *zc_mem;	 /* ZC_BUFS registered buffers of ZC_BUF_SIZE */
-	uint8_t zc_ref[ZC_BUFS]; /* holders: its chunk, and each SEND_ZC not yet notified */
-	bool zc_ok;
-	struct conn *conns;
-	unsigned nconns;
-	uint8_t *scratch;
-	size_t scratch_len;
-	uint8_t *tls_plain; /* file bytes on their way into SSL_write */
-	char date[30];
-	time_t date_sec;
-	char alog[ALOG_CAP];
-	size_t alog_len;
-	uint64_t rng;
-	struct st_worker_stats *stats;
-	/* policy as of the last sweep */
-	struct st_policy_vals pv;
-	uint64_t rate, rate_client;	  /* bits/s in force now, 0 = no cap */
-	uint32_t month;			  /* YYYYMM, local time */
-	uint64_t bw_next;		  /* when the head of bwq may try again, 0 = none */
-	struct conn *bwq_head, *bwq_tail; /* connections waiting for a cap, FIFO */
-	uint64_t last_cap_log;
-};
-
-struct st_server {
-	struct st_server_conf conf;
-	SSL_CTX *tls; /* NULL: TLS off; swapped under tls_lock by st_server_reload_tls */
-	pthread_mutex_t tls_lock;
-	struct st_fill_mgr *fm;
-	struct st_slots *slots;
-	unsigned nworkers;
-	struct worker *w;
-};
-
-/* ---------------------------------------------------------------- helpers */
-
-static uint64_t ud_make(void *p, enum op op)
-{
-	CB_ASSERT(((uintptr_t)p & 7) == 0);
-	return (uint64_t)(uintptr_t)p | (uint64_t)op;
-}
-
-static struct io_uring_sqe *conn_sqe(struct worker *w, struct conn *c, enum op op);
-
 /* A connection's operation on registered buffer buf. */
-static struct io_uring_sqe *conn_sqe_buf(struct worker *w, struct conn *c, enum op op, int buf)
+struct io_uring_sqe *st_srv_conn_sqe_buf(struct worker *w, struct conn *c, enum op op, int buf)
 {
-	struct io_uring_sqe *sqe = conn_sqe(w, c, op);
+	struct io_uring_sqe *sqe = st_srv_conn_sqe(w, c, op);
 
-	io_uring_sqe_set_data64(sqe, ud_make(c, op) | (uint64_t)buf << 3);
+	io_uring_sqe_set_data64(sqe, st_srv_ud_make(c, op) | (uint64_t)buf << 3);
 	return sqe;
 }
 
-static struct io_uring_sqe *get_sqe(struct worker *w)
+struct io_uring_sqe *st_srv_sqe_get(struct worker *w)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
 
@@ -246,16 +74,16 @@ static struct io_uring_sqe *get_sqe(struct worker *w)
 	return sqe;
 }
 
-static struct io_uring_sqe *conn_sqe(struct worker *w, struct conn *c, enum op op)
+struct io_uring_sqe *st_srv_conn_sqe(struct worker *w, struct conn *c, enum op op)
 {
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct io_uring_sqe *sqe = st_srv_sqe_get(w);
 
-	io_uring_sqe_set_data64(sqe, ud_make(c, op));
+	io_uring_sqe_set_data64(sqe, st_srv_ud_make(c, op));
 	c->pending++;
 	return sqe;
 }
 
-static void refresh_date(struct worker *w)
+void st_srv_date_refresh(struct worker *w)
 {
 	time_t now = time(NULL);
 
@@ -336,7 +164,7 @@ static void seg_file(struct conn *c, uint64_t off, uint64_t len)
 
 /* ------------------------------------------------------------- access log */
 
-static void alog_flush(struct worker *w)
+void st_srv_alog_flush(struct worker *w)
 {
 	int fd = w->srv->conf.access_fd >= 0 ? w->srv->conf.access_fd : STDERR_FILENO;
 	size_t done = 0;
@@ -354,7 +182,7 @@ static void alog_flush(struct worker *w)
 }
 
 /* time client method content-id range status bytes HIT|MISS|PARTIAL source duration */
-static void alog_line(struct worker *w, struct conn *c)
+void st_srv_alog_line(struct worker *w, struct conn *c)
 {
 	uint64_t dur_us = (cb_now_ns() - c->t_start) / 1000;
 	struct timespec ts;
@@ -362,7 +190,7 @@ static void alog_line(struct worker *w, struct conn *c)
 	int n;
 
 	if (w->alog_len + 512 > ALOG_CAP)
-		alog_flush(w);
+		st_srv_alog_flush(w);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = snprintf(
@@ -403,7 +231,7 @@ static void conn_unlink(struct worker *w, struct conn *c)
 	w->nconns--;
 }
 
-static void response_reset(struct worker *w, struct conn *c)
+void st_srv_response_reset(struct worker *w, struct conn *c)
 {
 	if (c->obj) {
 		st_obj_put(w->srv->conf.oc, c->obj);
@@ -437,21 +265,19 @@ static void zc_release(struct worker *w, int buf)
 	w->zc_ref[buf]--;
 }
 
-static void zc_pop(struct worker *w, struct conn *c)
+void st_srv_zc_pop(struct worker *w, struct conn *c)
 {
 	zc_release(w, c->zq[c->zq_head].buf);
 	c->zq_head = (c->zq_head + 1) % ZC_PER_CONN;
 	c->zq_count--;
 }
 
-static void slot_release(struct worker *w, struct conn *c);
-
 /*
  * Body bytes sent since last counted go into the served total and the
  * month's upload: at the end of a response, and every sweep while a long
  * one runs, so stats and the monthly cap see a big download as it goes.
  */
-static void count_served(struct worker *w, struct conn *c)
+void st_srv_count_served(struct worker *w, struct conn *c)
 {
 	uint64_t d = c->body_sent > c->counted ? c->body_sent - c->counted : 0;
 
@@ -461,24 +287,23 @@ static void count_served(struct worker *w, struct conn *c)
 	w->stats->bytes_served += d;
 	st_policy_add_month(w->srv->conf.pol, w->month, d);
 }
-static void bwq_remove(struct worker *w, struct conn *c);
 
-static void conn_free(struct worker *w, struct conn *c)
+void st_srv_conn_free(struct worker *w, struct conn *c)
 {
 	CB_ASSERT(c->pending == 0);
 	/* Chunks not (wholly) sent still hold their buffers. */
 	while (c->zq_count)
-		zc_pop(w, c);
+		st_srv_zc_pop(w, c);
 	conn_unlink(w, c);
 	if (c->status && c->state == CS_SEND) {
 		/* A response cut short (client gone, origin failed): logged with what it got. */
-		count_served(w, c);
-		alog_line(w, c);
+		st_srv_count_served(w, c);
+		st_srv_alog_line(w, c);
 	}
-	slot_release(w, c);
+	st_srv_slot_release(w, c);
 	if (c->bw_queued)
-		bwq_remove(w, c);
-	response_reset(w, c);
+		st_srv_bwq_remove(w, c);
+	st_srv_response_reset(w, c);
 	if (c->fd >= 0)
 		close(c->fd);
 	if (c->pipe[0] >= 0) {
@@ -498,7 +323,7 @@ static void conn_free(struct worker *w, struct conn *c)
  * connection is freed by handle_cqe once its last operation completes, or
  * by conn_close_idle outside completion handling.
  */
-static void conn_close(struct worker *w, struct conn *c)
+void st_srv_conn_close(struct worker *w, struct conn *c)
 {
 	(void)w;
 	if (!c->closing) {
@@ -507,26 +332,26 @@ static void conn_close(struct worker *w, struct conn *c)
 	}
 }
 
-static void conn_close_idle(struct worker *w, struct conn *c)
+void st_srv_conn_close_idle(struct worker *w, struct conn *c)
 {
-	conn_close(w, c);
+	st_srv_conn_close(w, c);
 	if (c->pending == 0)
-		conn_free(w, c);
+		st_srv_conn_free(w, c);
 }
 
-static void set_deadline(struct worker *w, struct conn *c, uint64_t ms)
+void st_srv_deadline_set(struct worker *w, struct conn *c, uint64_t ms)
 {
 	(void)w;
 	c->deadline_ns = cb_now_ns() + ms * 1000000ull;
 }
 
-static void arm_recv(struct worker *w, struct conn *c)
+void st_srv_recv_arm(struct worker *w, struct conn *c)
 {
 	struct io_uring_sqe *sqe;
 
 	if (c->recv_armed || c->closing || c->peer_eof || c->in_len >= IN_CAP)
 		return;
-	sqe = conn_sqe(w, c, OP_RECV);
+	sqe = st_srv_conn_sqe(w, c, OP_RECV);
 	if (c->ssl) {
 		io_uring_prep_recv(sqe, c->fd, c->tls_raw, TLS_RAW, 0);
 	} else {
@@ -540,23 +365,13 @@ static void arm_recv(struct worker *w, struct conn *c)
 /* Fallback when no provided buffer is free: receive straight into c->in. */
 static void arm_recv_direct(struct worker *w, struct conn *c)
 {
-	struct io_uring_sqe *sqe = conn_sqe(w, c, OP_RECV);
+	struct io_uring_sqe *sqe = st_srv_conn_sqe(w, c, OP_RECV);
 
 	io_uring_prep_recv(sqe, c->fd, c->in + c->in_len, IN_CAP - c->in_len, 0);
 	c->recv_armed = true;
 }
 
 /* ---------------------------------------------------------------- sending */
-
-static void send_next(struct worker *w, struct conn *c);
-static uint64_t bw_limit(struct worker *w, struct conn *c, uint64_t ready);
-static void bw_used(struct conn *c, uint64_t n);
-static void process_input(struct worker *w, struct conn *c);
-static size_t scratch_for(struct worker *w, size_t len);
-static int tls_flush(struct worker *w, struct conn *c);
-static struct st_fill *fill_for(struct worker *w, struct conn *c, const uint8_t id[ST_ID_LEN],
-				const struct st_index_rec *rec, const struct st_obj *o);
-static void park(struct worker *w, struct conn *c, int how);
 
 static void response_done(struct worker *w, struct conn *c)
 {
@@ -568,10 +383,10 @@ static void response_done(struct worker *w, struct conn *c)
 		total += c->segs[i].len;
 	if (end && total >= (uint64_t)(end - c->out) + 4)
 		c->body_sent = total - (uint64_t)(end - c->out) - 4;
-	count_served(w, c);
-	alog_line(w, c);
-	slot_release(w, c);
-	response_reset(w, c);
+	st_srv_count_served(w, c);
+	st_srv_alog_line(w, c);
+	st_srv_slot_release(w, c);
+	st_srv_response_reset(w, c);
 	/* The request's bytes can go now: nothing points into them any more. */
 	if (c->req_consume) {
 		memmove(c->in, c->in + c->req_consume, c->in_len - c->req_consume);
@@ -584,16 +399,16 @@ static void response_done(struct worker *w, struct conn *c)
 		c->state = CS_LINGER;
 		c->in_len = 0;
 		c->peer_eof = false;
-		set_deadline(w, c, LINGER_MS);
-		arm_recv(w, c);
+		st_srv_deadline_set(w, c, LINGER_MS);
+		st_srv_recv_arm(w, c);
 		return;
 	}
 	c->state = CS_READ;
-	set_deadline(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
-	process_input(w, c);
+	st_srv_deadline_set(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
+	st_srv_input_process(w, c);
 }
 
-static int ensure_pipe(struct conn *c)
+int st_srv_pipe_ensure(struct conn *c)
 {
 	if (c->pipe[0] >= 0)
 		return 0;
@@ -605,28 +420,28 @@ static int ensure_pipe(struct conn *c)
 	return 0;
 }
 
-static bool more_after(const struct conn *c)
+bool st_srv_more_after(const struct conn *c)
 {
 	return c->cur + 1 < c->nseg;
 }
 
-static void splice_next(struct worker *w, struct conn *c, const struct seg *s, uint64_t ready)
+void st_srv_splice_next(struct worker *w, struct conn *c, const struct seg *s, uint64_t ready)
 {
 	struct io_uring_sqe *sqe;
 	uint64_t left = s->len - c->seg_done;
 
 	if (c->pipe_bytes) {
 		/* MORE only if bytes follow this splice: else the tail sits corked. */
-		bool more = left > c->pipe_bytes || more_after(c);
+		bool more = left > c->pipe_bytes || st_srv_more_after(c);
 
-		sqe = conn_sqe(w, c, OP_SPLICE_OUT);
+		sqe = st_srv_conn_sqe(w, c, OP_SPLICE_OUT);
 		io_uring_prep_splice(sqe, c->pipe[0], -1, c->fd, -1, (unsigned)c->pipe_bytes,
 				     SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0));
 		return;
 	}
 	left = CB_MIN(CB_MIN(left, ready), (uint64_t)PIPE_SIZE);
-	bw_used(c, left);
-	sqe = conn_sqe(w, c, OP_SPLICE_IN);
+	st_srv_bw_used(c, left);
+	sqe = st_srv_conn_sqe(w, c, OP_SPLICE_IN);
 	io_uring_prep_splice(sqe, c->obj->fd, (int64_t)(s->off + c->seg_done), c->pipe[1], -1,
 			     (unsigned)left, SPLICE_F_MOVE);
 }
@@ -643,7 +458,7 @@ static int zc_get(struct worker *w)
 }
 
 /* Sends the oldest chunk if its read is done and no send is in flight. */
-static void zc_try_send(struct worker *w, struct conn *c, const struct seg *s)
+void st_srv_zc_try_send(struct worker *w, struct conn *c, const struct seg *s)
 {
 	struct zchunk *k = &c->zq[c->zq_head];
 	struct io_uring_sqe *sqe;
@@ -657,7 +472,7 @@ static void zc_try_send(struct worker *w, struct conn *c, const struct seg *s)
 		n = CB_MIN(k->len, (uint32_t)TLS_CHUNK);
 		if (SSL_write(c->ssl, w->zc_mem + (size_t)k->buf * ZC_BUF_SIZE + k->skip, (int)n) !=
 		    (int)n) {
-			conn_close(w, c);
+			st_srv_conn_close(w, c);
 			return;
 		}
 		c->seg_done += n;
@@ -665,14 +480,14 @@ static void zc_try_send(struct worker *w, struct conn *c, const struct seg *s)
 		k->skip += n;
 		k->len -= n;
 		if (k->len == 0)
-			zc_pop(w, c);
-		tls_flush(w, c);
+			st_srv_zc_pop(w, c);
+		st_srv_tls_flush(w, c);
 		return;
 	}
 	if (c->zc_sending || c->zq_count == 0 || !k->ready)
 		return;
-	more = c->zq_count > 1 || c->zc_read_off < s->len || more_after(c);
-	sqe = conn_sqe_buf(w, c, OP_ZC_SEND, k->buf);
+	more = c->zq_count > 1 || c->zc_read_off < s->len || st_srv_more_after(c);
+	sqe = st_srv_conn_sqe_buf(w, c, OP_ZC_SEND, k->buf);
 	io_uring_prep_send_zc_fixed(sqe, c->fd, w->zc_mem + (size_t)k->buf * ZC_BUF_SIZE + k->skip,
 				    k->len, MSG_NOSIGNAL | (more ? MSG_MORE : 0), 0,
 				    (unsigned)k->buf);
@@ -686,7 +501,7 @@ static void zc_try_send(struct worker *w, struct conn *c, const struct seg *s)
  * off at send time), at most ZC_PER_CONN in flight, each sent with
  * SEND_ZC in file order. A buffer is free again at its notification.
  */
-static void zc_pump(struct worker *w, struct conn *c, const struct seg *s, uint64_t limit)
+void st_srv_zc_pump(struct worker *w, struct conn *c, const struct seg *s, uint64_t limit)
 {
 	while (c->zq_count < ZC_PER_CONN && c->zc_read_off < limit) {
 		uint64_t abs = s->off + c->zc_read_off, start = abs & ~4095ull;
@@ -704,8 +519,8 @@ static void zc_pump(struct worker *w, struct conn *c, const struct seg *s, uint6
 		k->ready = false;
 		k->skip = (uint32_t)skip;
 		k->len = (uint32_t)want;
-		bw_used(c, want);
-		sqe = conn_sqe_buf(w, c, OP_ZC_READ, b);
+		st_srv_bw_used(c, want);
+		sqe = st_srv_conn_sqe_buf(w, c, OP_ZC_READ, b);
 		/* TLS reads the page cache; SEND_ZC reads the disk with O_DIRECT. */
 		io_uring_prep_read_fixed(sqe, c->ssl ? c->obj->fd : c->obj->dfd,
 					 w->zc_mem + (size_t)b * ZC_BUF_SIZE, (unsigned)rlen, start,
@@ -717,15 +532,15 @@ static void zc_pump(struct worker *w, struct conn *c, const struct seg *s, uint6
 	if (c->zq_count == 0 && c->zc_read_off < s->len && !c->zc_sending) {
 		/* Every buffer of the worker is taken: splice the rest of this range. */
 		c->mode = SEG_SPLICE;
-		if (ensure_pipe(c) < 0) {
-			conn_close(w, c);
+		if (st_srv_pipe_ensure(c) < 0) {
+			st_srv_conn_close(w, c);
 			return;
 		}
-		splice_next(w, c, s, s->len - c->seg_done);
+		st_srv_splice_next(w, c, s, s->len - c->seg_done);
 		return;
 	}
 send:
-	zc_try_send(w, c, s);
+	st_srv_zc_try_send(w, c, s);
 }
 
 /*
@@ -742,7 +557,7 @@ static uint64_t ready_bytes(struct worker *w, struct conn *c, const struct seg *
 		uint32_t p = (uint32_t)(pos / o->piece_size);
 
 		if (!(__atomic_load_n(&o->verified[p >> 3], __ATOMIC_ACQUIRE) & (1u << (p & 7))) &&
-		    (!scratch_for(w, o->piece_size) ||
+		    (!st_srv_scratch_for(w, o->piece_size) ||
 		     st_obj_verify(w->srv->conf.oc, o, pos, pos, w->scratch) != 0))
 			break;
 		pos = CB_MIN(((uint64_t)p + 1) * o->piece_size, end);
@@ -757,16 +572,16 @@ static void wait_piece(struct worker *w, struct conn *c, const struct seg *s)
 	struct st_index_rec frec;
 	int fstatus;
 
-	if (!fill_for(w, c, c->obj->id, &c->orec, c->obj) ||
+	if (!st_srv_fill_for(w, c, c->obj->id, &c->orec, c->obj) ||
 	    st_fill_status(w->srv->fm, c->fill, &frec, &fstatus) == ST_FILL_FAILED) {
 		/* Headers are out: all we can do is stop short of the declared length. */
 		cb_warn("%s: object %s: piece %u cannot be had; closing mid-body", c->peer,
 			c->id_hex, p);
-		conn_close(w, c);
+		st_srv_conn_close(w, c);
 		return;
 	}
 	st_fill_want(w->srv->fm, c->fill, p, p + 3);
-	park(w, c, PARK_PIECE);
+	st_srv_park(w, c, PARK_PIECE);
 }
 
 /*
@@ -774,7 +589,7 @@ static void wait_piece(struct worker *w, struct conn *c, const struct seg *s)
  * allowed by the bandwidth caps. 0 when the connection was parked (waiting
  * for a piece or for a cap).
  */
-static uint64_t sendable(struct worker *w, struct conn *c, const struct seg *s)
+uint64_t st_srv_sendable(struct worker *w, struct conn *c, const struct seg *s)
 {
 	uint64_t ready = ready_bytes(w, c, s);
 
@@ -782,7 +597,7 @@ static uint64_t sendable(struct worker *w, struct conn *c, const struct seg *s)
 		wait_piece(w, c, s);
 		return 0;
 	}
-	return bw_limit(w, c, ready);
+	return st_srv_bw_limit(w, c, ready);
 }
 
 /* ---------------------------------------------------------------- TLS */
@@ -841,7 +656,7 @@ static void tls_bio_method_init(void)
 		tls_bio_method = m;
 }
 
-static int tls_start(struct worker *w, struct conn *c)
+int st_srv_tls_start(struct worker *w, struct conn *c)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	BIO *rb, *wb;
@@ -875,7 +690,7 @@ static int tls_start(struct worker *w, struct conn *c)
 }
 
 /* Sends the queued ciphertext; 0 if nothing is left to send, 1 if a send runs. */
-static int tls_flush(struct worker *w, struct conn *c)
+int st_srv_tls_flush(struct worker *w, struct conn *c)
 {
 	struct io_uring_sqe *sqe;
 
@@ -885,7 +700,7 @@ static int tls_flush(struct worker *w, struct conn *c)
 		c->tls_out_off = c->tls_out_len = 0;
 		return 0;
 	}
-	sqe = conn_sqe(w, c, OP_SEND);
+	sqe = st_srv_conn_sqe(w, c, OP_SEND);
 	io_uring_prep_send(sqe, c->fd, c->tls_out + c->tls_out_off, c->tls_out_len - c->tls_out_off,
 			   MSG_NOSIGNAL);
 	c->tls_sending = true;
@@ -893,7 +708,7 @@ static int tls_flush(struct worker *w, struct conn *c)
 }
 
 /* Decrypts what arrived into c->in; -1 on a TLS error (the connection closes). */
-static int tls_read(struct worker *w, struct conn *c)
+int st_srv_tls_read(struct worker *w, struct conn *c)
 {
 	while (c->in_len < IN_CAP) {
 		int n = SSL_read(c->ssl, c->in + c->in_len, (int)(IN_CAP - c->in_len));
@@ -921,16 +736,16 @@ static int tls_read(struct worker *w, struct conn *c)
 	}
 	/* Handshake records, session tickets: out before any answer. */
 	if (c->state != CS_SEND || c->park != PARK_NONE)
-		tls_flush(w, c);
+		st_srv_tls_flush(w, c);
 	return 0;
 }
 
-static void tls_send_next(struct worker *w, struct conn *c, const struct seg *s)
+void st_srv_tls_send_next(struct worker *w, struct conn *c, const struct seg *s)
 {
 	const void *plain;
 	uint64_t len;
 
-	if (tls_flush(w, c))
+	if (st_srv_tls_flush(w, c))
 		return; /* ciphertext of earlier bytes still going out */
 	if (!s->file) {
 		plain = c->out + s->off + c->seg_done;
@@ -940,41 +755,41 @@ static void tls_send_next(struct worker *w, struct conn *c, const struct seg *s)
 		ssize_t got;
 
 		if (c->zq_count) { /* reads in flight: encrypt the oldest when it is in */
-			zc_try_send(w, c, s);
+			st_srv_zc_try_send(w, c, s);
 			return;
 		}
-		ready = sendable(w, c, s);
+		ready = st_srv_sendable(w, c, s);
 		if (ready == 0)
 			return; /* parked */
 		if (w->zc_ok) {
 			/* io_uring reads into registered buffers, up to four ahead. */
 			c->zc_read_off = c->seg_done;
-			zc_pump(w, c, s, c->seg_done + ready);
+			st_srv_zc_pump(w, c, s, c->seg_done + ready);
 			if (c->zq_count)
 				return;
 		}
 		/* No registered buffer free: read this chunk here. */
 		len = CB_MIN(ready, (uint64_t)TLS_CHUNK);
-		bw_used(c, len);
+		st_srv_bw_used(c, len);
 		got = pread(c->obj->fd, w->tls_plain, (size_t)len, (off_t)(s->off + c->seg_done));
 		if (got != (ssize_t)len) {
 			cb_err("object %s: read for TLS: %s", c->id_hex,
 			       got < 0 ? strerror(errno) : "short read");
-			conn_close(w, c);
+			st_srv_conn_close(w, c);
 			return;
 		}
 		plain = w->tls_plain;
 		c->body_sent += len;
 	}
 	if (SSL_write(c->ssl, plain, (int)len) != (int)len) {
-		conn_close(w, c);
+		st_srv_conn_close(w, c);
 		return;
 	}
 	c->seg_done += len;
-	tls_flush(w, c);
+	st_srv_tls_flush(w, c);
 }
 
-static void send_next(struct worker *w, struct conn *c)
+void st_srv_send_next(struct worker *w, struct conn *c)
 {
 	struct io_uring_sqe *sqe;
 	uint64_t ready = 0;
@@ -995,17 +810,17 @@ static void send_next(struct worker *w, struct conn *c)
 	}
 	s = &c->segs[c->cur];
 	if (c->ssl) {
-		tls_send_next(w, c, s);
+		st_srv_tls_send_next(w, c, s);
 		return;
 	}
 	if (!s->file) {
-		sqe = conn_sqe(w, c, OP_SEND);
+		sqe = st_srv_conn_sqe(w, c, OP_SEND);
 		io_uring_prep_send(sqe, c->fd, c->out + s->off + c->seg_done, s->len - c->seg_done,
-				   MSG_NOSIGNAL | (more_after(c) ? MSG_MORE : 0));
+				   MSG_NOSIGNAL | (st_srv_more_after(c) ? MSG_MORE : 0));
 		return;
 	}
 	if (c->pipe_bytes == 0 && c->zq_count == 0 && !c->zc_sending) {
-		ready = sendable(w, c, s);
+		ready = st_srv_sendable(w, c, s);
 		if (ready == 0)
 			return; /* parked */
 	}
@@ -1019,15 +834,15 @@ static void send_next(struct worker *w, struct conn *c)
 			w->zc_ok && c->obj->dfd >= 0 && thr && s->len >= thr ? SEG_ZC : SEG_SPLICE;
 	}
 	if (c->mode == SEG_ZC) {
-		zc_pump(w, c, s, s->len);
+		st_srv_zc_pump(w, c, s, s->len);
 		return;
 	}
-	if (ensure_pipe(c) < 0) {
+	if (st_srv_pipe_ensure(c) < 0) {
 		cb_err("pipe: %s", strerror(errno));
-		conn_close(w, c);
+		st_srv_conn_close(w, c);
 		return;
 	}
-	splice_next(w, c, s, ready);
+	st_srv_splice_next(w, c, s, ready);
 }
 
 /* --------------------------------------------------------------- requests */
@@ -1074,7 +889,7 @@ static const char *reason(int status)
 
 static void status_line(struct worker *w, struct conn *c, int status)
 {
-	refresh_date(w);
+	st_srv_date_refresh(w);
 	c->status = status;
 	out_printf(c, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: cachebox\r\n", status, reason(status),
 		   w->date);
@@ -1083,8 +898,8 @@ static void status_line(struct worker *w, struct conn *c, int status)
 }
 
 /* A small text answer (errors, health). */
-static void simple_response(struct worker *w, struct conn *c, int status, const char *cstatus,
-			    const char *body, bool head)
+void st_srv_resp_simple(struct worker *w, struct conn *c, int status, const char *cstatus,
+			const char *body, bool head)
 {
 	size_t blen = strlen(body), from = c->out_len;
 
@@ -1106,14 +921,14 @@ static void simple_response(struct worker *w, struct conn *c, int status, const 
 	seg_mem(c, from);
 }
 
-static void error_response(struct worker *w, struct conn *c, int status, bool close_after)
+void st_srv_resp_error(struct worker *w, struct conn *c, int status, bool close_after)
 {
 	char body[64];
 
 	if (close_after)
 		c->want_close = true;
 	snprintf(body, sizeof(body), "%d %s\n", status, reason(status));
-	simple_response(w, c, status, "cachebox; fwd=bypass", body, false);
+	st_srv_resp_simple(w, c, status, "cachebox; fwd=bypass", body, false);
 }
 
 static void validators(struct conn *c, const struct st_obj *o)
@@ -1135,7 +950,7 @@ static uint64_t rng_next(struct worker *w)
 	return w->rng;
 }
 
-static size_t scratch_for(struct worker *w, size_t len)
+size_t st_srv_scratch_for(struct worker *w, size_t len)
 {
 	if (w->scratch_len < len) {
 		free(w->scratch);
@@ -1146,7 +961,7 @@ static size_t scratch_for(struct worker *w, size_t len)
 }
 
 /* The answer when the fill failed: 502/504 with the reason, one line. */
-static void fill_failed_response(struct worker *w, struct conn *c, int status, bool head)
+void st_srv_resp_fill_failed(struct worker *w, struct conn *c, int status, bool head)
 {
 	char why[256], body[300];
 
@@ -1160,7 +975,7 @@ static void fill_failed_response(struct worker *w, struct conn *c, int status, b
 		w->stats->status_5xx++;
 	else
 		w->stats->status_4xx++;
-	simple_response(w, c, status, "cachebox; fwd=miss; detail=origin-failed", body, head);
+	st_srv_resp_simple(w, c, status, "cachebox; fwd=miss; detail=origin-failed", body, head);
 }
 
 static const char *cache_status(const struct conn *c)
@@ -1182,8 +997,8 @@ static bool first_byte_ready(const struct st_obj *o, uint64_t off)
 }
 
 /* GET/HEAD of a cached object, with ranges. Takes the reference on o. */
-static void object_response(struct worker *w, struct conn *c, const struct st_http_req *req,
-			    const struct st_index_rec *orec, struct st_obj *o, bool head)
+void st_srv_resp_object(struct worker *w, struct conn *c, const struct st_http_req *req,
+			const struct st_index_rec *orec, struct st_obj *o, bool head)
 {
 	struct st_range r[ST_RANGE_MAX];
 	enum st_range_result rr = ST_RANGE_NONE;
@@ -1233,12 +1048,12 @@ static void object_response(struct worker *w, struct conn *c, const struct st_ht
 		struct st_index_rec frec;
 
 		for (unsigned i = 0; i < n; i++) {
-			if (scratch_for(w, o->piece_size) &&
+			if (st_srv_scratch_for(w, o->piece_size) &&
 			    st_obj_verify(w->srv->conf.oc, o, r[i].first, r[i].last, w->scratch) ==
 				    0)
 				continue;
 			missing = true;
-			if (!fill_for(w, c, o->id, orec, o))
+			if (!st_srv_fill_for(w, c, o->id, orec, o))
 				break;
 			st_fill_want(w->srv->fm, c->fill, (uint32_t)(r[i].first / o->piece_size),
 				     (uint32_t)(r[i].last / o->piece_size));
@@ -1252,16 +1067,17 @@ static void object_response(struct worker *w, struct conn *c, const struct st_ht
 			c->obj = NULL;
 			st_obj_put(w->srv->conf.oc, o);
 			if (failed)
-				fill_failed_response(w, c, fstatus, head);
+				st_srv_resp_fill_failed(w, c, fstatus, head);
 			else
-				simple_response(w, c, 404, "cachebox; fwd=miss; detail=incomplete",
-						"404 object not cached\n", head);
+				st_srv_resp_simple(w, c, 404,
+						   "cachebox; fwd=miss; detail=incomplete",
+						   "404 object not cached\n", head);
 			return;
 		}
 		if (missing && !first_byte_ready(o, n ? r[0].first : 0)) {
 			c->obj = NULL;
 			st_obj_put(w->srv->conf.oc, o);
-			park(w, c, PARK_REQ);
+			st_srv_park(w, c, PARK_REQ);
 			return;
 		}
 		if (!c->result)
@@ -1349,7 +1165,7 @@ static void object_response(struct worker *w, struct conn *c, const struct st_ht
 }
 
 /* /_cachebox/pieces/<id>: the documented text format (docs/storage.md). */
-static void pieces_response(struct worker *w, struct conn *c, struct st_obj *o, bool head)
+void st_srv_resp_pieces(struct worker *w, struct conn *c, struct st_obj *o, bool head)
 {
 	size_t from = c->out_len, body_from;
 	char hex[65];
@@ -1495,7 +1311,7 @@ static const struct cfg_origin *upstream_of(struct worker *w, struct conn *c,
  * request named, when o is NULL): a running one is joined; else one starts
  * if the object's origin is configured. NULL if none can.
  */
-static struct st_fill *fill_for(struct worker *w, struct conn *c, const uint8_t id[ST_ID_LEN],
+struct st_fill *st_srv_fill_for(struct worker *w, struct conn *c, const uint8_t id[ST_ID_LEN],
 				const struct st_index_rec *rec, const struct st_obj *o)
 {
 	const struct cfg_origin *origin;
@@ -1528,19 +1344,17 @@ static void maybe_revalidate(struct worker *w, struct conn *c, const struct st_i
 		st_fill_revalidate(w->srv->fm, rec->id, origin, key, klen, target, rec);
 }
 
-static void park(struct worker *w, struct conn *c, int how)
+void st_srv_park(struct worker *w, struct conn *c, int how)
 {
 	c->park = how;
 	c->state = CS_SEND;
-	set_deadline(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
+	st_srv_deadline_set(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
 }
 
 /* ------------------------------------------------------ slots and caps */
 
-static void server_notify(void *arg);
-
 /* Reads the policy control published, and what it means at this minute. */
-static void policy_refresh(struct worker *w)
+void st_srv_policy_refresh(struct worker *w)
 {
 	unsigned minute;
 
@@ -1551,13 +1365,13 @@ static void policy_refresh(struct worker *w)
 }
 
 /* Frees lingering slots, hands them to waiters, publishes the counts. */
-static void slots_tick(struct worker *w)
+void st_srv_slots_tick(struct worker *w)
 {
 	struct st_policy_live *live = st_policy_live(w->srv->conf.pol);
 	unsigned active, queued;
 
 	if (st_slots_expire(w->srv->slots, w->pv.max_clients, cb_now_ns()))
-		server_notify(w->srv); /* waiting requests on any worker look again */
+		st_srv_notify(w->srv); /* waiting requests on any worker look again */
 	st_slots_counts(w->srv->slots, &active, &queued);
 	__atomic_store_n(&live->active_clients, active, __ATOMIC_RELAXED);
 	__atomic_store_n(&live->queued_clients, queued, __ATOMIC_RELAXED);
@@ -1574,8 +1388,8 @@ static void slots_tick(struct worker *w)
 	}
 }
 
-static void busy_response(struct worker *w, struct conn *c, bool head, uint64_t retry_s,
-			  const char *why)
+void st_srv_resp_busy(struct worker *w, struct conn *c, bool head, uint64_t retry_s,
+		      const char *why)
 {
 	size_t from = c->out_len;
 	char body[128];
@@ -1598,7 +1412,7 @@ static void busy_response(struct worker *w, struct conn *c, bool head, uint64_t 
  * The slot limit and the monthly cap, before anything is looked up: true
  * when the request may go on; false when it waits (parked) or got a 503.
  */
-static bool admit(struct worker *w, struct conn *c, bool head)
+bool st_srv_admit(struct worker *w, struct conn *c, bool head)
 {
 	struct st_policy_live *live = st_policy_live(w->srv->conf.pol);
 	uint64_t now = cb_now_ns(), retry = CB_MAX(1, w->pv.queue_timeout_ms / 1000);
@@ -1622,7 +1436,7 @@ static bool admit(struct worker *w, struct conn *c, bool head)
 		cb_info("%s: busy: waited %llu ms for one of %u client slots", c->peer,
 			(unsigned long long)w->pv.queue_timeout_ms, w->pv.max_clients);
 		c->result = "BUSY";
-		busy_response(w, c, head, retry, "busy: every client slot is taken");
+		st_srv_resp_busy(w, c, head, retry, "busy: every client slot is taken");
 		return false;
 	}
 	if (w->pv.monthly_cap &&
@@ -1635,7 +1449,7 @@ static bool admit(struct worker *w, struct conn *c, bool head)
 				(unsigned long long)w->pv.monthly_cap);
 		}
 		c->result = "CAPPED";
-		busy_response(w, c, head, 3600, "monthly upload cap reached");
+		st_srv_resp_busy(w, c, head, 3600, "monthly upload cap reached");
 		return false;
 	}
 	r = st_slots_enter(w->srv->slots, c->addr, w->pv.max_clients, now, &c->slot);
@@ -1646,18 +1460,19 @@ static bool admit(struct worker *w, struct conn *c, bool head)
 	if (r == ST_SLOT_FULL) {
 		__atomic_add_fetch(&live->rejected_busy, 1, __ATOMIC_RELAXED);
 		c->result = "BUSY";
-		busy_response(w, c, head, retry, "busy: the client queue is full");
+		st_srv_resp_busy(w, c, head, retry, "busy: the client queue is full");
 		return false;
 	}
 	c->slot_waiting = true;
 	c->wait_until = now + w->pv.queue_timeout_ms * 1000000ull;
-	park(w, c, PARK_SLOT);
-	set_deadline(w, c, w->pv.queue_timeout_ms + w->srv->conf.cfg->server.idle_timeout_ms);
+	st_srv_park(w, c, PARK_SLOT);
+	st_srv_deadline_set(w, c,
+			    w->pv.queue_timeout_ms + w->srv->conf.cfg->server.idle_timeout_ms);
 	return false;
 }
 
 /* The response is over (or the connection): its slot reference or wait goes. */
-static void slot_release(struct worker *w, struct conn *c)
+void st_srv_slot_release(struct worker *w, struct conn *c)
 {
 	if (c->slot_held)
 		st_slots_leave(w->srv->slots, c->slot, cb_now_ns());
@@ -1686,7 +1501,7 @@ static void bwq_push(struct worker *w, struct conn *c, bool front)
 	w->bwq_tail = c;
 }
 
-static void bwq_remove(struct worker *w, struct conn *c)
+void st_srv_bwq_remove(struct worker *w, struct conn *c)
 {
 	struct conn **pp = &w->bwq_head, *prev = NULL;
 
@@ -1709,7 +1524,7 @@ static void bwq_remove(struct worker *w, struct conn *c)
  * worker's FIFO and parks: bw_resume lets the head try again when the
  * buckets allow, so every capped connection gets its turn.
  */
-static uint64_t bw_limit(struct worker *w, struct conn *c, uint64_t ready)
+uint64_t st_srv_bw_limit(struct worker *w, struct conn *c, uint64_t ready)
 {
 	uint64_t now, g, wait_g = 0, wait_c = 0;
 	struct st_policy_live *live;
@@ -1720,7 +1535,7 @@ static uint64_t bw_limit(struct worker *w, struct conn *c, uint64_t ready)
 		return CB_MIN(ready, c->bw_credit);
 	if (w->bwq_head && !c->bw_turn) {
 		bwq_push(w, c, false); /* others are first */
-		park(w, c, PARK_BW);
+		st_srv_park(w, c, PARK_BW);
 		return 0;
 	}
 	live = st_policy_live(w->srv->conf.pol);
@@ -1746,7 +1561,7 @@ static uint64_t bw_limit(struct worker *w, struct conn *c, uint64_t ready)
 		wait_g = CB_MAX(wait_g, wait_c) + BW_BATCH_NS;
 		if (!w->bw_next || now + wait_g < w->bw_next)
 			w->bw_next = now + wait_g;
-		park(w, c, PARK_BW);
+		st_srv_park(w, c, PARK_BW);
 		return 0;
 	}
 	c->bw_turn = false;
@@ -1754,13 +1569,13 @@ static uint64_t bw_limit(struct worker *w, struct conn *c, uint64_t ready)
 	return CB_MIN(ready, g);
 }
 
-static void bw_used(struct conn *c, uint64_t n)
+void st_srv_bw_used(struct conn *c, uint64_t n)
 {
 	c->bw_credit -= CB_MIN(c->bw_credit, n);
 }
 
 /* The buckets may allow more: the waiting connections go on, in order. */
-static void bw_resume(struct worker *w)
+void st_srv_bw_resume(struct worker *w)
 {
 	uint64_t now = cb_now_ns();
 
@@ -1770,18 +1585,18 @@ static void bw_resume(struct worker *w)
 	while (w->bwq_head && !w->bw_next) {
 		struct conn *c = w->bwq_head;
 
-		bwq_remove(w, c);
+		st_srv_bwq_remove(w, c);
 		if (c->closing || c->park != PARK_BW)
 			continue;
 		c->bw_turn = true;
 		c->park = PARK_NONE;
-		send_next(w, c); /* takes, or is queued again at the head with bw_next set */
+		st_srv_send_next(w, c); /* takes, or is queued again at the head with bw_next set */
 		if (c->closing && c->pending == 0)
-			conn_free(w, c);
+			st_srv_conn_free(w, c);
 	}
 }
 
-static void handle_request(struct worker *w, struct conn *c, const struct st_http_req *req)
+void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_http_req *req)
 {
 	struct st_index *ix = w->srv->conf.ix;
 	bool head = req->method == ST_HTTP_HEAD;
@@ -1800,19 +1615,19 @@ static void handle_request(struct worker *w, struct conn *c, const struct st_htt
 	if (!req->keep_alive)
 		c->want_close = true;
 	if (req->method == ST_HTTP_OTHER) {
-		error_response(w, c, 405, false);
+		st_srv_resp_error(w, c, 405, false);
 		return;
 	}
 	status = resolve_id(w, c, req, id, &kind);
 	if (status) {
-		error_response(w, c, status, status == 400);
+		st_srv_resp_error(w, c, status, status == 400);
 		return;
 	}
 	if (kind == 1) {
-		simple_response(w, c, 200, NULL, "ok\n", head);
+		st_srv_resp_simple(w, c, 200, NULL, "ok\n", head);
 		return;
 	}
-	if (!admit(w, c, head))
+	if (!st_srv_admit(w, c, head))
 		return;
 	cb_hex_encode(id, ST_ID_LEN, c->id_hex);
 	if (st_index_lookup(ix, id, &rec) < 0 || !(o = st_obj_get(w->srv->conf.oc, &rec))) {
@@ -1820,36 +1635,36 @@ static void handle_request(struct worker *w, struct conn *c, const struct st_htt
 		int fstatus = 404;
 
 		c->was_miss = true;
-		if (kind == 0 && fill_for(w, c, id, NULL, NULL))
+		if (kind == 0 && st_srv_fill_for(w, c, id, NULL, NULL))
 			fs = st_fill_status(w->srv->fm, c->fill, &rec, &fstatus);
 		if (fs == ST_FILL_STARTING) {
-			park(w, c, PARK_REQ); /* until the origin told the length */
+			st_srv_park(w, c, PARK_REQ); /* until the origin told the length */
 			return;
 		}
 		if (fs == ST_FILL_FAILED || !(o = st_obj_get(w->srv->conf.oc, &rec))) {
 			if (c->req.loop_header && c->miss_key) {
-				error_response(w, c, 508, false);
+				st_srv_resp_error(w, c, 508, false);
 				return;
 			}
 			w->stats->misses++;
 			c->result = "MISS";
 			if (fstatus >= 404 && c->fill)
-				fill_failed_response(w, c, fstatus, head);
+				st_srv_resp_fill_failed(w, c, fstatus, head);
 			else
-				simple_response(w, c, 404, "cachebox; fwd=miss",
-						"404 object not cached\n", head);
+				st_srv_resp_simple(w, c, 404, "cachebox; fwd=miss",
+						   "404 object not cached\n", head);
 			return;
 		}
 		c->result = "MISS";
 	}
-	refresh_date(w);
+	st_srv_date_refresh(w);
 	st_index_touch(ix, id, w->date_sec);
 	if (kind == 0)
 		maybe_revalidate(w, c, &rec, o);
 	if (kind == 2)
-		pieces_response(w, c, o, head);
+		st_srv_resp_pieces(w, c, o, head);
 	else
-		object_response(w, c, req, &rec, o, head);
+		st_srv_resp_object(w, c, req, &rec, o, head);
 }
 
 /*
@@ -1888,15 +1703,15 @@ static long body_length(const struct conn *c, const struct st_http_req *req, siz
 	return -2;
 }
 
-static void start_response(struct worker *w, struct conn *c)
+void st_srv_response_start(struct worker *w, struct conn *c)
 {
 	c->state = CS_SEND;
-	set_deadline(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
-	send_next(w, c);
+	st_srv_deadline_set(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
+	st_srv_send_next(w, c);
 }
 
 /* Parses and answers the next buffered request, if any and if idle. */
-static void process_input(struct worker *w, struct conn *c)
+void st_srv_input_process(struct worker *w, struct conn *c)
 {
 	struct st_http_req req;
 	int status = 0, n;
@@ -1904,29 +1719,29 @@ static void process_input(struct worker *w, struct conn *c)
 
 	if (c->closing || c->state != CS_READ)
 		return;
-	if (c->ssl && tls_read(w, c) < 0) { /* plaintext OpenSSL still holds */
-		conn_close(w, c);
+	if (c->ssl && st_srv_tls_read(w, c) < 0) { /* plaintext OpenSSL still holds */
+		st_srv_conn_close(w, c);
 		return;
 	}
 	if (c->in_len == 0) {
 		if (c->peer_eof)
-			conn_close(w, c);
+			st_srv_conn_close(w, c);
 		else
-			arm_recv(w, c);
+			st_srv_recv_arm(w, c);
 		return;
 	}
 	n = st_http_parse_request(c->in, c->in_len, &req, &status);
 	if (n == -2) {
 		if (c->peer_eof) {
-			conn_close(w, c);
+			st_srv_conn_close(w, c);
 			return;
 		}
 		/* A head has begun: the header timeout runs from its first byte. */
 		if (!c->head_timer) {
 			c->head_timer = true;
-			set_deadline(w, c, w->srv->conf.cfg->server.header_timeout_ms);
+			st_srv_deadline_set(w, c, w->srv->conf.cfg->server.header_timeout_ms);
 		}
-		arm_recv(w, c);
+		st_srv_recv_arm(w, c);
 		return;
 	}
 	if (n >= 0) {
@@ -1934,9 +1749,10 @@ static void process_input(struct worker *w, struct conn *c)
 		if (body == -2) {
 			if (!c->head_timer) {
 				c->head_timer = true;
-				set_deadline(w, c, w->srv->conf.cfg->server.header_timeout_ms);
+				st_srv_deadline_set(w, c,
+						    w->srv->conf.cfg->server.header_timeout_ms);
 			}
-			arm_recv(w, c);
+			st_srv_recv_arm(w, c);
 			return;
 		}
 	}
@@ -1946,18 +1762,18 @@ static void process_input(struct worker *w, struct conn *c)
 		/* Nothing after a bad request is ever answered. */
 		c->in_len = 0;
 		w->stats->requests++;
-		error_response(w, c, status ? status : 400, true);
-		start_response(w, c);
+		st_srv_resp_error(w, c, status ? status : 400, true);
+		st_srv_response_start(w, c);
 		return;
 	}
 	/* c->req points into c->in: the bytes are dropped when the response is done. */
 	c->req = req;
 	c->req_consume = (size_t)n + (size_t)body;
 	c->state = CS_SEND;
-	handle_request(w, c, &c->req);
+	st_srv_request_handle(w, c, &c->req);
 	if (c->park == PARK_NONE)
-		start_response(w, c);
-	arm_recv(w, c);
+		st_srv_response_start(w, c);
+	st_srv_recv_arm(w, c);
 }
 
 /* ------------------------------------------------------------ completions */
@@ -1972,10 +1788,10 @@ static void on_accept(struct worker *w, struct io_uring_cqe *cqe)
 	int fd = cqe->res, one = 1;
 
 	if (!(cqe->flags & IORING_CQE_F_MORE) && !w->stopping) {
-		struct io_uring_sqe *sqe = get_sqe(w);
+		struct io_uring_sqe *sqe = st_srv_sqe_get(w);
 
 		io_uring_prep_multishot_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
-		io_uring_sqe_set_data64(sqe, ud_make(w, OP_ACCEPT));
+		io_uring_sqe_set_data64(sqe, st_srv_ud_make(w, OP_ACCEPT));
 	}
 	if (fd < 0) {
 		if (fd != -ECANCELED)
@@ -2015,11 +1831,11 @@ static void on_accept(struct worker *w, struct io_uring_cqe *cqe)
 	w->stats->conns_open++;
 	w->stats->conns_total++;
 	c->state = CS_READ;
-	set_deadline(w, c, cfg->server.header_timeout_ms);
-	arm_recv(w, c);
+	st_srv_deadline_set(w, c, cfg->server.header_timeout_ms);
+	st_srv_recv_arm(w, c);
 }
 
-static void on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
+void st_srv_on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
 {
 	int res = cqe->res;
 
@@ -2041,7 +1857,7 @@ static void on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
 		io_uring_buf_ring_advance(w->br, 1);
 	} else if (res > 0 && c->ssl) {
 		if (BIO_write(SSL_get_rbio(c->ssl), c->tls_raw, res) != res) {
-			conn_close(w, c);
+			st_srv_conn_close(w, c);
 			return;
 		}
 	} else if (res > 0 && c->state != CS_LINGER) {
@@ -2052,13 +1868,13 @@ static void on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
 	if (res > 0 && !c->proto_known && c->in_len) {
 		c->proto_known = true;
 		/* RFC 8446 §5.1: a TLS record starts with content type 22, handshake. */
-		if ((uint8_t)c->in[0] == 0x16 && tls_start(w, c) < 0) {
-			conn_close(w, c);
+		if ((uint8_t)c->in[0] == 0x16 && st_srv_tls_start(w, c) < 0) {
+			st_srv_conn_close(w, c);
 			return;
 		}
 	}
-	if (res > 0 && c->ssl && tls_read(w, c) < 0) {
-		conn_close(w, c);
+	if (res > 0 && c->ssl && st_srv_tls_read(w, c) < 0) {
+		st_srv_conn_close(w, c);
 		return;
 	}
 	if (res == -ENOBUFS) {
@@ -2067,9 +1883,9 @@ static void on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
 	}
 	if (c->state == CS_LINGER) {
 		if (res <= 0)
-			conn_close(w, c);
+			st_srv_conn_close(w, c);
 		else
-			arm_recv(w, c);
+			st_srv_recv_arm(w, c);
 		return;
 	}
 	if (res <= 0) {
@@ -2079,40 +1895,40 @@ static void on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
 		}
 		if (res == 0 && c->in_len) {
 			c->peer_eof = true;
-			process_input(w, c);
+			st_srv_input_process(w, c);
 			return;
 		}
-		conn_close(w, c);
+		st_srv_conn_close(w, c);
 		return;
 	}
 	if (c->state == CS_READ)
-		process_input(w, c);
+		st_srv_input_process(w, c);
 	else
-		arm_recv(w, c);
+		st_srv_recv_arm(w, c);
 }
 
-static void on_send(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
+void st_srv_on_send(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
 {
 	if (c->closing)
 		return;
 	if (cqe->res <= 0) {
-		conn_close(w, c);
+		st_srv_conn_close(w, c);
 		return;
 	}
 	if (c->ssl) {
 		c->tls_sending = false;
 		c->tls_out_off += (size_t)cqe->res;
-		set_deadline(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
-		if (tls_flush(w, c) == 0 && c->state == CS_SEND && c->park == PARK_NONE)
-			send_next(w, c);
+		st_srv_deadline_set(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
+		if (st_srv_tls_flush(w, c) == 0 && c->state == CS_SEND && c->park == PARK_NONE)
+			st_srv_send_next(w, c);
 		return;
 	}
 	c->seg_done += (uint64_t)cqe->res;
-	set_deadline(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
-	send_next(w, c);
+	st_srv_deadline_set(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
+	st_srv_send_next(w, c);
 }
 
-static void on_splice(struct worker *w, struct conn *c, struct io_uring_cqe *cqe, bool in)
+void st_srv_on_splice(struct worker *w, struct conn *c, struct io_uring_cqe *cqe, bool in)
 {
 	if (c->closing)
 		return;
@@ -2120,7 +1936,7 @@ static void on_splice(struct worker *w, struct conn *c, struct io_uring_cqe *cqe
 		/* A short file (truncated under us) or a dead peer: cut the body short. */
 		if (in && cqe->res == 0)
 			cb_err("object %s: data file shorter than its metadata", c->id_hex);
-		conn_close(w, c);
+		st_srv_conn_close(w, c);
 		return;
 	}
 	if (in) {
@@ -2129,12 +1945,12 @@ static void on_splice(struct worker *w, struct conn *c, struct io_uring_cqe *cqe
 		c->pipe_bytes -= (uint64_t)cqe->res;
 		c->seg_done += (uint64_t)cqe->res;
 		c->body_sent += (uint64_t)cqe->res;
-		set_deadline(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
+		st_srv_deadline_set(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
 	}
-	send_next(w, c);
+	st_srv_send_next(w, c);
 }
 
-static void on_zc_read(struct worker *w, struct conn *c, int buf, int res)
+void st_srv_on_zc_read(struct worker *w, struct conn *c, int buf, int res)
 {
 	struct zchunk *k = NULL;
 
@@ -2149,20 +1965,20 @@ static void on_zc_read(struct worker *w, struct conn *c, int buf, int res)
 		/* A short read is a data file shorter than its metadata: cut the body. */
 		cb_err("object %s: O_DIRECT read: %s", c->id_hex,
 		       res < 0 ? strerror(-res) : "short read");
-		conn_close(w, c);
+		st_srv_conn_close(w, c);
 		return;
 	}
-	zc_try_send(w, c, &c->segs[c->cur]);
+	st_srv_zc_try_send(w, c, &c->segs[c->cur]);
 }
 
-static void on_zc_send(struct worker *w, struct conn *c, int buf, struct io_uring_cqe *cqe)
+void st_srv_on_zc_send(struct worker *w, struct conn *c, int buf, struct io_uring_cqe *cqe)
 {
 	struct zchunk *k = &c->zq[c->zq_head];
 
 	if (cqe->flags & IORING_CQE_F_NOTIF) {
 		zc_release(w, buf); /* the kernel is done with the bytes */
 		if (!c->closing && c->state == CS_SEND && c->mode == SEG_ZC)
-			zc_pump(w, c, &c->segs[c->cur], c->segs[c->cur].len);
+			st_srv_zc_pump(w, c, &c->segs[c->cur], c->segs[c->cur].len);
 		return;
 	}
 	CB_ASSERT(c->zc_sending && c->zq_count && k->buf == buf);
@@ -2172,21 +1988,21 @@ static void on_zc_send(struct worker *w, struct conn *c, int buf, struct io_urin
 	if (c->closing || cqe->res <= 0) {
 		if (!c->closing)
 			cb_dbg("%s: send_zc: %s", c->peer, strerror(-cqe->res));
-		conn_close(w, c);
+		st_srv_conn_close(w, c);
 		return;
 	}
 	c->seg_done += (uint64_t)cqe->res;
 	c->body_sent += (uint64_t)cqe->res;
-	set_deadline(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
+	st_srv_deadline_set(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
 	if ((uint32_t)cqe->res < k->len) {
 		/* Short send: the chunk keeps its buffer for the rest. */
 		k->skip += (uint32_t)cqe->res;
 		k->len -= (uint32_t)cqe->res;
-		zc_try_send(w, c, &c->segs[c->cur]);
+		st_srv_zc_try_send(w, c, &c->segs[c->cur]);
 		return;
 	}
-	zc_pop(w, c);
-	send_next(w, c);
+	st_srv_zc_pop(w, c);
+	st_srv_send_next(w, c);
 }
 
 static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
@@ -2204,51 +2020,51 @@ static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
 		return;
 	case OP_RECV:
 		c->pending--;
-		on_recv(w, c, cqe);
+		st_srv_on_recv(w, c, cqe);
 		break;
 	case OP_SEND:
 		c->pending--;
-		on_send(w, c, cqe);
+		st_srv_on_send(w, c, cqe);
 		break;
 	case OP_SPLICE_IN:
 	case OP_SPLICE_OUT:
 		c->pending--;
-		on_splice(w, c, cqe, op == OP_SPLICE_IN);
+		st_srv_on_splice(w, c, cqe, op == OP_SPLICE_IN);
 		break;
 	case OP_ZC_READ:
 		c->pending--;
-		on_zc_read(w, c, buf, cqe->res);
+		st_srv_on_zc_read(w, c, buf, cqe->res);
 		break;
 	case OP_ZC_SEND:
 		if (!(cqe->flags & IORING_CQE_F_MORE))
 			c->pending--;
-		on_zc_send(w, c, buf, cqe);
+		st_srv_on_zc_send(w, c, buf, cqe);
 		break;
 	default:
 		CB_ASSERT(!"unknown op");
 	}
 	if (c->closing && c->pending == 0)
-		conn_free(w, c);
+		st_srv_conn_free(w, c);
 }
 
 /* -------------------------------------------------------------- the loop */
 
 static void arm_tick(struct worker *w)
 {
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct io_uring_sqe *sqe = st_srv_sqe_get(w);
 
 	w->tick.tv_sec = 0;
 	w->tick.tv_nsec = 200000000; /* slots free within 1 s of their last use */
 	io_uring_prep_timeout(sqe, &w->tick, 0, 0);
-	io_uring_sqe_set_data64(sqe, ud_make(w, OP_EVENT) | 0);
+	io_uring_sqe_set_data64(sqe, st_srv_ud_make(w, OP_EVENT) | 0);
 }
 
 static void arm_fill_wake(struct worker *w)
 {
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct io_uring_sqe *sqe = st_srv_sqe_get(w);
 
 	io_uring_prep_read(sqe, w->ffd, &w->ffd_val, sizeof(w->ffd_val), 0);
-	io_uring_sqe_set_data64(sqe, ud_make(&w->ffd_val, OP_EVENT));
+	io_uring_sqe_set_data64(sqe, st_srv_ud_make(&w->ffd_val, OP_EVENT));
 }
 
 /* A fill made progress: let every parked connection look again. */
@@ -2261,20 +2077,20 @@ static void resume_parked(struct worker *w)
 		if (c->park == PARK_BW)
 			continue; /* a cap, not a fill: bw_resume */
 		if (c->park == PARK_REQ || c->park == PARK_SLOT) {
-			handle_request(w, c, &c->req);
+			st_srv_request_handle(w, c, &c->req);
 			if (c->park == PARK_NONE)
-				start_response(w, c);
+				st_srv_response_start(w, c);
 		} else {
 			c->park = PARK_NONE;
-			send_next(w, c);
+			st_srv_send_next(w, c);
 		}
 		if (c->closing && c->pending == 0)
-			conn_free(w, c);
+			st_srv_conn_free(w, c);
 	}
 }
 
 /* Called by fetch threads: wakes every worker. */
-static void server_notify(void *arg)
+void st_srv_notify(void *arg)
 {
 	struct st_server *srv = arg;
 	uint64_t one = 1;
@@ -2286,10 +2102,10 @@ static void server_notify(void *arg)
 
 static void arm_wake(struct worker *w)
 {
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct io_uring_sqe *sqe = st_srv_sqe_get(w);
 
 	io_uring_prep_read(sqe, w->efd, &w->efd_val, sizeof(w->efd_val), 0);
-	io_uring_sqe_set_data64(sqe, ud_make(&w->efd_val, OP_EVENT));
+	io_uring_sqe_set_data64(sqe, st_srv_ud_make(&w->efd_val, OP_EVENT));
 }
 
 /* Closes connections past their deadline: header, idle, slow reader, linger. */
@@ -2301,19 +2117,19 @@ static void sweep_timeouts(struct worker *w)
 	for (c = w->conns; c; c = next) {
 		next = c->next;
 		if (c->state == CS_SEND)
-			count_served(w, c);
+			st_srv_count_served(w, c);
 		if (!c->closing && c->park == PARK_SLOT && now >= c->wait_until) {
-			handle_request(w, c, &c->req); /* the queue wait is over: a 503 */
+			st_srv_request_handle(w, c, &c->req); /* the queue wait is over: a 503 */
 			if (c->park == PARK_NONE)
-				start_response(w, c);
+				st_srv_response_start(w, c);
 			if (c->closing && c->pending == 0)
-				conn_free(w, c);
+				st_srv_conn_free(w, c);
 			continue;
 		}
 		if (c->closing || !c->deadline_ns || now < c->deadline_ns)
 			continue;
 		cb_dbg("%s: timed out in state %d", c->peer, c->state);
-		conn_close_idle(w, c);
+		st_srv_conn_close_idle(w, c);
 	}
 }
 
@@ -2371,10 +2187,10 @@ static void *worker_main(void *arg)
 	struct io_uring_sqe *sqe;
 	uint64_t last_sweep = cb_now_ns();
 
-	sqe = get_sqe(w);
+	sqe = st_srv_sqe_get(w);
 	io_uring_prep_multishot_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
-	io_uring_sqe_set_data64(sqe, ud_make(w, OP_ACCEPT));
-	policy_refresh(w);
+	io_uring_sqe_set_data64(sqe, st_srv_ud_make(w, OP_ACCEPT));
+	st_srv_policy_refresh(w);
 	arm_tick(w);
 	arm_wake(w);
 	arm_fill_wake(w);
@@ -2419,13 +2235,13 @@ static void *worker_main(void *arg)
 			handle_cqe(w, cqe);
 		}
 		io_uring_cq_advance(&w->ring, count);
-		bw_resume(w);
+		st_srv_bw_resume(w);
 		if (cb_now_ns() - last_sweep >= 200000000ull) {
 			last_sweep = cb_now_ns();
-			policy_refresh(w);
-			slots_tick(w);
+			st_srv_policy_refresh(w);
+			st_srv_slots_tick(w);
 			sweep_timeouts(w);
-			alog_flush(w);
+			st_srv_alog_flush(w);
 			if (w->idx == 0) /* one worker is enough: the cache is shared */
 				st_objcache_sweep(w->srv->conf.oc);
 		}
@@ -2437,7 +2253,7 @@ static void *worker_main(void *arg)
 	w->lfd = -1;
 	for (struct conn *c = w->conns, *next; c; c = next) {
 		next = c->next;
-		conn_close_idle(w, c);
+		st_srv_conn_close_idle(w, c);
 	}
 	for (int rounds = 0; w->conns && rounds < 1000; rounds++) {
 		unsigned head, count = 0;
@@ -2453,7 +2269,7 @@ static void *worker_main(void *arg)
 		}
 		io_uring_cq_advance(&w->ring, count);
 	}
-	alog_flush(w);
+	st_srv_alog_flush(w);
 	return NULL;
 }
 
@@ -2605,7 +2421,7 @@ struct st_server *st_server_start(const struct st_server_conf *conf)
 		srv->nworkers++;
 	}
 	srv->fm = st_fill_mgr_new(conf->cfg, conf->ss, conf->ix, conf->oc, FILL_THREADS,
-				  server_notify, srv);
+				  st_srv_notify, srv);
 	if (!srv->fm) {
 		cb_err("fill threads: %s", strerror(errno));
 		goto fail;
