@@ -241,6 +241,8 @@ int st_srv_tls_flush(struct worker *w, struct conn *c);
 /* Decrypts what arrived into c->in; -1 on a TLS error (the connection closes). */
 int st_srv_tls_read(struct worker *w, struct conn *c);
 void st_srv_tls_send_next(struct worker *w, struct conn *c, const struct seg *s);
+/* The server's context if tls_cert is set; 0, or -EINVAL (logged). */
+int st_srv_tls_init(struct st_server *srv);
 
 /* ------------------------------------------------- st_srv_route.c: routing */
 
