@@ -286,6 +286,9 @@ void st_srv_on_splice(struct worker *w, struct conn *c, struct io_uring_cqe *cqe
 
 /* ------------------------------------------------ st_srv_zc.c: zero copy */
 
+/* Registers the worker's buffers; without them (w->zc_ok false) splice only. */
+void st_srv_zc_setup(struct worker *w);
+/* The oldest chunk of c is sent: its buffer reference goes. */
 void st_srv_zc_pop(struct worker *w, struct conn *c);
 void st_srv_zc_try_send(struct worker *w, struct conn *c, const struct seg *s);
 void st_srv_zc_pump(struct worker *w, struct conn *c, const struct seg *s, uint64_t limit);
