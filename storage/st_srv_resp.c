@@ -1,0 +1,464 @@
+/*
+ * The file server's responses: the status line and headers every answer
+ * carries, the small text answers (errors, health, busy), and the answers
+ * for an object: 200, 206 with one range, 206 multipart/byteranges, 416,
+ * and the pieces list. A response is built into c->out as a list of
+ * segments, memory (the head, separators, small bodies) or file ranges
+ * that st_srv_send.c sends from the object's file without a copy.
+ */
+#include "st_srv.h"
+
+#include "cb_log.h"
+#include "st_format.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void st_srv_date_refresh(struct worker *w)
+{
+	time_t now = time(NULL);
+
+	if (now != w->date_sec) {
+		w->date_sec = now;
+		st_http_date_format(now, w->date);
+	}
+}
+
+static int out_reserve(struct conn *c, size_t more)
+{
+	size_t need = c->out_len + more, cap = c->out_cap ? c->out_cap : 4096;
+	char *p;
+
+	if (need <= c->out_cap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	p = realloc(c->out, cap);
+	if (!p)
+		return -ENOMEM;
+	c->out = p;
+	c->out_cap = cap;
+	return 0;
+}
+
+static void out_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void out_printf(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (int tries = 0; tries < 2; tries++) {
+		size_t room = c->out_cap - c->out_len;
+
+		va_start(ap, fmt);
+		n = vsnprintf(c->out + c->out_len, room, fmt, ap);
+		va_end(ap);
+		CB_ASSERT(n >= 0);
+		if ((size_t)n < room) {
+			c->out_len += (size_t)n;
+			return;
+		}
+		CB_ASSERT(out_reserve(c, (size_t)n + 1) == 0);
+	}
+}
+
+static void seg_mem(struct conn *c, size_t from)
+{
+	struct seg *s;
+
+	if (c->out_len == from)
+		return;
+	/* Merge with a previous memory segment that ends here. */
+	if (c->nseg && !c->segs[c->nseg - 1].file &&
+	    c->segs[c->nseg - 1].off + c->segs[c->nseg - 1].len == from) {
+		c->segs[c->nseg - 1].len += c->out_len - from;
+		return;
+	}
+	CB_ASSERT(c->nseg < MAX_SEGS);
+	s = &c->segs[c->nseg++];
+	s->file = false;
+	s->off = from;
+	s->len = c->out_len - from;
+}
+
+static void seg_file(struct conn *c, uint64_t off, uint64_t len)
+{
+	struct seg *s;
+
+	CB_ASSERT(c->nseg < MAX_SEGS);
+	s = &c->segs[c->nseg++];
+	s->file = true;
+	s->off = off;
+	s->len = len;
+}
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 206:
+		return "Partial Content";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 413:
+		return "Content Too Large";
+	case 414:
+		return "URI Too Long";
+	case 416:
+		return "Range Not Satisfiable";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 505:
+		return "HTTP Version Not Supported";
+	case 508:
+		return "Loop Detected";
+	default:
+		return "Unknown";
+	}
+}
+
+static void status_line(struct worker *w, struct conn *c, int status)
+{
+	st_srv_date_refresh(w);
+	c->status = status;
+	out_printf(c, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: cachebox\r\n", status, reason(status),
+		   w->date);
+	if (c->want_close)
+		out_printf(c, "Connection: close\r\n");
+}
+
+/* A small text answer (errors, health). */
+void st_srv_resp_simple(struct worker *w, struct conn *c, int status, const char *cstatus,
+			const char *body, bool head)
+{
+	size_t blen = strlen(body), from = c->out_len;
+
+	if (status >= 400)
+		w->stats->status_4xx += status < 500;
+	if (status >= 500)
+		w->stats->status_5xx++;
+	status_line(w, c, status);
+	if (status == 405)
+		out_printf(c, "Allow: GET, HEAD\r\n");
+	out_printf(c, "Content-Type: text/plain\r\nContent-Length: %zu\r\n", blen);
+	if (cstatus)
+		out_printf(c, "Cache-Status: %s\r\n", cstatus);
+	out_printf(c, "\r\n");
+	if (!head) {
+		out_printf(c, "%s", body);
+		c->body_len = c->body_sent = blen;
+	}
+	seg_mem(c, from);
+}
+
+void st_srv_resp_error(struct worker *w, struct conn *c, int status, bool close_after)
+{
+	char body[64];
+
+	if (close_after)
+		c->want_close = true;
+	snprintf(body, sizeof(body), "%d %s\n", status, reason(status));
+	st_srv_resp_simple(w, c, status, "cachebox; fwd=bypass", body, false);
+}
+
+static void validators(struct conn *c, const struct st_obj *o)
+{
+	char lm[30];
+
+	out_printf(c, "Accept-Ranges: bytes\r\n");
+	if (o->etag[0])
+		out_printf(c, "ETag: %s\r\n", o->etag);
+	st_http_date_format(o->last_modified, lm);
+	out_printf(c, "Last-Modified: %s\r\n", lm);
+}
+
+static uint64_t rng_next(struct worker *w)
+{
+	w->rng ^= w->rng << 13;
+	w->rng ^= w->rng >> 7;
+	w->rng ^= w->rng << 17;
+	return w->rng;
+}
+
+/* The answer when the fill failed: 502/504 with the reason, one line. */
+void st_srv_resp_fill_failed(struct worker *w, struct conn *c, int status, bool head)
+{
+	char why[256], body[300];
+
+	st_fill_why(w->srv->fm, c->fill, why, sizeof(why));
+	snprintf(body, sizeof(body), "%d %s: %s\n", status,
+		 status == 404	 ? "not at the origin"
+		 : status == 503 ? "cache full"
+				 : "origin failed",
+		 why);
+	if (status >= 500)
+		w->stats->status_5xx++;
+	else
+		w->stats->status_4xx++;
+	st_srv_resp_simple(w, c, status, "cachebox; fwd=miss; detail=origin-failed", body, head);
+}
+
+static const char *cache_status(const struct conn *c)
+{
+	if (c->result && strcmp(c->result, "MISS") == 0)
+		return "cachebox; fwd=miss";
+	if (c->result && strcmp(c->result, "PARTIAL") == 0)
+		return "cachebox; fwd=partial";
+	return "cachebox; hit";
+}
+
+/* Whether the piece holding byte off is present and verified. */
+static bool first_byte_ready(const struct st_obj *o, uint64_t off)
+{
+	uint32_t p = (uint32_t)(off / o->piece_size);
+
+	return o->size == 0 ||
+	       (__atomic_load_n(&o->verified[p >> 3], __ATOMIC_ACQUIRE) & (1u << (p & 7)));
+}
+
+/* GET/HEAD of a cached object, with ranges. Takes the reference on o. */
+void st_srv_resp_object(struct worker *w, struct conn *c, const struct st_http_req *req,
+			const struct st_index_rec *orec, struct st_obj *o, bool head)
+{
+	struct st_range r[ST_RANGE_MAX];
+	enum st_range_result rr = ST_RANGE_NONE;
+	unsigned n = 0;
+	size_t from = c->out_len;
+
+	c->obj = o;
+	c->orec = *orec;
+	if (req->range.len &&
+	    (!req->if_range.len ||
+	     st_range_if_range(req->if_range.p, req->if_range.len, o->etag, o->last_modified) == 1))
+		rr = st_range_parse(req->range.p, req->range.len, o->size, r, &n);
+	if (req->range.len) {
+		/* One field of the access log: the value without its blanks, capped. */
+		size_t dl = 0;
+
+		for (size_t k = 0; k < req->range.len && dl + 1 < sizeof(c->range_desc); k++)
+			if (req->range.p[k] != ' ' && req->range.p[k] != '\t')
+				c->range_desc[dl++] = req->range.p[k];
+		c->range_desc[dl] = '\0';
+	}
+	if (rr == ST_RANGE_UNSATISFIABLE) {
+		w->stats->status_4xx++;
+		c->result = "HIT";
+		status_line(w, c, 416);
+		out_printf(c, "Content-Range: bytes */%llu\r\nContent-Length: 0\r\n",
+			   (unsigned long long)o->size);
+		validators(c, o);
+		out_printf(c, "Cache-Status: %s\r\n\r\n", cache_status(c));
+		seg_mem(c, from);
+		return;
+	}
+	if (rr == ST_RANGE_NONE) {
+		n = o->size ? 1 : 0;
+		r[0].first = 0;
+		r[0].last = o->size ? o->size - 1 : 0;
+	}
+	/*
+	 * Never a byte that is not present and verified: pieces present on disk
+	 * are hashed now if this process has not yet; missing ones are asked
+	 * from the fill. The answer starts once its first byte is here; later
+	 * pieces are waited for while sending (read-while-fill).
+	 */
+	if (!head) {
+		bool missing = false;
+		int fstatus = 0;
+		struct st_index_rec frec;
+
+		for (unsigned i = 0; i < n; i++) {
+			if (st_srv_scratch_for(w, o->piece_size) &&
+			    st_obj_verify(w->srv->conf.oc, o, r[i].first, r[i].last, w->scratch) ==
+				    0)
+				continue;
+			missing = true;
+			if (!st_srv_fill_for(w, c, o->id, orec, o))
+				break;
+			st_fill_want(w->srv->fm, c->fill, (uint32_t)(r[i].first / o->piece_size),
+				     (uint32_t)(r[i].last / o->piece_size));
+		}
+		if (missing && (!c->fill || st_fill_status(w->srv->fm, c->fill, &frec, &fstatus) ==
+						    ST_FILL_FAILED)) {
+			bool failed = c->fill != NULL;
+
+			w->stats->misses++;
+			c->result = "MISS";
+			c->obj = NULL;
+			st_obj_put(w->srv->conf.oc, o);
+			if (failed)
+				st_srv_resp_fill_failed(w, c, fstatus, head);
+			else
+				st_srv_resp_simple(w, c, 404,
+						   "cachebox; fwd=miss; detail=incomplete",
+						   "404 object not cached\n", head);
+			return;
+		}
+		if (missing && !first_byte_ready(o, n ? r[0].first : 0)) {
+			c->obj = NULL;
+			st_obj_put(w->srv->conf.oc, o);
+			st_srv_park(w, c, PARK_REQ);
+			return;
+		}
+		if (!c->result)
+			c->result = c->was_miss ? "MISS" : missing ? "PARTIAL" : "HIT";
+	}
+	if (!c->result)
+		c->result = c->was_miss ? "MISS" : "HIT";
+	if (strcmp(c->result, "HIT") == 0)
+		w->stats->hits++;
+	else
+		w->stats->misses++;
+	if (rr == ST_RANGE_NONE) {
+		status_line(w, c, 200);
+		out_printf(c, "Content-Type: application/octet-stream\r\nContent-Length: %llu\r\n",
+			   (unsigned long long)o->size);
+		validators(c, o);
+		out_printf(c, "Cache-Status: %s\r\n\r\n", cache_status(c));
+		seg_mem(c, from);
+		c->body_len = o->size;
+		if (!head && o->size)
+			seg_file(c, 0, o->size);
+		return;
+	}
+	if (n == 1) {
+		uint64_t len = r[0].last - r[0].first + 1;
+
+		status_line(w, c, 206);
+		out_printf(c,
+			   "Content-Type: application/octet-stream\r\nContent-Length: %llu\r\n"
+			   "Content-Range: bytes %llu-%llu/%llu\r\n",
+			   (unsigned long long)len, (unsigned long long)r[0].first,
+			   (unsigned long long)r[0].last, (unsigned long long)o->size);
+		validators(c, o);
+		out_printf(c, "Cache-Status: %s\r\n\r\n", cache_status(c));
+		seg_mem(c, from);
+		c->body_len = len;
+		if (!head)
+			seg_file(c, r[0].first, len);
+		return;
+	}
+	/* multipart/byteranges (RFC 9110 §14.6): the length is known in advance. */
+	{
+		char boundary[40], part[160];
+		uint64_t total = 0;
+		size_t body_from;
+
+		snprintf(boundary, sizeof(boundary), "cachebox-%016llx",
+			 (unsigned long long)rng_next(w));
+		for (unsigned i = 0; i < n; i++) {
+			total += (uint64_t)snprintf(
+				part, sizeof(part),
+				"\r\n--%s\r\nContent-Type: application/octet-stream\r\n"
+				"Content-Range: bytes %llu-%llu/%llu\r\n\r\n",
+				boundary, (unsigned long long)r[i].first,
+				(unsigned long long)r[i].last, (unsigned long long)o->size);
+			total += r[i].last - r[i].first + 1;
+		}
+		total += strlen(boundary) + 8; /* "\r\n--" boundary "--\r\n" */
+		status_line(w, c, 206);
+		out_printf(c,
+			   "Content-Type: multipart/byteranges; boundary=%s\r\n"
+			   "Content-Length: %llu\r\n",
+			   boundary, (unsigned long long)total);
+		validators(c, o);
+		out_printf(c, "Cache-Status: %s\r\n\r\n", cache_status(c));
+		c->body_len = total;
+		if (head) {
+			seg_mem(c, from);
+			return;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			body_from = c->out_len;
+			out_printf(c,
+				   "\r\n--%s\r\nContent-Type: application/octet-stream\r\n"
+				   "Content-Range: bytes %llu-%llu/%llu\r\n\r\n",
+				   boundary, (unsigned long long)r[i].first,
+				   (unsigned long long)r[i].last, (unsigned long long)o->size);
+			seg_mem(c, i == 0 ? from : body_from);
+			seg_file(c, r[i].first, r[i].last - r[i].first + 1);
+		}
+		body_from = c->out_len;
+		out_printf(c, "\r\n--%s--\r\n", boundary);
+		seg_mem(c, body_from);
+	}
+}
+
+/* /_cachebox/pieces/<id>: the documented text format (docs/storage.md). */
+void st_srv_resp_pieces(struct worker *w, struct conn *c, struct st_obj *o, bool head)
+{
+	size_t from = c->out_len, body_from;
+	char hex[65];
+
+	c->obj = o;
+	c->result = "HIT";
+	status_line(w, c, 200);
+	out_printf(c, "Content-Type: text/plain\r\nContent-Length: ");
+	/* Fixed-width length, patched once the body is written. */
+	size_t len_at = c->out_len;
+
+	out_printf(c, "%020llu\r\nCache-Status: cachebox; hit\r\n", 0ull);
+	validators(c, o);
+	out_printf(c, "\r\n");
+	body_from = c->out_len;
+	out_printf(c, "cachebox-pieces 1\nsize %llu\npiece_size %u\npieces %u\n",
+		   (unsigned long long)o->size, o->piece_size, o->npieces);
+	CB_ASSERT(out_reserve(c, (size_t)o->npieces * 66) == 0);
+	for (uint32_t p = 0; p < o->npieces; p++) {
+		if (st_obj_present(o, (uint64_t)p * o->piece_size, (uint64_t)p * o->piece_size)) {
+			cb_hex_encode(o->meta.hashes + (size_t)p * 32, 32, hex);
+			out_printf(c, "%s\n", hex);
+		} else {
+			out_printf(c, "-\n");
+		}
+	}
+	c->body_len = c->out_len - body_from;
+	{
+		char num[21];
+
+		snprintf(num, sizeof(num), "%020llu", (unsigned long long)c->body_len);
+		memcpy(c->out + len_at, num, 20);
+	}
+	if (head)
+		c->out_len = body_from;
+	else
+		c->body_sent = c->body_len;
+	seg_mem(c, from);
+}
+
+void st_srv_resp_busy(struct worker *w, struct conn *c, bool head, uint64_t retry_s,
+		      const char *why)
+{
+	size_t from = c->out_len;
+	char body[128];
+	int blen = snprintf(body, sizeof(body), "503 %s\n", why);
+
+	w->stats->status_5xx++;
+	status_line(w, c, 503);
+	out_printf(c,
+		   "Retry-After: %llu\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+		   "Cache-Status: cachebox; fwd=bypass\r\n\r\n",
+		   (unsigned long long)retry_s, blen);
+	if (!head) {
+		out_printf(c, "%s", body);
+		c->body_len = c->body_sent = (uint64_t)blen;
+	}
+	seg_mem(c, from);
+}
