@@ -231,6 +231,8 @@ void st_srv_recv_arm(struct worker *w, struct conn *c);
 /* Parses and answers the next buffered request, if any and if idle. */
 void st_srv_input_process(struct worker *w, struct conn *c);
 void st_srv_response_start(struct worker *w, struct conn *c);
+/* The response is done and logged: read the next request, or linger. */
+void st_srv_conn_next(struct worker *w, struct conn *c);
 void st_srv_on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe);
 
 /* ------------------------------------------------------- st_srv_tls.c: TLS */
