@@ -220,6 +220,8 @@ void st_srv_notify(void *arg);
 
 /* ------------------------------------------- st_srv_conn.c: the connection */
 
+/* A connection for accepted socket fd, reading; NULL if out of memory (fd is the caller's). */
+struct conn *st_srv_conn_new(struct worker *w, int fd);
 /* Starts closing c; freed when its last operation completes. */
 void st_srv_conn_close(struct worker *w, struct conn *c);
 /* Closes c and frees it at once if nothing of it is in flight. */
