@@ -1,56 +1,26 @@
 /*
- * The io_uring file server (see st_server.h and docs/storage.md).
- *
- * Each worker thread owns one ring, one SO_REUSEPORT listener and its
- * connections; nothing is shared between workers but the index (lock-free
- * reads) and the open-object cache. A connection moves through:
- *
- *   READ   head bytes arrive by recv into provided buffers (copied into the
- *          connection's input buffer, the buffer goes straight back);
- *   SEND   a response is a list of segments, memory (status line, headers,
- *          multipart separators, small bodies) or file ranges; file ranges
- *          go by splice (file -> pipe -> socket, no copy through user
- *          space);
- *   LINGER after an error answer: write side shut, input drained for a
- *          moment so the client reads the answer rather than a reset.
- *
- * Pipelined requests wait in the input buffer and are parsed only after the
- * previous response is sent, so answers leave in order; a bad request
- * stops parsing, so nothing pipelined behind it is answered.
- *
- * Every operation's user_data is the connection pointer with the op kind in
- * the low 3 bits. A connection is freed only when no operation of it is in
- * flight (c->pending).
+ * The file server's event loop (the public API is st_server.h; the files
+ * are listed in docs/storage.md). Each worker thread owns one io_uring,
+ * one SO_REUSEPORT listener and its connections; nothing is shared between
+ * workers but the index (lock-free reads), the open-object cache and the
+ * slot table. This file starts and stops the workers, runs each one's
+ * loop (submit, reap completions in batches, dispatch each by the op kind
+ * packed in its user_data), accepts connections, and on a 200 ms tick
+ * refreshes the policy, frees idle slots, closes connections past their
+ * deadline and flushes the access log. Fetch threads wake the workers
+ * through an eventfd when a fill made progress.
  */
 #include "st_srv.h"
+
+#include "cb_log.h"
 #include "st_slots.h"
 
-#include "cb_common.h"
-#include "cb_log.h"
-#include "st_fill.h"
-#include "st_format.h"
-#include "st_http.h"
-#include "st_range.h"
-#include "st_url.h"
-
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <liburing.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 /* A connection's operation on registered buffer buf. */
