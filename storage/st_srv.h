@@ -66,6 +66,30 @@ struct zchunk {
 
 enum conn_state { CS_READ, CS_SEND, CS_LINGER };
 
+/* What a connection in CS_SEND waits for: a fill (REQ, PIECE), a client slot, a bandwidth cap. */
+enum conn_park { PARK_NONE, PARK_REQ, PARK_PIECE, PARK_SLOT, PARK_BW };
+
+/*
+ * What a response was, for the access log (its result and source fields,
+ * one table in st_srv_alog.c) and for Cache-Status.
+ */
+enum conn_result {
+	RESULT_NONE,	/* no object was looked up: "-", source "-" */
+	RESULT_HIT,	/* every byte from the cache */
+	RESULT_MISS,	/* the object was not cached */
+	RESULT_PARTIAL, /* some pieces came from the origin */
+	RESULT_BUSY,	/* 503: no client slot */
+	RESULT_CAPPED,	/* 503: the monthly upload cap */
+	RESULT_COUNT,
+};
+
+/* What a request names (st_srv_route.c). */
+enum req_kind {
+	REQ_OBJECT, /* an object: by content ID, or by origin URL */
+	REQ_HEALTH, /* /_cachebox/health */
+	REQ_PIECES, /* /_cachebox/pieces/<id> */
+};
+
 struct seg {
 	bool file;
 	uint64_t off, len; /* mem: offset into c->out; file: object offset */
@@ -111,8 +135,7 @@ struct conn {
 	/* the request being answered: kept parsed until its response is done */
 	struct st_http_req req;
 	size_t req_consume; /* head + body bytes of c->in to drop when done */
-	/* waiting: for a fill (REQ, PIECE), a client slot, a bandwidth cap */
-	enum { PARK_NONE, PARK_REQ, PARK_PIECE, PARK_SLOT, PARK_BW } park;
+	enum conn_park park;
 	uint8_t addr[16];      /* client address, IPv4 v4-mapped: the slot key */
 	int slot;	       /* handle in the slot table */
 	bool slot_held;	       /* this request is being served under the slot */
@@ -136,7 +159,7 @@ struct conn {
 	char method[8];
 	char range_desc[48];
 	char id_hex[ST_ID_HEX + 1];
-	const char *result; /* HIT MISS PARTIAL - */
+	enum conn_result result;
 };
 
 struct worker {
@@ -254,7 +277,7 @@ void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_htt
 /* The fill that can bring the missing pieces; NULL if none can. */
 struct st_fill *st_srv_fill_for(struct worker *w, struct conn *c, const uint8_t id[ST_ID_LEN],
 				const struct st_index_rec *rec, const struct st_obj *o);
-void st_srv_park(struct worker *w, struct conn *c, int how);
+void st_srv_park(struct worker *w, struct conn *c, enum conn_park how);
 
 /* ---------------------------------------------- st_srv_resp.c: responses */
 

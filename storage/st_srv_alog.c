@@ -30,6 +30,19 @@ void st_srv_alog_flush(struct worker *w)
 	w->alog_len = 0;
 }
 
+/*
+ * The result and source fields of each result. The source says where the
+ * body came from: a 503 for a client slot came from neither; the monthly
+ * cap's 503 keeps the "origin" it was always logged with.
+ */
+static const struct {
+	const char *name, *source;
+} results[RESULT_COUNT] = {
+	[RESULT_NONE] = {"-", "-"},	    [RESULT_HIT] = {"HIT", "cache"},
+	[RESULT_MISS] = {"MISS", "origin"}, [RESULT_PARTIAL] = {"PARTIAL", "origin"},
+	[RESULT_BUSY] = {"BUSY", "-"},	    [RESULT_CAPPED] = {"CAPPED", "origin"},
+};
+
 /* time client method content-id range status bytes HIT|MISS|PARTIAL source duration */
 void st_srv_alog_line(struct worker *w, struct conn *c)
 {
@@ -38,6 +51,7 @@ void st_srv_alog_line(struct worker *w, struct conn *c)
 	struct tm tm;
 	int n;
 
+	CB_ASSERT(c->result < RESULT_COUNT && results[c->result].name);
 	if (w->alog_len + 512 > ALOG_CAP)
 		st_srv_alog_flush(w);
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -48,11 +62,9 @@ void st_srv_alog_line(struct worker *w, struct conn *c)
 		tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		ts.tv_nsec / 1000000, c->peer, c->method[0] ? c->method : "-",
 		c->id_hex[0] ? c->id_hex : "-", c->range_desc[0] ? c->range_desc : "-", c->status,
-		(unsigned long long)c->body_sent, c->result ? c->result : "-",
-		!c->result			? "-"
-		: strcmp(c->result, "HIT") == 0 ? "cache"
-						: "origin",
-		(unsigned long long)(dur_us / 1000), (unsigned long long)(dur_us % 1000));
+		(unsigned long long)c->body_sent, results[c->result].name,
+		results[c->result].source, (unsigned long long)(dur_us / 1000),
+		(unsigned long long)(dur_us % 1000));
 	if (n > 0)
 		w->alog_len += CB_MIN((size_t)n, ALOG_CAP - w->alog_len - 1);
 }

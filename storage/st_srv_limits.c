@@ -90,7 +90,7 @@ bool st_srv_admit(struct worker *w, struct conn *c, bool head)
 		__atomic_add_fetch(&live->rejected_busy, 1, __ATOMIC_RELAXED);
 		cb_info("%s: busy: waited %llu ms for one of %u client slots", c->peer,
 			(unsigned long long)w->pv.queue_timeout_ms, w->pv.max_clients);
-		c->result = "BUSY";
+		c->result = RESULT_BUSY;
 		st_srv_resp_busy(w, c, head, retry, "busy: every client slot is taken");
 		return false;
 	}
@@ -103,7 +103,7 @@ bool st_srv_admit(struct worker *w, struct conn *c, bool head)
 				"until the month ends or the cap is raised",
 				(unsigned long long)w->pv.monthly_cap);
 		}
-		c->result = "CAPPED";
+		c->result = RESULT_CAPPED;
 		st_srv_resp_busy(w, c, head, 3600, "monthly upload cap reached");
 		return false;
 	}
@@ -114,7 +114,7 @@ bool st_srv_admit(struct worker *w, struct conn *c, bool head)
 	}
 	if (r == ST_SLOT_FULL) {
 		__atomic_add_fetch(&live->rejected_busy, 1, __ATOMIC_RELAXED);
-		c->result = "BUSY";
+		c->result = RESULT_BUSY;
 		st_srv_resp_busy(w, c, head, retry, "busy: the client queue is full");
 		return false;
 	}

@@ -217,11 +217,14 @@ void st_srv_resp_fill_failed(struct worker *w, struct conn *c, int status, bool 
 
 static const char *cache_status(const struct conn *c)
 {
-	if (c->result && strcmp(c->result, "MISS") == 0)
+	switch (c->result) {
+	case RESULT_MISS:
 		return "cachebox; fwd=miss";
-	if (c->result && strcmp(c->result, "PARTIAL") == 0)
+	case RESULT_PARTIAL:
 		return "cachebox; fwd=partial";
-	return "cachebox; hit";
+	default:
+		return "cachebox; hit";
+	}
 }
 
 /* Whether the piece holding byte off is present and verified. */
@@ -259,7 +262,7 @@ void st_srv_resp_object(struct worker *w, struct conn *c, const struct st_http_r
 	}
 	if (rr == ST_RANGE_UNSATISFIABLE) {
 		w->stats->status_4xx++;
-		c->result = "HIT";
+		c->result = RESULT_HIT;
 		status_line(w, c, 416);
 		out_printf(c, "Content-Range: bytes */%llu\r\nContent-Length: 0\r\n",
 			   (unsigned long long)o->size);
@@ -300,7 +303,7 @@ void st_srv_resp_object(struct worker *w, struct conn *c, const struct st_http_r
 			bool failed = c->fill != NULL;
 
 			w->stats->misses++;
-			c->result = "MISS";
+			c->result = RESULT_MISS;
 			c->obj = NULL;
 			st_obj_put(w->srv->conf.oc, o);
 			if (failed)
@@ -317,12 +320,14 @@ void st_srv_resp_object(struct worker *w, struct conn *c, const struct st_http_r
 			st_srv_park(w, c, PARK_REQ);
 			return;
 		}
-		if (!c->result)
-			c->result = c->was_miss ? "MISS" : missing ? "PARTIAL" : "HIT";
+		if (c->result == RESULT_NONE)
+			c->result = c->was_miss ? RESULT_MISS
+				    : missing	? RESULT_PARTIAL
+						: RESULT_HIT;
 	}
-	if (!c->result)
-		c->result = c->was_miss ? "MISS" : "HIT";
-	if (strcmp(c->result, "HIT") == 0)
+	if (c->result == RESULT_NONE)
+		c->result = c->was_miss ? RESULT_MISS : RESULT_HIT;
+	if (c->result == RESULT_HIT)
 		w->stats->hits++;
 	else
 		w->stats->misses++;
@@ -408,7 +413,7 @@ void st_srv_resp_pieces(struct worker *w, struct conn *c, struct st_obj *o, bool
 	char hex[65];
 
 	c->obj = o;
-	c->result = "HIT";
+	c->result = RESULT_HIT;
 	status_line(w, c, 200);
 	out_printf(c, "Content-Type: text/plain\r\nContent-Length: ");
 	/* Fixed-width length, patched once the body is written. */

@@ -17,7 +17,7 @@
 
 /* Resolves the request to a content ID; 0, or an HTTP status to answer. */
 static int resolve_id(struct worker *w, struct conn *c, const struct st_http_req *req,
-		      uint8_t id[ST_ID_LEN], int *kind)
+		      uint8_t id[ST_ID_LEN], enum req_kind *kind)
 {
 	const struct cfg *cfg = w->srv->conf.cfg;
 	char key[ST_KEY_MAX], host[CFG_HOST_MAX];
@@ -29,16 +29,16 @@ static int resolve_id(struct worker *w, struct conn *c, const struct st_http_req
 
 	if (st_url_split(req->target.p, req->target.len, &t) < 0)
 		return 400;
-	*kind = 0;
+	*kind = REQ_OBJECT;
 	if (t.path_len == 17 && memcmp(t.path, "/_cachebox/health", 17) == 0) {
-		*kind = 1;
+		*kind = REQ_HEALTH;
 		return 0;
 	}
 	if (t.path_len == 19 + ST_ID_HEX && memcmp(t.path, "/_cachebox/content/", 19) == 0) {
 		return cb_hex_decode(t.path + 19, ST_ID_HEX, id) ? 404 : 0;
 	}
 	if (t.path_len == 18 + ST_ID_HEX && memcmp(t.path, "/_cachebox/pieces/", 18) == 0) {
-		*kind = 2;
+		*kind = REQ_PIECES;
 		return cb_hex_decode(t.path + 18, ST_ID_HEX, id) ? 404 : 0;
 	}
 	if (t.path_len >= 11 && memcmp(t.path, "/_cachebox/", 11) == 0)
@@ -148,7 +148,7 @@ static void maybe_revalidate(struct worker *w, struct conn *c, const struct st_i
 		st_fill_revalidate(w->srv->fm, rec->id, origin, key, klen, target, rec);
 }
 
-void st_srv_park(struct worker *w, struct conn *c, int how)
+void st_srv_park(struct worker *w, struct conn *c, enum conn_park how)
 {
 	c->park = how;
 	c->state = CS_SEND;
@@ -162,7 +162,8 @@ void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_htt
 	struct st_index_rec rec;
 	uint8_t id[ST_ID_LEN];
 	struct st_obj *o;
-	int status, kind;
+	enum req_kind kind;
+	int status;
 
 	if (c->park == PARK_NONE) {
 		w->stats->requests++;
@@ -182,7 +183,7 @@ void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_htt
 		st_srv_resp_error(w, c, status, status == 400);
 		return;
 	}
-	if (kind == 1) {
+	if (kind == REQ_HEALTH) {
 		st_srv_resp_simple(w, c, 200, NULL, "ok\n", head);
 		return;
 	}
@@ -194,7 +195,7 @@ void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_htt
 		int fstatus = 404;
 
 		c->was_miss = true;
-		if (kind == 0 && st_srv_fill_for(w, c, id, NULL, NULL))
+		if (kind == REQ_OBJECT && st_srv_fill_for(w, c, id, NULL, NULL))
 			fs = st_fill_status(w->srv->fm, c->fill, &rec, &fstatus);
 		if (fs == ST_FILL_STARTING) {
 			st_srv_park(w, c, PARK_REQ); /* until the origin told the length */
@@ -206,7 +207,7 @@ void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_htt
 				return;
 			}
 			w->stats->misses++;
-			c->result = "MISS";
+			c->result = RESULT_MISS;
 			if (fstatus >= 404 && c->fill)
 				st_srv_resp_fill_failed(w, c, fstatus, head);
 			else
@@ -214,13 +215,13 @@ void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_htt
 						   "404 object not cached\n", head);
 			return;
 		}
-		c->result = "MISS";
+		c->result = RESULT_MISS;
 	}
 	st_srv_date_refresh(w);
 	st_index_touch(ix, id, w->date_sec);
-	if (kind == 0)
+	if (kind == REQ_OBJECT)
 		maybe_revalidate(w, c, &rec, o);
-	if (kind == 2)
+	if (kind == REQ_PIECES)
 		st_srv_resp_pieces(w, c, o, head);
 	else
 		st_srv_resp_object(w, c, req, &rec, o, head);

@@ -49,7 +49,7 @@ void st_srv_response_reset(struct worker *w, struct conn *c)
 	c->body_len = c->body_sent = c->counted = 0;
 	c->status = 0;
 	c->method[0] = c->range_desc[0] = c->id_hex[0] = '\0';
-	c->result = NULL;
+	c->result = RESULT_NONE;
 	if (c->out_cap > 256 * 1024) { /* a big pieces list: give the memory back */
 		free(c->out);
 		c->out = NULL;
