@@ -95,7 +95,19 @@ struct seg {
 	uint64_t off, len; /* mem: offset into c->out; file: object offset */
 };
 
+/*
+ * Magic numbers of the structs that cross a void * (io_uring user_data,
+ * BIO_get_data, thread and callback arguments): set when the struct is
+ * made, cleared when it is freed, and checked where a pointer comes back,
+ * so a stale or wrong pointer stops at an assert instead of being used.
+ */
+#define CONN_MAGIC	       0x636f6e6eu /* "conn" */
+#define WORKER_MAGIC	       0x776f726bu /* "work" */
+#define SERVER_MAGIC	       0x73727672u /* "srvr" */
+#define ST_SRV_CHECK_OBJ(p, m) CB_ASSERT((p) != NULL && (p)->magic == (m))
+
 struct conn {
+	unsigned magic; /* CONN_MAGIC */
 	int fd;
 	unsigned pending; /* operations in flight */
 	enum conn_state state;
@@ -163,6 +175,7 @@ struct conn {
 };
 
 struct worker {
+	unsigned magic; /* WORKER_MAGIC */
 	unsigned idx;
 	struct st_server *srv;
 	pthread_t thread;
@@ -200,6 +213,7 @@ struct worker {
 };
 
 struct st_server {
+	unsigned magic; /* SERVER_MAGIC */
 	struct st_server_conf conf;
 	SSL_CTX *tls; /* NULL: TLS off; swapped under tls_lock by st_server_reload_tls */
 	pthread_mutex_t tls_lock;
@@ -228,6 +242,32 @@ static inline uint64_t st_srv_ud_make(void *p, enum op op)
 {
 	CB_ASSERT(((uintptr_t)p & ((1u << UD_OP_BITS) - 1)) == 0);
 	return (uint64_t)(uintptr_t)p | (uint64_t)op;
+}
+
+static inline enum op st_srv_ud_op(uint64_t ud)
+{
+	return (enum op)(ud & ((1u << UD_OP_BITS) - 1));
+}
+
+/* The pointer of an OP_EVENT or OP_ACCEPT user_data. */
+static inline void *st_srv_ud_ptr(uint64_t ud)
+{
+	return (void *)(uintptr_t)(ud & ~(uint64_t)((1u << UD_OP_BITS) - 1));
+}
+
+/* The connection of a connection's op; checked. */
+static inline struct conn *st_srv_ud_conn(uint64_t ud)
+{
+	struct conn *c = (struct conn *)(uintptr_t)(ud & ~(uint64_t)(CONN_ALIGN - 1));
+
+	ST_SRV_CHECK_OBJ(c, CONN_MAGIC);
+	return c;
+}
+
+/* The registered buffer of a zero-copy op. */
+static inline int st_srv_ud_buf(uint64_t ud)
+{
+	return (int)((ud >> UD_OP_BITS) & ((1u << UD_BUF_BITS) - 1));
 }
 
 /* ---------------------------------------- st_srv_loop.c: the ring, the loop */

@@ -67,6 +67,7 @@ struct conn *st_srv_conn_new(struct worker *w, int fd)
 	if (!c)
 		return NULL;
 	memset(c, 0, sizeof(*c));
+	c->magic = CONN_MAGIC;
 	c->fd = fd;
 	c->pipe[0] = c->pipe[1] = -1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -118,6 +119,7 @@ void st_srv_conn_free(struct worker *w, struct conn *c)
 	free(c->tls_raw);
 	free(c->tls_out);
 	w->stats->conns_open--;
+	c->magic = 0;
 	free(c);
 }
 

@@ -28,7 +28,7 @@ struct io_uring_sqe *st_srv_conn_sqe_buf(struct worker *w, struct conn *c, enum 
 {
 	struct io_uring_sqe *sqe = st_srv_conn_sqe(w, c, op);
 
-	io_uring_sqe_set_data64(sqe, st_srv_ud_make(c, op) | (uint64_t)buf << 3);
+	io_uring_sqe_set_data64(sqe, st_srv_ud_make(c, op) | (uint64_t)buf << UD_OP_BITS);
 	return sqe;
 }
 
@@ -87,16 +87,18 @@ static void on_accept(struct worker *w, struct io_uring_cqe *cqe)
 static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
-	enum op op = (enum op)(ud & 7);
-	struct conn *c = (struct conn *)(uintptr_t)(ud & ~(uint64_t)(CONN_ALIGN - 1));
-	int buf = (int)((ud >> 3) & 63);
+	enum op op = st_srv_ud_op(ud);
+	struct conn *c;
 
-	switch (op) {
-	case OP_ACCEPT:
+	if (op == OP_ACCEPT) {
+		CB_ASSERT(st_srv_ud_ptr(ud) == w);
 		on_accept(w, cqe);
 		return;
-	case OP_EVENT:
+	}
+	if (op == OP_EVENT)
 		return;
+	c = st_srv_ud_conn(ud);
+	switch (op) {
 	case OP_RECV:
 		c->pending--;
 		st_srv_on_recv(w, c, cqe);
@@ -112,12 +114,12 @@ static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
 		break;
 	case OP_ZC_READ:
 		c->pending--;
-		st_srv_on_zc_read(w, c, buf, cqe->res);
+		st_srv_on_zc_read(w, c, st_srv_ud_buf(ud), cqe->res);
 		break;
 	case OP_ZC_SEND:
 		if (!(cqe->flags & IORING_CQE_F_MORE))
 			c->pending--;
-		st_srv_on_zc_send(w, c, buf, cqe);
+		st_srv_on_zc_send(w, c, st_srv_ud_buf(ud), cqe);
 		break;
 	default:
 		CB_ASSERT(!"unknown op");
@@ -172,6 +174,8 @@ static void resume_parked(struct worker *w)
 void st_srv_notify(void *arg)
 {
 	struct st_server *srv = arg;
+
+	ST_SRV_CHECK_OBJ(srv, SERVER_MAGIC);
 	uint64_t one = 1;
 
 	for (unsigned i = 0; i < srv->nworkers; i++)
@@ -248,6 +252,8 @@ static int setup_buffers(struct worker *w)
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+
+	ST_SRV_CHECK_OBJ(w, WORKER_MAGIC);
 	struct io_uring_cqe *cqe;
 	struct io_uring_sqe *sqe;
 	uint64_t last_sweep = cb_now_ns();
@@ -284,10 +290,10 @@ static void *worker_main(void *arg)
 			uint64_t ud = io_uring_cqe_get_data64(cqe);
 
 			count++;
-			if ((ud & 7) == OP_EVENT) {
-				if ((void *)(uintptr_t)(ud & ~7ull) == &w->efd_val) {
+			if (st_srv_ud_op(ud) == OP_EVENT) {
+				if (st_srv_ud_ptr(ud) == &w->efd_val) {
 					w->stopping = true;
-				} else if ((void *)(uintptr_t)(ud & ~7ull) == &w->ffd_val) {
+				} else if (st_srv_ud_ptr(ud) == &w->ffd_val) {
 					if (!w->stopping) {
 						arm_fill_wake(w);
 						resume_parked(w);
@@ -329,7 +335,7 @@ static void *worker_main(void *arg)
 			uint64_t ud = io_uring_cqe_get_data64(cqe);
 
 			count++;
-			if ((ud & 7) != OP_EVENT && (ud & 7) != OP_ACCEPT)
+			if (st_srv_ud_op(ud) != OP_EVENT && st_srv_ud_op(ud) != OP_ACCEPT)
 				handle_cqe(w, cqe);
 		}
 		io_uring_cq_advance(&w->ring, count);
@@ -385,6 +391,7 @@ struct st_server *st_server_start(const struct st_server_conf *conf)
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return NULL;
+	srv->magic = SERVER_MAGIC;
 	srv->conf = *conf;
 	pthread_mutex_init(&srv->tls_lock, NULL);
 	srv->slots = st_slots_new(SLOT_TABLE);
@@ -404,6 +411,7 @@ struct st_server *st_server_start(const struct st_server_conf *conf)
 		struct worker *w = &srv->w[i];
 		struct io_uring_params p = {0};
 
+		w->magic = WORKER_MAGIC;
 		w->idx = i;
 		w->srv = srv;
 		w->lfd = -1;
@@ -483,9 +491,11 @@ void st_server_stop(struct st_server *srv)
 		free(w->zc_mem);
 		free(w->scratch);
 		free(w->tls_plain);
+		w->magic = 0;
 	}
 	free(srv->w);
 	SSL_CTX_free(srv->tls);
 	st_slots_free(srv->slots);
+	srv->magic = 0;
 	free(srv);
 }

@@ -23,6 +23,8 @@ static int tls_bio_write(BIO *b, const char *data, size_t len, size_t *written)
 {
 	struct conn *c = BIO_get_data(b);
 
+	ST_SRV_CHECK_OBJ(c, CONN_MAGIC);
+
 	BIO_clear_retry_flags(b);
 	if (!c->tls_sending && c->tls_out_off == c->tls_out_len)
 		c->tls_out_off = c->tls_out_len = 0;
