@@ -43,6 +43,19 @@
 #define CONN_ALIGN  512		/* low 9 bits of user_data: op (3) and buffer index (6) */
 #define ALOG_CAP    (64 * 1024)
 #define MAX_SEGS    (2 * ST_RANGE_MAX + 2)
+/*
+ * The tick: how often a worker refreshes the policy, frees lingering
+ * client slots (so a slot is free within 1 s of its last use), sweeps
+ * deadlines and flushes its access log.
+ */
+#define TICK_NS 200000000ull
+/* At most one "monthly upload cap reached" warning a minute per worker. */
+#define CAP_LOG_INTERVAL_NS 60000000000ull
+/*
+ * At stop, completions are reaped this many times at most while closed
+ * connections drain their operations: a bound, should one never complete.
+ */
+#define STOP_DRAIN_ROUNDS 1000
 
 enum op {
 	OP_EVENT = 0, /* timer or wake-up: user_data of the worker itself */

@@ -97,7 +97,7 @@ bool st_srv_admit(struct worker *w, struct conn *c, bool head)
 	if (w->pv.monthly_cap &&
 	    st_policy_month_bytes(w->srv->conf.pol, w->month) >= w->pv.monthly_cap) {
 		__atomic_add_fetch(&live->rejected_cap, 1, __ATOMIC_RELAXED);
-		if (now - w->last_cap_log > 60000000000ull || !w->last_cap_log) {
+		if (now - w->last_cap_log > CAP_LOG_INTERVAL_NS || !w->last_cap_log) {
 			w->last_cap_log = now;
 			cb_warn("monthly upload cap reached (%llu bytes this month): answering 503 "
 				"until the month ends or the cap is raised",

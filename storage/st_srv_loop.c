@@ -134,8 +134,8 @@ static void arm_tick(struct worker *w)
 {
 	struct io_uring_sqe *sqe = st_srv_sqe_get(w);
 
-	w->tick.tv_sec = 0;
-	w->tick.tv_nsec = 200000000; /* slots free within 1 s of their last use */
+	w->tick.tv_sec = (long long)(TICK_NS / 1000000000ull);
+	w->tick.tv_nsec = (long long)(TICK_NS % 1000000000ull);
 	io_uring_prep_timeout(sqe, &w->tick, 0, 0);
 	io_uring_sqe_set_data64(sqe, st_srv_ud_make(w, OP_EVENT) | 0);
 }
@@ -307,7 +307,7 @@ static void *worker_main(void *arg)
 		}
 		io_uring_cq_advance(&w->ring, count);
 		st_srv_bw_resume(w);
-		if (cb_now_ns() - last_sweep >= 200000000ull) {
+		if (cb_now_ns() - last_sweep >= TICK_NS) {
 			last_sweep = cb_now_ns();
 			st_srv_policy_refresh(w);
 			st_srv_slots_tick(w);
@@ -326,7 +326,7 @@ static void *worker_main(void *arg)
 		next = c->next;
 		st_srv_conn_close_idle(w, c);
 	}
-	for (int rounds = 0; w->conns && rounds < 1000; rounds++) {
+	for (int rounds = 0; w->conns && rounds < STOP_DRAIN_ROUNDS; rounds++) {
 		unsigned head, count = 0;
 
 		io_uring_submit_and_wait(&w->ring, 1);
