@@ -331,6 +331,14 @@ void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_htt
 struct st_fill *st_srv_fill_for(struct worker *w, struct conn *c, const uint8_t id[ST_ID_LEN],
 				const struct st_index_rec *rec, const struct st_obj *o);
 void st_srv_park(struct worker *w, struct conn *c, enum conn_park how);
+/*
+ * For a GET of o: whether ranges r[0..n) can be answered now (*missing if
+ * some pieces come from the fill). false when c got an answer instead
+ * (the object is incomplete and cannot be had) or was parked until the
+ * first byte is here; o's reference is then given back.
+ */
+bool st_srv_route_ranges(struct worker *w, struct conn *c, const struct st_index_rec *orec,
+			 struct st_obj *o, const struct st_range *r, unsigned n, bool *missing);
 
 /* ---------------------------------------------- st_srv_resp.c: responses */
 

@@ -227,32 +227,22 @@ static const char *cache_status(const struct conn *c)
 	}
 }
 
-/* Whether the piece holding byte off is present and verified. */
-static bool first_byte_ready(const struct st_obj *o, uint64_t off)
+/*
+ * The ranges the request asks for (RFC 9110 §14.2; If-Range §13.1.5), or
+ * the whole object as one range when it asks none; *n is their count. The
+ * Range value is kept for the access log, without its blanks, capped.
+ */
+static enum st_range_result object_ranges(struct conn *c, const struct st_http_req *req,
+					  const struct st_obj *o, struct st_range *r, unsigned *n)
 {
-	uint32_t p = (uint32_t)(off / o->piece_size);
-
-	return o->size == 0 ||
-	       (__atomic_load_n(&o->verified[p >> 3], __ATOMIC_ACQUIRE) & (1u << (p & 7)));
-}
-
-/* GET/HEAD of a cached object, with ranges. Takes the reference on o. */
-void st_srv_resp_object(struct worker *w, struct conn *c, const struct st_http_req *req,
-			const struct st_index_rec *orec, struct st_obj *o, bool head)
-{
-	struct st_range r[ST_RANGE_MAX];
 	enum st_range_result rr = ST_RANGE_NONE;
-	unsigned n = 0;
-	size_t from = c->out_len;
 
-	c->obj = o;
-	c->orec = *orec;
+	*n = 0;
 	if (req->range.len &&
 	    (!req->if_range.len ||
 	     st_range_if_range(req->if_range.p, req->if_range.len, o->etag, o->last_modified) == 1))
-		rr = st_range_parse(req->range.p, req->range.len, o->size, r, &n);
+		rr = st_range_parse(req->range.p, req->range.len, o->size, r, n);
 	if (req->range.len) {
-		/* One field of the access log: the value without its blanks, capped. */
 		size_t dl = 0;
 
 		for (size_t k = 0; k < req->range.len && dl + 1 < sizeof(c->range_desc); k++)
@@ -260,66 +250,130 @@ void st_srv_resp_object(struct worker *w, struct conn *c, const struct st_http_r
 				c->range_desc[dl++] = req->range.p[k];
 		c->range_desc[dl] = '\0';
 	}
-	if (rr == ST_RANGE_UNSATISFIABLE) {
-		w->stats->status_4xx++;
-		c->result = RESULT_HIT;
-		status_line(w, c, 416);
-		out_printf(c, "Content-Range: bytes */%llu\r\nContent-Length: 0\r\n",
-			   (unsigned long long)o->size);
-		validators(c, o);
-		out_printf(c, "Cache-Status: %s\r\n\r\n", cache_status(c));
-		seg_mem(c, from);
-		return;
-	}
 	if (rr == ST_RANGE_NONE) {
-		n = o->size ? 1 : 0;
+		*n = o->size ? 1 : 0;
 		r[0].first = 0;
 		r[0].last = o->size ? o->size - 1 : 0;
 	}
-	/*
-	 * Never a byte that is not present and verified: pieces present on disk
-	 * are hashed now if this process has not yet; missing ones are asked
-	 * from the fill. The answer starts once its first byte is here; later
-	 * pieces are waited for while sending (read-while-fill).
-	 */
+	return rr;
+}
+
+/* The end of every object answer's head: validators and Cache-Status. */
+static void object_head_end(struct conn *c, const struct st_obj *o, size_t from, bool seg)
+{
+	validators(c, o);
+	out_printf(c, "Cache-Status: %s\r\n\r\n", cache_status(c));
+	if (seg)
+		seg_mem(c, from);
+}
+
+static void object_416(struct worker *w, struct conn *c, const struct st_obj *o, size_t from)
+{
+	w->stats->status_4xx++;
+	c->result = RESULT_HIT;
+	status_line(w, c, 416);
+	out_printf(c, "Content-Range: bytes */%llu\r\nContent-Length: 0\r\n",
+		   (unsigned long long)o->size);
+	object_head_end(c, o, from, true);
+}
+
+static void object_200(struct worker *w, struct conn *c, const struct st_obj *o, size_t from,
+		       bool head)
+{
+	status_line(w, c, 200);
+	out_printf(c, "Content-Type: application/octet-stream\r\nContent-Length: %llu\r\n",
+		   (unsigned long long)o->size);
+	object_head_end(c, o, from, true);
+	c->body_len = o->size;
+	if (!head && o->size)
+		seg_file(c, 0, o->size);
+}
+
+static void object_206(struct worker *w, struct conn *c, const struct st_obj *o,
+		       const struct st_range *r, size_t from, bool head)
+{
+	uint64_t len = r->last - r->first + 1;
+
+	status_line(w, c, 206);
+	out_printf(c,
+		   "Content-Type: application/octet-stream\r\nContent-Length: %llu\r\n"
+		   "Content-Range: bytes %llu-%llu/%llu\r\n",
+		   (unsigned long long)len, (unsigned long long)r->first,
+		   (unsigned long long)r->last, (unsigned long long)o->size);
+	object_head_end(c, o, from, true);
+	c->body_len = len;
+	if (!head)
+		seg_file(c, r->first, len);
+}
+
+/* The head of one part of a multipart/byteranges body, into buf; its length. */
+static int part_head(char *buf, size_t cap, const char *boundary, const struct st_range *r,
+		     uint64_t size)
+{
+	return snprintf(buf, cap,
+			"\r\n--%s\r\nContent-Type: application/octet-stream\r\n"
+			"Content-Range: bytes %llu-%llu/%llu\r\n\r\n",
+			boundary, (unsigned long long)r->first, (unsigned long long)r->last,
+			(unsigned long long)size);
+}
+
+/* multipart/byteranges (RFC 9110 §14.6): the length is known in advance. */
+static void object_multipart(struct worker *w, struct conn *c, const struct st_obj *o,
+			     const struct st_range *r, unsigned n, size_t from, bool head)
+{
+	char boundary[40], part[192]; /* a part head is at most 159 bytes */
+	uint64_t total = 0;
+	size_t body_from;
+
+	snprintf(boundary, sizeof(boundary), "cachebox-%016llx", (unsigned long long)rng_next(w));
+	for (unsigned i = 0; i < n; i++) {
+		total += (uint64_t)part_head(part, sizeof(part), boundary, &r[i], o->size);
+		total += r[i].last - r[i].first + 1;
+	}
+	total += strlen(boundary) + 8; /* "\r\n--" boundary "--\r\n" */
+	status_line(w, c, 206);
+	out_printf(c,
+		   "Content-Type: multipart/byteranges; boundary=%s\r\n"
+		   "Content-Length: %llu\r\n",
+		   boundary, (unsigned long long)total);
+	object_head_end(c, o, from, false);
+	c->body_len = total;
+	if (head) {
+		seg_mem(c, from);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		body_from = c->out_len;
+		CB_ASSERT(part_head(part, sizeof(part), boundary, &r[i], o->size) <
+			  (int)sizeof(part));
+		out_printf(c, "%s", part);
+		seg_mem(c, i == 0 ? from : body_from);
+		seg_file(c, r[i].first, r[i].last - r[i].first + 1);
+	}
+	body_from = c->out_len;
+	out_printf(c, "\r\n--%s--\r\n", boundary);
+	seg_mem(c, body_from);
+}
+
+void st_srv_resp_object(struct worker *w, struct conn *c, const struct st_http_req *req,
+			const struct st_index_rec *orec, struct st_obj *o, bool head)
+{
+	struct st_range r[ST_RANGE_MAX];
+	enum st_range_result rr;
+	size_t from = c->out_len;
+	bool missing = false;
+	unsigned n;
+
+	c->obj = o;
+	c->orec = *orec;
+	rr = object_ranges(c, req, o, r, &n);
+	if (rr == ST_RANGE_UNSATISFIABLE) {
+		object_416(w, c, o, from);
+		return;
+	}
 	if (!head) {
-		bool missing = false;
-		int fstatus = 0;
-		struct st_index_rec frec;
-
-		for (unsigned i = 0; i < n; i++) {
-			if (st_srv_scratch_for(w, o->piece_size) &&
-			    st_obj_verify(w->srv->conf.oc, o, r[i].first, r[i].last, w->scratch) ==
-				    0)
-				continue;
-			missing = true;
-			if (!st_srv_fill_for(w, c, o->id, orec, o))
-				break;
-			st_fill_want(w->srv->fm, c->fill, (uint32_t)(r[i].first / o->piece_size),
-				     (uint32_t)(r[i].last / o->piece_size));
-		}
-		if (missing && (!c->fill || st_fill_status(w->srv->fm, c->fill, &frec, &fstatus) ==
-						    ST_FILL_FAILED)) {
-			bool failed = c->fill != NULL;
-
-			w->stats->misses++;
-			c->result = RESULT_MISS;
-			c->obj = NULL;
-			st_obj_put(w->srv->conf.oc, o);
-			if (failed)
-				st_srv_resp_fill_failed(w, c, fstatus, head);
-			else
-				st_srv_resp_simple(w, c, 404,
-						   "cachebox; fwd=miss; detail=incomplete",
-						   "404 object not cached\n", head);
-			return;
-		}
-		if (missing && !first_byte_ready(o, n ? r[0].first : 0)) {
-			c->obj = NULL;
-			st_obj_put(w->srv->conf.oc, o);
-			st_srv_park(w, c, PARK_REQ);
-			return;
-		}
+		if (!st_srv_route_ranges(w, c, orec, o, r, n, &missing))
+			return; /* answered, or parked until the first byte is here */
 		if (c->result == RESULT_NONE)
 			c->result = c->was_miss ? RESULT_MISS
 				    : missing	? RESULT_PARTIAL
@@ -331,79 +385,12 @@ void st_srv_resp_object(struct worker *w, struct conn *c, const struct st_http_r
 		w->stats->hits++;
 	else
 		w->stats->misses++;
-	if (rr == ST_RANGE_NONE) {
-		status_line(w, c, 200);
-		out_printf(c, "Content-Type: application/octet-stream\r\nContent-Length: %llu\r\n",
-			   (unsigned long long)o->size);
-		validators(c, o);
-		out_printf(c, "Cache-Status: %s\r\n\r\n", cache_status(c));
-		seg_mem(c, from);
-		c->body_len = o->size;
-		if (!head && o->size)
-			seg_file(c, 0, o->size);
-		return;
-	}
-	if (n == 1) {
-		uint64_t len = r[0].last - r[0].first + 1;
-
-		status_line(w, c, 206);
-		out_printf(c,
-			   "Content-Type: application/octet-stream\r\nContent-Length: %llu\r\n"
-			   "Content-Range: bytes %llu-%llu/%llu\r\n",
-			   (unsigned long long)len, (unsigned long long)r[0].first,
-			   (unsigned long long)r[0].last, (unsigned long long)o->size);
-		validators(c, o);
-		out_printf(c, "Cache-Status: %s\r\n\r\n", cache_status(c));
-		seg_mem(c, from);
-		c->body_len = len;
-		if (!head)
-			seg_file(c, r[0].first, len);
-		return;
-	}
-	/* multipart/byteranges (RFC 9110 §14.6): the length is known in advance. */
-	{
-		char boundary[40], part[160];
-		uint64_t total = 0;
-		size_t body_from;
-
-		snprintf(boundary, sizeof(boundary), "cachebox-%016llx",
-			 (unsigned long long)rng_next(w));
-		for (unsigned i = 0; i < n; i++) {
-			total += (uint64_t)snprintf(
-				part, sizeof(part),
-				"\r\n--%s\r\nContent-Type: application/octet-stream\r\n"
-				"Content-Range: bytes %llu-%llu/%llu\r\n\r\n",
-				boundary, (unsigned long long)r[i].first,
-				(unsigned long long)r[i].last, (unsigned long long)o->size);
-			total += r[i].last - r[i].first + 1;
-		}
-		total += strlen(boundary) + 8; /* "\r\n--" boundary "--\r\n" */
-		status_line(w, c, 206);
-		out_printf(c,
-			   "Content-Type: multipart/byteranges; boundary=%s\r\n"
-			   "Content-Length: %llu\r\n",
-			   boundary, (unsigned long long)total);
-		validators(c, o);
-		out_printf(c, "Cache-Status: %s\r\n\r\n", cache_status(c));
-		c->body_len = total;
-		if (head) {
-			seg_mem(c, from);
-			return;
-		}
-		for (unsigned i = 0; i < n; i++) {
-			body_from = c->out_len;
-			out_printf(c,
-				   "\r\n--%s\r\nContent-Type: application/octet-stream\r\n"
-				   "Content-Range: bytes %llu-%llu/%llu\r\n\r\n",
-				   boundary, (unsigned long long)r[i].first,
-				   (unsigned long long)r[i].last, (unsigned long long)o->size);
-			seg_mem(c, i == 0 ? from : body_from);
-			seg_file(c, r[i].first, r[i].last - r[i].first + 1);
-		}
-		body_from = c->out_len;
-		out_printf(c, "\r\n--%s--\r\n", boundary);
-		seg_mem(c, body_from);
-	}
+	if (rr == ST_RANGE_NONE)
+		object_200(w, c, o, from, head);
+	else if (n == 1)
+		object_206(w, c, o, &r[0], from, head);
+	else
+		object_multipart(w, c, o, r, n, from, head);
 }
 
 /* /_cachebox/pieces/<id>: the documented text format (docs/storage.md). */

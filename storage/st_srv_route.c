@@ -130,6 +130,62 @@ struct st_fill *st_srv_fill_for(struct worker *w, struct conn *c, const uint8_t 
 	return c->fill;
 }
 
+/* Whether the piece holding byte off is present and verified. */
+static bool first_byte_ready(const struct st_obj *o, uint64_t off)
+{
+	uint32_t p = (uint32_t)(off / o->piece_size);
+
+	return o->size == 0 ||
+	       (__atomic_load_n(&o->verified[p >> 3], __ATOMIC_ACQUIRE) & (1u << (p & 7)));
+}
+
+/*
+ * Never a byte that is not present and verified: pieces present on disk
+ * are hashed now if this process has not yet; missing ones are asked
+ * from the fill. The answer starts once its first byte is here; later
+ * pieces are waited for while sending (read-while-fill).
+ */
+bool st_srv_route_ranges(struct worker *w, struct conn *c, const struct st_index_rec *orec,
+			 struct st_obj *o, const struct st_range *r, unsigned n, bool *missing)
+{
+	struct st_index_rec frec;
+	int fstatus = 0;
+
+	*missing = false;
+	for (unsigned i = 0; i < n; i++) {
+		if (st_srv_scratch_for(w, o->piece_size) &&
+		    st_obj_verify(w->srv->conf.oc, o, r[i].first, r[i].last, w->scratch) == 0)
+			continue;
+		*missing = true;
+		if (!st_srv_fill_for(w, c, o->id, orec, o))
+			break;
+		st_fill_want(w->srv->fm, c->fill, (uint32_t)(r[i].first / o->piece_size),
+			     (uint32_t)(r[i].last / o->piece_size));
+	}
+	if (*missing &&
+	    (!c->fill || st_fill_status(w->srv->fm, c->fill, &frec, &fstatus) == ST_FILL_FAILED)) {
+		bool failed = c->fill != NULL;
+
+		w->stats->misses++;
+		c->result = RESULT_MISS;
+		c->obj = NULL;
+		st_obj_put(w->srv->conf.oc, o);
+		if (failed)
+			st_srv_resp_fill_failed(w, c, fstatus, false);
+		else
+			st_srv_resp_simple(w, c, 404, "cachebox; fwd=miss; detail=incomplete",
+					   "404 object not cached\n", false);
+		return false;
+	}
+	if (*missing && !first_byte_ready(o, n ? r[0].first : 0)) {
+		c->obj = NULL;
+		st_obj_put(w->srv->conf.oc, o);
+		st_srv_park(w, c, PARK_REQ);
+		return false;
+	}
+	return true;
+}
+
 /* A complete object older than max_cache_age: served, and revalidated behind. */
 static void maybe_revalidate(struct worker *w, struct conn *c, const struct st_index_rec *rec,
 			     const struct st_obj *o)
