@@ -211,6 +211,60 @@ void st_srv_park(struct worker *w, struct conn *c, enum conn_park how)
 	st_srv_deadline_set(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
 }
 
+/* A request begins (or, parked, begins again): counted once, with its method. */
+static void request_begin(struct worker *w, struct conn *c, const struct st_http_req *req)
+{
+	if (c->park == PARK_NONE) {
+		w->stats->requests++;
+		c->t_start = cb_now_ns();
+	}
+	c->park = PARK_NONE;
+	snprintf(c->method, sizeof(c->method), "%.*s", (int)CB_MIN(req->method_str.len, 7),
+		 req->method_str.p);
+	if (!req->keep_alive)
+		c->want_close = true;
+}
+
+/*
+ * The object is not here: the fill that brings it, if its origin is
+ * known. The object (its reference is the caller's) once the fill has
+ * begun it; NULL when c was answered (404, 508, the origin's failure) or
+ * parked until the origin tells the length.
+ */
+static struct st_obj *request_miss(struct worker *w, struct conn *c, const uint8_t id[ST_ID_LEN],
+				   enum req_kind kind, bool head, struct st_index_rec *rec)
+{
+	enum st_fill_state fs = ST_FILL_FAILED;
+	struct st_obj *o = NULL;
+	int fstatus = 404;
+
+	c->was_miss = true;
+	if (kind == REQ_OBJECT && st_srv_fill_for(w, c, id, NULL, NULL))
+		fs = st_fill_status(w->srv->fm, c->fill, rec, &fstatus);
+	if (fs == ST_FILL_STARTING) {
+		st_srv_park(w, c, PARK_REQ); /* until the origin told the length */
+		return NULL;
+	}
+	if (fs != ST_FILL_FAILED)
+		o = st_obj_get(w->srv->conf.oc, rec);
+	if (!o) {
+		if (c->req.loop_header && c->miss_key) {
+			st_srv_resp_error(w, c, 508, false);
+			return NULL;
+		}
+		w->stats->misses++;
+		c->result = RESULT_MISS;
+		if (fstatus >= 404 && c->fill)
+			st_srv_resp_fill_failed(w, c, fstatus, head);
+		else
+			st_srv_resp_simple(w, c, 404, "cachebox; fwd=miss",
+					   "404 object not cached\n", head);
+		return NULL;
+	}
+	c->result = RESULT_MISS;
+	return o;
+}
+
 void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_http_req *req)
 {
 	struct st_index *ix = w->srv->conf.ix;
@@ -221,15 +275,7 @@ void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_htt
 	enum req_kind kind;
 	int status;
 
-	if (c->park == PARK_NONE) {
-		w->stats->requests++;
-		c->t_start = cb_now_ns();
-	}
-	c->park = PARK_NONE;
-	snprintf(c->method, sizeof(c->method), "%.*s", (int)CB_MIN(req->method_str.len, 7),
-		 req->method_str.p);
-	if (!req->keep_alive)
-		c->want_close = true;
+	request_begin(w, c, req);
 	if (req->method == ST_HTTP_OTHER) {
 		st_srv_resp_error(w, c, 405, false);
 		return;
@@ -247,31 +293,9 @@ void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_htt
 		return;
 	cb_hex_encode(id, ST_ID_LEN, c->id_hex);
 	if (st_index_lookup(ix, id, &rec) < 0 || !(o = st_obj_get(w->srv->conf.oc, &rec))) {
-		enum st_fill_state fs = ST_FILL_FAILED;
-		int fstatus = 404;
-
-		c->was_miss = true;
-		if (kind == REQ_OBJECT && st_srv_fill_for(w, c, id, NULL, NULL))
-			fs = st_fill_status(w->srv->fm, c->fill, &rec, &fstatus);
-		if (fs == ST_FILL_STARTING) {
-			st_srv_park(w, c, PARK_REQ); /* until the origin told the length */
+		o = request_miss(w, c, id, kind, head, &rec);
+		if (!o)
 			return;
-		}
-		if (fs == ST_FILL_FAILED || !(o = st_obj_get(w->srv->conf.oc, &rec))) {
-			if (c->req.loop_header && c->miss_key) {
-				st_srv_resp_error(w, c, 508, false);
-				return;
-			}
-			w->stats->misses++;
-			c->result = RESULT_MISS;
-			if (fstatus >= 404 && c->fill)
-				st_srv_resp_fill_failed(w, c, fstatus, head);
-			else
-				st_srv_resp_simple(w, c, 404, "cachebox; fwd=miss",
-						   "404 object not cached\n", head);
-			return;
-		}
-		c->result = RESULT_MISS;
 	}
 	st_srv_date_refresh(w);
 	st_index_touch(ix, id, w->date_sec);
