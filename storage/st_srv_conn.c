@@ -213,6 +213,43 @@ static long body_length(const struct conn *c, const struct st_http_req *req, siz
 }
 
 /* Parses and answers the next buffered request, if any and if idle. */
+/* A head (or its body) has begun: the header timeout runs from its first byte. */
+static void input_wait(struct worker *w, struct conn *c)
+{
+	if (!c->head_timer) {
+		c->head_timer = true;
+		st_srv_deadline_set(w, c, w->srv->conf.cfg->server.header_timeout_ms);
+	}
+	st_srv_recv_arm(w, c);
+}
+
+/*
+ * The next whole request of c->in: its head's length, and *body its
+ * body's; -2 when more bytes must come first (waiting for them is
+ * arranged, or c closed), -1 with *status set for a bad request.
+ */
+static int input_next(struct worker *w, struct conn *c, struct st_http_req *req, long *body,
+		      int *status)
+{
+	int n = st_http_parse_request(c->in, c->in_len, req, status);
+
+	if (n == -2) {
+		if (c->peer_eof)
+			st_srv_conn_close(w, c);
+		else
+			input_wait(w, c);
+		return -2;
+	}
+	if (n < 0)
+		return -1;
+	*body = body_length(c, req, (size_t)n, status);
+	if (*body == -2) {
+		input_wait(w, c);
+		return -2;
+	}
+	return *body < 0 ? -1 : n;
+}
+
 void st_srv_input_process(struct worker *w, struct conn *c)
 {
 	struct st_http_req req;
@@ -232,35 +269,12 @@ void st_srv_input_process(struct worker *w, struct conn *c)
 			st_srv_recv_arm(w, c);
 		return;
 	}
-	n = st_http_parse_request(c->in, c->in_len, &req, &status);
-	if (n == -2) {
-		if (c->peer_eof) {
-			st_srv_conn_close(w, c);
-			return;
-		}
-		/* A head has begun: the header timeout runs from its first byte. */
-		if (!c->head_timer) {
-			c->head_timer = true;
-			st_srv_deadline_set(w, c, w->srv->conf.cfg->server.header_timeout_ms);
-		}
-		st_srv_recv_arm(w, c);
+	n = input_next(w, c, &req, &body, &status);
+	if (n == -2)
 		return;
-	}
-	if (n >= 0) {
-		body = body_length(c, &req, (size_t)n, &status);
-		if (body == -2) {
-			if (!c->head_timer) {
-				c->head_timer = true;
-				st_srv_deadline_set(w, c,
-						    w->srv->conf.cfg->server.header_timeout_ms);
-			}
-			st_srv_recv_arm(w, c);
-			return;
-		}
-	}
 	c->head_timer = false;
 	c->t_start = cb_now_ns();
-	if (n < 0 || body < 0) {
+	if (n < 0) {
 		/* Nothing after a bad request is ever answered. */
 		c->in_len = 0;
 		w->stats->requests++;
@@ -312,11 +326,15 @@ void st_srv_conn_next(struct worker *w, struct conn *c)
 	st_srv_input_process(w, c);
 }
 
-void st_srv_on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
+/*
+ * A receive's bytes go into c->in (plaintext) or to OpenSSL (ciphertext),
+ * and the provided buffer back to the ring; the first bytes tell whether
+ * the connection speaks TLS. false if c is closing.
+ */
+static bool recv_take(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
 {
 	int res = cqe->res;
 
-	c->recv_armed = false;
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 		uint8_t *buf = w->rbufs + (size_t)bid * RBUF_SIZE;
@@ -335,25 +353,35 @@ void st_srv_on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
 	} else if (res > 0 && c->ssl) {
 		if (BIO_write(SSL_get_rbio(c->ssl), c->tls_raw, res) != res) {
 			st_srv_conn_close(w, c);
-			return;
+			return false;
 		}
 	} else if (res > 0 && c->state != CS_LINGER) {
 		c->in_len += (size_t)res; /* direct receive into c->in */
 	}
 	if (c->closing)
-		return;
+		return false;
 	if (res > 0 && !c->proto_known && c->in_len) {
 		c->proto_known = true;
 		/* RFC 8446 §5.1: a TLS record starts with content type 22, handshake. */
 		if ((uint8_t)c->in[0] == 0x16 && st_srv_tls_start(w, c) < 0) {
 			st_srv_conn_close(w, c);
-			return;
+			return false;
 		}
 	}
 	if (res > 0 && c->ssl && st_srv_tls_read(w, c) < 0) {
 		st_srv_conn_close(w, c);
-		return;
+		return false;
 	}
+	return true;
+}
+
+void st_srv_on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
+{
+	int res = cqe->res;
+
+	c->recv_armed = false;
+	if (!recv_take(w, c, cqe))
+		return;
 	if (res == -ENOBUFS) {
 		arm_recv_direct(w, c);
 		return;
