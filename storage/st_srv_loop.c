@@ -174,9 +174,9 @@ static void resume_parked(struct worker *w)
 void st_srv_notify(void *arg)
 {
 	struct st_server *srv = arg;
+	uint64_t one = 1;
 
 	ST_SRV_CHECK_OBJ(srv, SERVER_MAGIC);
-	uint64_t one = 1;
 
 	for (unsigned i = 0; i < srv->nworkers; i++)
 		if (write(srv->w[i].ffd, &one, sizeof(one)) < 0)
@@ -249,77 +249,84 @@ static int setup_buffers(struct worker *w)
 	return 0;
 }
 
-static void *worker_main(void *arg)
+/*
+ * Submits what is queued and waits for a completion, or until the next
+ * capped connection is due (1 ms resolution). 0, or -errno: the worker
+ * stops.
+ */
+static int worker_wait(struct worker *w)
 {
-	struct worker *w = arg;
-
-	ST_SRV_CHECK_OBJ(w, WORKER_MAGIC);
 	struct io_uring_cqe *cqe;
-	struct io_uring_sqe *sqe;
-	uint64_t last_sweep = cb_now_ns();
+	int ret;
 
-	sqe = st_srv_sqe_get(w);
-	io_uring_prep_multishot_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
-	io_uring_sqe_set_data64(sqe, st_srv_ud_make(w, OP_ACCEPT));
-	st_srv_policy_refresh(w);
-	arm_tick(w);
-	arm_wake(w);
-	arm_fill_wake(w);
-	for (;;) {
-		unsigned head, count = 0;
-		int ret;
+	if (w->bwq_head) {
+		uint64_t now = cb_now_ns(), d = w->bw_next > now ? w->bw_next - now : 0;
+		struct __kernel_timespec ts = {.tv_sec = (long long)(d / 1000000000ull),
+					       .tv_nsec = (long long)(d % 1000000000ull)};
 
-		if (w->bwq_head) {
-			/* A capped connection is due: wake for it (1 ms resolution). */
-			uint64_t now = cb_now_ns(), d = w->bw_next > now ? w->bw_next - now : 0;
-			struct __kernel_timespec ts = {.tv_sec = (long long)(d / 1000000000ull),
-						       .tv_nsec = (long long)(d % 1000000000ull)};
-
-			ret = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
-			if (ret == -ETIME)
-				ret = 0;
-		} else {
-			ret = io_uring_submit_and_wait(&w->ring, 1);
-		}
-		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
-			cb_err("worker %u: io_uring_submit_and_wait: %s", w->idx, strerror(-ret));
-			break;
-		}
-		io_uring_for_each_cqe(&w->ring, head, cqe)
-		{
-			uint64_t ud = io_uring_cqe_get_data64(cqe);
-
-			count++;
-			if (st_srv_ud_op(ud) == OP_EVENT) {
-				if (st_srv_ud_ptr(ud) == &w->efd_val) {
-					w->stopping = true;
-				} else if (st_srv_ud_ptr(ud) == &w->ffd_val) {
-					if (!w->stopping) {
-						arm_fill_wake(w);
-						resume_parked(w);
-					}
-				} else if (!w->stopping) {
-					arm_tick(w);
-				}
-				continue;
-			}
-			handle_cqe(w, cqe);
-		}
-		io_uring_cq_advance(&w->ring, count);
-		st_srv_bw_resume(w);
-		if (cb_now_ns() - last_sweep >= TICK_NS) {
-			last_sweep = cb_now_ns();
-			st_srv_policy_refresh(w);
-			st_srv_slots_tick(w);
-			sweep_timeouts(w);
-			st_srv_alog_flush(w);
-			if (w->idx == 0) /* one worker is enough: the cache is shared */
-				st_objcache_sweep(w->srv->conf.oc);
-		}
-		if (w->stopping)
-			break;
+		ret = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+		if (ret == -ETIME)
+			ret = 0;
+	} else {
+		ret = io_uring_submit_and_wait(&w->ring, 1);
 	}
-	/* Stop: close every connection and drain their operations. */
+	if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+		cb_err("worker %u: io_uring_submit_and_wait: %s", w->idx, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+/* A completion of the worker's own: the stop request, a fill's progress, the tick. */
+static void worker_event(struct worker *w, uint64_t ud)
+{
+	void *p = st_srv_ud_ptr(ud);
+
+	if (p == &w->efd_val) {
+		w->stopping = true;
+	} else if (p == &w->ffd_val) {
+		if (!w->stopping) {
+			arm_fill_wake(w);
+			resume_parked(w);
+		}
+	} else if (!w->stopping) {
+		arm_tick(w);
+	}
+}
+
+/* Handles the completions that are in, as one batch. */
+static void worker_reap(struct worker *w)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, count = 0;
+
+	io_uring_for_each_cqe(&w->ring, head, cqe)
+	{
+		uint64_t ud = io_uring_cqe_get_data64(cqe);
+
+		count++;
+		if (st_srv_ud_op(ud) == OP_EVENT)
+			worker_event(w, ud);
+		else
+			handle_cqe(w, cqe);
+	}
+	io_uring_cq_advance(&w->ring, count);
+}
+
+/* Every TICK_NS: the policy, the slots, the deadlines, the log, the object cache. */
+static void worker_tick(struct worker *w)
+{
+	st_srv_policy_refresh(w);
+	st_srv_slots_tick(w);
+	sweep_timeouts(w);
+	st_srv_alog_flush(w);
+	if (w->idx == 0) /* one worker is enough: the cache is shared */
+		st_objcache_sweep(w->srv->conf.oc);
+}
+
+/* Stop: close every connection and drain their operations. */
+static void worker_drain(struct worker *w)
+{
 	close(w->lfd);
 	w->lfd = -1;
 	for (struct conn *c = w->conns, *next; c; c = next) {
@@ -327,6 +334,7 @@ static void *worker_main(void *arg)
 		st_srv_conn_close_idle(w, c);
 	}
 	for (int rounds = 0; w->conns && rounds < STOP_DRAIN_ROUNDS; rounds++) {
+		struct io_uring_cqe *cqe;
 		unsigned head, count = 0;
 
 		io_uring_submit_and_wait(&w->ring, 1);
@@ -341,6 +349,34 @@ static void *worker_main(void *arg)
 		io_uring_cq_advance(&w->ring, count);
 	}
 	st_srv_alog_flush(w);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct io_uring_sqe *sqe;
+	uint64_t last_sweep;
+
+	ST_SRV_CHECK_OBJ(w, WORKER_MAGIC);
+	last_sweep = cb_now_ns();
+	sqe = st_srv_sqe_get(w);
+	io_uring_prep_multishot_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, st_srv_ud_make(w, OP_ACCEPT));
+	st_srv_policy_refresh(w);
+	arm_tick(w);
+	arm_wake(w);
+	arm_fill_wake(w);
+	while (!w->stopping) {
+		if (worker_wait(w) < 0)
+			break;
+		worker_reap(w);
+		st_srv_bw_resume(w);
+		if (cb_now_ns() - last_sweep >= TICK_NS) {
+			last_sweep = cb_now_ns();
+			worker_tick(w);
+		}
+	}
+	worker_drain(w);
 	return NULL;
 }
 
@@ -379,6 +415,44 @@ fail:
 	return -1;
 }
 
+/* Worker i's listener, eventfds, ring and buffers; 0 or -errno (logged). */
+static int worker_init(struct st_server *srv, struct worker *w, unsigned i)
+{
+	const struct st_server_conf *conf = &srv->conf;
+	struct io_uring_params p = {0};
+	int ret;
+
+	w->magic = WORKER_MAGIC;
+	w->idx = i;
+	w->srv = srv;
+	w->lfd = -1;
+	w->efd = -1;
+	w->rng = cb_wall_ns() ^ ((uint64_t)i << 32) ^ 0x9e3779b97f4a7c15ull;
+	w->stats = st_index_stats(conf->ix, i);
+	w->lfd = listen_socket(&conf->cfg->server.listen);
+	if (w->lfd < 0)
+		return -errno;
+	w->efd = eventfd(0, EFD_CLOEXEC);
+	w->ffd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/* The ring is made here and used by the worker thread: no SINGLE_ISSUER. */
+	p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
+	ret = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+	if (ret == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		ret = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+	}
+	if (ret < 0) {
+		cb_err("io_uring_queue_init: %s", strerror(-ret));
+		return ret;
+	}
+	ret = setup_buffers(w);
+	if (ret < 0) {
+		cb_err("io_uring buffers: %s", strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
 struct st_server *st_server_start(const struct st_server_conf *conf)
 {
 	struct st_server *srv;
@@ -408,36 +482,8 @@ struct st_server *st_server_start(const struct st_server_conf *conf)
 	if (!srv->w)
 		goto fail;
 	for (unsigned i = 0; i < n; i++) {
-		struct worker *w = &srv->w[i];
-		struct io_uring_params p = {0};
-
-		w->magic = WORKER_MAGIC;
-		w->idx = i;
-		w->srv = srv;
-		w->lfd = -1;
-		w->efd = -1;
-		w->rng = cb_wall_ns() ^ ((uint64_t)i << 32) ^ 0x9e3779b97f4a7c15ull;
-		w->stats = st_index_stats(conf->ix, i);
-		w->lfd = listen_socket(&conf->cfg->server.listen);
-		if (w->lfd < 0)
-			goto fail;
-		w->efd = eventfd(0, EFD_CLOEXEC);
-		w->ffd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		/* The ring is made here and used by the worker thread: no SINGLE_ISSUER. */
-		p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
-		ret = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
-		if (ret == -EINVAL) {
-			memset(&p, 0, sizeof(p));
-			ret = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
-		}
+		ret = worker_init(srv, &srv->w[i], i);
 		if (ret < 0) {
-			cb_err("io_uring_queue_init: %s", strerror(-ret));
-			errno = -ret;
-			goto fail;
-		}
-		ret = setup_buffers(w);
-		if (ret < 0) {
-			cb_err("io_uring buffers: %s", strerror(-ret));
 			errno = -ret;
 			goto fail;
 		}
