@@ -2,7 +2,9 @@
  * The file server's private header: what its files share and nothing of it
  * leaves storage/st_srv_*.c. It holds the connection and worker structs, the
  * io_uring operation kinds and how they are packed into user_data with the
- * connection pointer, the sizes the server is built with, and the functions
+ * connection pointer, the magic numbers checked where a pointer comes back
+ * from a void *, the enums of a response's result, parking and request
+ * kind, the sizes and periods the server is built with, and the functions
  * one file of the server calls in another (each named st_srv_*, each
  * defined in the file its comment names). The public API is st_server.h.
  */
@@ -43,6 +45,7 @@
 #define CONN_ALIGN  512		/* low 9 bits of user_data: op (3) and buffer index (6) */
 #define ALOG_CAP    (64 * 1024)
 #define MAX_SEGS    (2 * ST_RANGE_MAX + 2)
+
 /*
  * The tick: how often a worker refreshes the policy, frees lingering
  * client slots (so a slot is free within 1 s of its last use), sweeps
@@ -58,7 +61,7 @@
 #define STOP_DRAIN_ROUNDS 1000
 
 enum op {
-	OP_EVENT = 0, /* timer or wake-up: user_data of the worker itself */
+	OP_EVENT = 0, /* the tick, or an eventfd of the worker: its own pointers */
 	OP_ACCEPT,
 	OP_RECV,
 	OP_SEND,
@@ -66,6 +69,7 @@ enum op {
 	OP_SPLICE_OUT,
 	OP_ZC_READ,
 	OP_ZC_SEND,
+	OP_COUNT, /* not an op: how many there are */
 };
 
 enum seg_mode { SEG_UNDECIDED, SEG_SPLICE, SEG_ZC };
@@ -159,8 +163,8 @@ struct conn {
 
 	/* the request being answered: kept parsed until its response is done */
 	struct st_http_req req;
-	size_t req_consume; /* head + body bytes of c->in to drop when done */
-	enum conn_park park;
+	size_t req_consume;    /* head + body bytes of c->in to drop when done */
+	enum conn_park park;   /* what it waits for, if anything */
 	uint8_t addr[16];      /* client address, IPv4 v4-mapped: the slot key */
 	int slot;	       /* handle in the slot table */
 	bool slot_held;	       /* this request is being served under the slot */
@@ -246,7 +250,7 @@ struct st_server {
  */
 #define UD_OP_BITS  3
 #define UD_BUF_BITS 6
-_Static_assert(OP_ZC_SEND < (1 << UD_OP_BITS), "the ops fit their bits of user_data");
+_Static_assert(OP_COUNT <= (1 << UD_OP_BITS), "the ops fit their bits of user_data");
 _Static_assert(ZC_BUFS <= (1 << UD_BUF_BITS), "a buffer index fits its bits of user_data");
 _Static_assert(CONN_ALIGN == 1 << (UD_OP_BITS + UD_BUF_BITS),
 	       "connections are aligned past the op and buffer bits");

@@ -126,7 +126,7 @@ void st_srv_conn_free(struct worker *w, struct conn *c)
 /*
  * Starts closing: shuts the socket so in-flight operations end soon. The
  * connection is freed by handle_cqe once its last operation completes, or
- * by conn_close_idle outside completion handling.
+ * by st_srv_conn_close_idle outside completion handling.
  */
 void st_srv_conn_close(struct worker *w, struct conn *c)
 {

@@ -176,7 +176,7 @@ void st_srv_bwq_remove(struct worker *w, struct conn *c)
  * Bandwidth caps: how many of `ready` bytes may be issued now. Takes a
  * quantum from the global bucket and the client's. When they are empty, or
  * other connections of this worker already wait, the connection joins the
- * worker's FIFO and parks: bw_resume lets the head try again when the
+ * worker's FIFO and parks: st_srv_bw_resume lets the head try again when the
  * buckets allow, so every capped connection gets its turn.
  */
 uint64_t st_srv_bw_limit(struct worker *w, struct conn *c, uint64_t ready)

@@ -156,7 +156,7 @@ static void resume_parked(struct worker *w)
 		if (c->closing || c->park == PARK_NONE)
 			continue;
 		if (c->park == PARK_BW)
-			continue; /* a cap, not a fill: bw_resume */
+			continue; /* a cap, not a fill: st_srv_bw_resume */
 		if (c->park == PARK_REQ || c->park == PARK_SLOT) {
 			st_srv_request_handle(w, c, &c->req);
 			if (c->park == PARK_NONE)

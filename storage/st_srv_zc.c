@@ -134,7 +134,7 @@ void st_srv_zc_pump(struct worker *w, struct conn *c, const struct seg *s, uint6
 		c->zc_read_off += want;
 	}
 	if (c->ssl)
-		goto send; /* TLS has its own fallback (tls_send_next) */
+		goto send; /* TLS has its own fallback (st_srv_tls_send_next) */
 	if (c->zq_count == 0 && c->zc_read_off < s->len && !c->zc_sending) {
 		/* Every buffer of the worker is taken: splice the rest of this range. */
 		c->mode = SEG_SPLICE;
