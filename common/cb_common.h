@@ -1,6 +1,6 @@
 /*
  * Small pieces shared by every cachebox process: always-on assertions,
- * branch hints, array sizes, monotonic time and lower-case hex. Nothing here
+ * branch hints, array sizes, monotonic time, digits and lower-case hex. Nothing here
  * allocates or can fail.
  */
 #ifndef CB_COMMON_H
@@ -53,6 +53,12 @@ int cb_fmt(char *out, size_t cap, const char *fmt, ...) __attribute__((format(pr
 void cb_hex_encode(const uint8_t *in, size_t len, char *out);
 /* The value of one hex digit (either case), or -1. */
 int cb_hex_digit(char c);
+
+/* An ASCII decimal digit: what every parser of ours means by DIGIT (RFC 5234 B.1). */
+static inline int cb_is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
 /* Decodes exactly 2*len hex digits (either case); 0 or -EINVAL. */
 int cb_hex_decode(const char *in, size_t hexlen, uint8_t *out);
 

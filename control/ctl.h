@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "cb_index.h"
+#include "cb_policy.h"
 #include "cfg.h"
 #include "ctl_ipc.h"
-#include "st_index.h"
-#include "st_policy.h"
+#include "st_policy_cfg.h"
+#include "st_rebuild.h"
 #include "st_shard.h"
 
 #define BACKOFF_MIN_MS 500
@@ -39,8 +41,8 @@ struct ctl {
 	const char *config_path;
 	struct cfg *cfg;
 	struct st_shards ss;
-	struct st_index *ix;
-	struct st_policy *pol;
+	struct cb_index *ix;
+	struct cb_policy *pol;
 	struct ctl_evict *ev;
 	struct child storage;
 	int lfd, sfd, mfd; /* control socket, signalfd, metrics listener */
@@ -87,7 +89,7 @@ void ctl_evict_counts(struct ctl *ctl, uint64_t *n, uint64_t *bytes);
  * version. 0 (and *out), -ENOENT, or -ESTALE when another version is there.
  */
 int ctl_object_remove(struct ctl *ctl, const uint8_t id[ST_ID_LEN], uint64_t gen,
-		      struct st_index_rec *out);
+		      struct cb_index_rec *out);
 
 /* The Prometheus text exposition of the same figures as stats. */
 void ctl_metrics_write(struct ctl *ctl, FILE *out);

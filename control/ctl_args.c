@@ -57,7 +57,7 @@ int ctl_cli_parse(int argc, char *const *argv, struct ctl_cli_args *a, bool *wan
 	return CTL_CLI_OK;
 }
 
-int ctl_limits_parse(int argc, char *const *argv, struct st_policy_vals *v, bool *changed,
+int ctl_limits_parse(int argc, char *const *argv, struct cb_policy_vals *v, bool *changed,
 		     char *err, size_t errlen)
 {
 	*changed = false;

@@ -11,7 +11,7 @@
 
 #include "ctl_ipc.h"
 #include "ctl_verbs.h"
-#include "st_policy.h"
+#include "cb_policy.h"
 
 struct ctl_cli_args {
 	const char *config; /* NULL: $CACHEBOX_CONFIG or config/cachebox.conf */
@@ -37,7 +37,7 @@ int ctl_cli_parse(int argc, char *const *argv, struct ctl_cli_args *a, bool *wan
  * 0, or -EINVAL with the reason in err (v is then partly changed: the
  * caller publishes only on success). *changed tells whether any was given.
  */
-int ctl_limits_parse(int argc, char *const *argv, struct st_policy_vals *v, bool *changed,
+int ctl_limits_parse(int argc, char *const *argv, struct cb_policy_vals *v, bool *changed,
 		     char *err, size_t errlen);
 
 #endif

@@ -36,7 +36,7 @@ struct seen {
 };
 
 struct obj {
-	struct st_index_rec rec;
+	struct cb_index_rec rec;
 	struct seen *seen;
 	bool gone;
 };
@@ -56,19 +56,19 @@ static int cmp_seen(const void *a, const void *b)
 }
 
 int ctl_object_remove(struct ctl *ctl, const uint8_t id[ST_ID_LEN], uint64_t gen,
-		      struct st_index_rec *out)
+		      struct cb_index_rec *out)
 {
 	char path[CB_PATH_TMP];
-	struct st_index_rec rec;
+	struct cb_index_rec rec;
 	int ret;
 
-	st_index_lock(ctl->ix);
-	ret = st_index_lookup(ctl->ix, id, &rec);
+	cb_index_lock(ctl->ix);
+	ret = cb_index_lookup(ctl->ix, id, &rec);
 	if (ret == 0 && gen && rec.gen != gen)
 		ret = -ESTALE; /* replaced since it was chosen: leave the new version */
 	if (ret == 0) {
 		/* Index first: new requests stop finding it; open readers keep their fd. */
-		st_index_del(ctl->ix, id);
+		cb_index_del(ctl->ix, id);
 		if (rec.shard < ctl->ss.n) {
 			st_path_meta(ctl->ss.s[rec.shard].path, id, path, sizeof(path));
 			unlink(path);
@@ -78,12 +78,12 @@ int ctl_object_remove(struct ctl *ctl, const uint8_t id[ST_ID_LEN], uint64_t gen
 		if (out)
 			*out = rec;
 	}
-	st_index_unlock(ctl->ix);
+	cb_index_unlock(ctl->ix);
 	return ret;
 }
 
 /* The origin an object's key belongs to (the key starts with the host). */
-static int16_t origin_of(struct ctl *ctl, const struct st_index_rec *rec)
+static int16_t origin_of(struct ctl *ctl, const struct cb_index_rec *rec)
 {
 	char path[CB_PATH_TMP];
 	struct st_meta m;
@@ -111,7 +111,7 @@ struct gather {
 	size_t n, cap;
 };
 
-static int gather_one(const struct st_index_rec *rec, void *arg)
+static int gather_one(const struct cb_index_rec *rec, void *arg)
 {
 	struct gather *g = arg;
 
@@ -187,7 +187,7 @@ static bool fits(const struct obj *o, const struct need *n)
 	return true;
 }
 
-static int64_t last_use(const struct st_index_rec *r)
+static int64_t last_use(const struct cb_index_rec *r)
 {
 	return r->last_access ? r->last_access : r->created;
 }
@@ -228,7 +228,7 @@ struct usage {
 static int snapshot(struct ctl *ctl, struct gather *g, struct usage *u)
 {
 	memset(u, 0, sizeof(*u));
-	if (st_index_foreach(ctl->ix, gather_one, g) < 0 || refresh_seen(ctl, ctl->ev, g) < 0)
+	if (cb_index_foreach(ctl->ix, gather_one, g) < 0 || refresh_seen(ctl, ctl->ev, g) < 0)
 		return -ENOMEM;
 	for (size_t i = 0; i < g->n; i++) {
 		const struct obj *o = &g->v[i];
@@ -332,7 +332,7 @@ int ctl_evict_pass(struct ctl *ctl, uint64_t *out_evicted)
 {
 	struct ctl_evict *ev = ctl->ev;
 	const struct cfg *cfg = ctl->cfg;
-	struct st_policy_live *live = st_policy_live(ctl->pol);
+	struct cb_policy_live *live = cb_policy_live(ctl->pol);
 	struct gather g = {0};
 	struct usage u = {0};
 	uint64_t base[CFG_MAX_SHARDS], limit[CFG_MAX_SHARDS], want[CFG_MAX_SHARDS];
@@ -452,7 +452,7 @@ int ctl_evict_operator(struct ctl *ctl, bool to_size, uint64_t arg, uint64_t *n,
 
 bool ctl_evict_wanted(struct ctl *ctl)
 {
-	struct st_policy_live *live = st_policy_live(ctl->pol);
+	struct cb_policy_live *live = cb_policy_live(ctl->pol);
 
 	for (unsigned s = 0; s < ctl->ss.n; s++)
 		if (__atomic_load_n(&live->shard[s].want, __ATOMIC_RELAXED))

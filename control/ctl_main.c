@@ -15,7 +15,7 @@
 #include "ctl_verbs.h"
 #include "st_http.h"
 #include "st_import.h"
-#include "st_index.h"
+#include "cb_index.h"
 #include "st_shard.h"
 
 #include <errno.h>
@@ -227,7 +227,7 @@ static int verb_status(struct ctl *ctl, const struct ctl_request *req, FILE *out
 		fprintf(out, "\"listen\":");
 		json_str(out, c->server.listen.host);
 		fprintf(out, ",\"port\":%u,\"objects\":%u,\"index_capacity\":%u,\"shards\":[",
-			c->server.listen.port, st_index_count(ctl->ix), st_index_capacity(ctl->ix));
+			c->server.listen.port, cb_index_count(ctl->ix), cb_index_capacity(ctl->ix));
 		for (unsigned i = 0; i < ctl->ss.n; i++) {
 			fprintf(out, "%s{\"path\":", i ? "," : "");
 			json_str(out, ctl->ss.s[i].path);
@@ -246,8 +246,8 @@ static int verb_status(struct ctl *ctl, const struct ctl_request *req, FILE *out
 			ctl->storage.restarts);
 	fprintf(out, "listen            http://%s:%u/\n", c->server.listen.host,
 		c->server.listen.port);
-	fprintf(out, "objects           %u (index capacity %u)\n", st_index_count(ctl->ix),
-		st_index_capacity(ctl->ix));
+	fprintf(out, "objects           %u (index capacity %u)\n", cb_index_count(ctl->ix),
+		cb_index_capacity(ctl->ix));
 	for (unsigned i = 0; i < ctl->ss.n; i++)
 		fprintf(out, "shard %-11u %s (filesystem %llu MiB)\n", i, ctl->ss.s[i].path,
 			(unsigned long long)(ctl->ss.s[i].fs_size >> 20));
@@ -262,7 +262,7 @@ static int verb_status(struct ctl *ctl, const struct ctl_request *req, FILE *out
  */
 static int reload(struct ctl *ctl, char *err, size_t errlen)
 {
-	struct st_policy_vals v;
+	struct cb_policy_vals v;
 	struct cfg *fresh = cfg_load(ctl->config_path, err, errlen);
 
 	if (!fresh) {
@@ -270,7 +270,7 @@ static int reload(struct ctl *ctl, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	st_policy_vals_from_cfg(&v, fresh);
-	st_policy_publish(ctl->pol, &v);
+	cb_policy_publish(ctl->pol, &v);
 	ctl->cfg->limits = fresh->limits;
 	cfg_free(fresh);
 	cb_info("reload: [limits] of %s published", ctl->config_path);
@@ -568,7 +568,7 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	struct ctl ctl = {.lfd = -1, .sfd = -1, .mfd = -1, .storage.pidfd = -1};
-	struct st_policy_vals pv;
+	struct cb_policy_vals pv;
 	uint64_t last_sync = 0, last_evict = 0;
 	bool adopted;
 	char err[512], path[CB_PATH_TMP];
@@ -629,8 +629,8 @@ int main(int argc, char **argv)
 	 */
 	adopted = child_adopt(&ctl.storage);
 	cb_fmt(path, sizeof(path), "%s/index.shm", ctl.cfg->appliance.state_dir);
-	ctl.ix = adopted ? st_index_attach(path)
-			 : st_index_create(path, ctl.cfg->storage.index_capacity);
+	ctl.ix = adopted ? cb_index_attach(path)
+			 : cb_index_create(path, ctl.cfg->storage.index_capacity);
 	if (!ctl.ix) {
 		cb_err("%s %s: %s", adopted ? "attach" : "create", path, strerror(errno));
 		goto out;
@@ -643,7 +643,7 @@ int main(int argc, char **argv)
 	}
 	cb_fmt(path, sizeof(path), "%s/policy.shm", ctl.cfg->appliance.state_dir);
 	st_policy_vals_from_cfg(&pv, ctl.cfg);
-	ctl.pol = st_policy_open(path, adopted ? NULL : &pv);
+	ctl.pol = cb_policy_open(path, adopted ? NULL : &pv);
 	if (!ctl.pol) {
 		cb_err("open %s: %s", path, strerror(errno));
 		goto out;
@@ -739,7 +739,7 @@ int main(int argc, char **argv)
 		}
 		if (cb_now_ns() - last_sync >= 5000000000ull) {
 			last_sync = cb_now_ns();
-			st_policy_sync(ctl.pol); /* the month's upload total, to disk */
+			cb_policy_sync(ctl.pol); /* the month's upload total, to disk */
 		}
 		if (!stop && ctl.storage.restart_at_ns && cb_now_ns() >= ctl.storage.restart_at_ns)
 			child_start(&ctl, &ctl.storage);
@@ -756,10 +756,10 @@ out:
 	if (ctl.mfd >= 0)
 		close(ctl.mfd);
 	if (ctl.pol)
-		st_policy_sync(ctl.pol);
-	st_policy_close(ctl.pol);
+		cb_policy_sync(ctl.pol);
+	cb_policy_close(ctl.pol);
 	ctl_evict_fini(&ctl);
-	st_index_close(ctl.ix);
+	cb_index_close(ctl.ix);
 	cfg_free(ctl.cfg);
 	return ret;
 }

@@ -20,7 +20,7 @@ struct list_ctx {
 	unsigned n;
 };
 
-static int list_one(const struct st_index_rec *rec, void *arg)
+static int list_one(const struct cb_index_rec *rec, void *arg)
 {
 	struct list_ctx *lc = arg;
 	char hex[ST_ID_HEX + 1], path[CB_PATH_TMP];
@@ -69,7 +69,7 @@ int verb_list(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *e
 	else
 		fprintf(out, "%-64s %12s %6s %-8s %s\n", "content-id", "bytes", "pieces", "state",
 			"key");
-	st_index_foreach(ctl->ix, list_one, &lc);
+	cb_index_foreach(ctl->ix, list_one, &lc);
 	if (req->json)
 		fprintf(out, "]\n");
 	return 0;
@@ -210,7 +210,7 @@ int verb_prestage(struct ctl *ctl, const struct ctl_request *req, FILE *out, cha
 {
 	char key[ST_KEY_MAX], hex[ST_ID_HEX + 1];
 	const char *host = strstr(req->argv[1], "://"), *end;
-	struct st_index_rec rec;
+	struct cb_index_rec rec;
 	uint64_t t0 = cb_now_ns(), bytes = 0;
 	uint8_t id[ST_ID_LEN];
 	double secs;
@@ -247,7 +247,7 @@ int verb_prestage(struct ctl *ctl, const struct ctl_request *req, FILE *out, cha
 	}
 	st_content_id(key, (size_t)n, id);
 	cb_hex_encode(id, ST_ID_LEN, hex);
-	if (st_index_lookup(ctl->ix, id, &rec) != 0 || !(rec.flags & ST_META_COMPLETE)) {
+	if (cb_index_lookup(ctl->ix, id, &rec) != 0 || !(rec.flags & ST_META_COMPLETE)) {
 		if (total < ctl->cfg->storage.min_file_size_to_cache)
 			snprintf(err, errlen,
 				 "%s (%llu bytes) is smaller than min_file_size_to_cache: passed "
@@ -294,7 +294,7 @@ int verb_evict(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *
 {
 	const char *arg = req->argv[1];
 	char hex[ST_ID_HEX + 1];
-	struct st_index_rec rec;
+	struct cb_index_rec rec;
 	uint8_t id[ST_ID_LEN];
 	int ret;
 
@@ -350,7 +350,7 @@ static int set_pin(struct ctl *ctl, const struct ctl_request *req, FILE *out, ch
 		   size_t errlen, bool pin)
 {
 	char hex[ST_ID_HEX + 1], path[CB_PATH_TMP];
-	struct st_index_rec rec;
+	struct cb_index_rec rec;
 	uint8_t id[ST_ID_LEN];
 	struct st_meta m;
 	int ret = 0;
@@ -358,8 +358,8 @@ static int set_pin(struct ctl *ctl, const struct ctl_request *req, FILE *out, ch
 	if (ctl_resolve_id(ctl, req->argv[1], id, err, errlen))
 		return -EINVAL;
 	cb_hex_encode(id, ST_ID_LEN, hex);
-	st_index_lock(ctl->ix);
-	if (st_index_lookup(ctl->ix, id, &rec) != 0 || rec.shard >= ctl->ss.n) {
+	cb_index_lock(ctl->ix);
+	if (cb_index_lookup(ctl->ix, id, &rec) != 0 || rec.shard >= ctl->ss.n) {
 		snprintf(err, errlen, "%s is not cached", hex);
 		ret = -ENOENT;
 	} else {
@@ -373,12 +373,12 @@ static int set_pin(struct ctl *ctl, const struct ctl_request *req, FILE *out, ch
 		if (ret == 0) {
 			rec.flags = (uint16_t)(pin ? rec.flags | ST_META_PINNED
 						   : rec.flags & ~ST_META_PINNED);
-			ret = st_index_put(ctl->ix, &rec);
+			ret = cb_index_put(ctl->ix, &rec);
 		}
 		if (ret)
 			snprintf(err, errlen, "%s: %s", path, strerror(-ret));
 	}
-	st_index_unlock(ctl->ix);
+	cb_index_unlock(ctl->ix);
 	if (ret)
 		return ret;
 	cb_info("%s %s", pin ? "pinned" : "unpinned", hex);

@@ -20,9 +20,9 @@
 #define TOP_N 10
 
 struct figures {
-	struct st_worker_stats w; /* summed over workers */
-	struct st_policy_live live;
-	struct st_policy_vals pv;
+	struct cb_worker_stats w; /* summed over workers */
+	struct cb_policy_live live;
+	struct cb_policy_vals pv;
 	uint32_t month;
 	uint64_t month_bytes;
 	uint64_t rate_now;
@@ -33,11 +33,11 @@ struct figures {
 		uint64_t cached, fs_size, fs_free;
 		unsigned objects;
 	} shard[CFG_MAX_SHARDS];
-	struct st_index_rec top[TOP_N];
+	struct cb_index_rec top[TOP_N];
 	unsigned ntop;
 };
 
-static int gather_one(const struct st_index_rec *rec, void *arg)
+static int gather_one(const struct cb_index_rec *rec, void *arg)
 {
 	struct figures *f = arg;
 	unsigned i;
@@ -68,8 +68,8 @@ static void gather(struct ctl *ctl, struct figures *f)
 	unsigned minute;
 
 	memset(f, 0, sizeof(*f));
-	for (unsigned i = 0; i < ST_MAX_WORKERS; i++) {
-		const struct st_worker_stats *s = st_index_stats(ctl->ix, i);
+	for (unsigned i = 0; i < CB_MAX_WORKERS; i++) {
+		const struct cb_worker_stats *s = cb_index_stats(ctl->ix, i);
 
 		f->w.requests += s->requests;
 		f->w.hits += s->hits;
@@ -80,13 +80,13 @@ static void gather(struct ctl *ctl, struct figures *f)
 		f->w.conns_open += s->conns_open;
 		f->w.conns_total += s->conns_total;
 	}
-	memcpy(&f->live, st_policy_live(ctl->pol), sizeof(f->live));
-	st_policy_read(ctl->pol, &f->pv);
-	st_policy_now(&minute, &f->month);
-	f->month_bytes = st_policy_month_bytes(ctl->pol, f->month);
-	f->business_now = st_policy_in_business_hours(&f->pv, minute);
-	f->rate_now = st_policy_rate_at(&f->pv, minute);
-	st_index_foreach(ctl->ix, gather_one, f);
+	memcpy(&f->live, cb_policy_live(ctl->pol), sizeof(f->live));
+	cb_policy_read(ctl->pol, &f->pv);
+	cb_policy_now(&minute, &f->month);
+	f->month_bytes = cb_policy_month_bytes(ctl->pol, f->month);
+	f->business_now = cb_policy_in_business_hours(&f->pv, minute);
+	f->rate_now = cb_policy_rate_at(&f->pv, minute);
+	cb_index_foreach(ctl->ix, gather_one, f);
 	ctl_evict_counts(ctl, &f->evicted, &f->evicted_bytes);
 	for (unsigned i = 0; i < ctl->ss.n && i < CFG_MAX_SHARDS; i++) {
 		struct statvfs sv;
@@ -109,7 +109,7 @@ static double cache_percent(const struct figures *f)
 	       (double)f->w.bytes_served;
 }
 
-static const char *key_of(struct ctl *ctl, const struct st_index_rec *rec, struct st_meta *m,
+static const char *key_of(struct ctl *ctl, const struct cb_index_rec *rec, struct st_meta *m,
 			  bool *have)
 {
 	char path[CB_PATH_TMP];
@@ -136,7 +136,7 @@ static void rate_str(char *buf, size_t cap, uint64_t bps)
 		snprintf(buf, cap, "%.3g kbit/s", (double)bps / 1e3);
 }
 
-static void hours_str(char *buf, size_t cap, const struct st_policy_vals *v)
+static void hours_str(char *buf, size_t cap, const struct cb_policy_vals *v)
 {
 	if (v->business_start_min == v->business_end_min)
 		snprintf(buf, cap, "none");
@@ -146,7 +146,7 @@ static void hours_str(char *buf, size_t cap, const struct st_policy_vals *v)
 			 v->business_end_min % 60);
 }
 
-static void limits_json(FILE *out, const struct st_policy_vals *v)
+static void limits_json(FILE *out, const struct cb_policy_vals *v)
 {
 	char h[32];
 
@@ -160,7 +160,7 @@ static void limits_json(FILE *out, const struct st_policy_vals *v)
 		(unsigned long long)v->business_rate_bps, (unsigned long long)v->monthly_cap);
 }
 
-static void limits_text(FILE *out, const struct st_policy_vals *v)
+static void limits_text(FILE *out, const struct cb_policy_vals *v)
 {
 	char a[32], b[32], c[32], h[32];
 
@@ -317,14 +317,14 @@ int verb_stats(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *
 /* `limits [--max-clients N] [--queue-timeout DUR] [--max-bandwidth-served RATE] ...` */
 int verb_limits(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen)
 {
-	struct st_policy_vals v;
+	struct cb_policy_vals v;
 	bool changed = false;
 
-	st_policy_read(ctl->pol, &v);
+	cb_policy_read(ctl->pol, &v);
 	if (ctl_limits_parse(req->argc - 1, req->argv + 1, &v, &changed, err, errlen))
 		return -EINVAL;
 	if (changed) {
-		st_policy_publish(ctl->pol, &v);
+		cb_policy_publish(ctl->pol, &v);
 		cb_info("limits changed at run time: max_clients %u, max_bandwidth_served %llu, "
 			"per client %llu, business hours %u-%u min cap %llu, monthly cap %llu",
 			v.max_clients, (unsigned long long)v.rate_bps,

@@ -28,14 +28,14 @@ struct scrub {
 };
 
 /* Drops the corrupt pieces of m (flags cleared in m->present by the caller). */
-static int drop_pieces(struct ctl *ctl, const struct st_index_rec *rec, struct st_meta *m)
+static int drop_pieces(struct ctl *ctl, const struct cb_index_rec *rec, struct st_meta *m)
 {
 	char meta[CB_PATH_TMP], from[CB_PATH_TMP], to[CB_PATH_TMP];
-	struct st_index_rec cur;
+	struct cb_index_rec cur;
 	int ret = -ESTALE;
 
-	st_index_lock(ctl->ix);
-	if (st_index_lookup(ctl->ix, rec->id, &cur) == 0 && cur.gen == rec->gen) {
+	cb_index_lock(ctl->ix);
+	if (cb_index_lookup(ctl->ix, rec->id, &cur) == 0 && cur.gen == rec->gen) {
 		const char *shard = ctl->ss.s[rec->shard].path;
 
 		m->flags &= ~(uint32_t)ST_META_COMPLETE;
@@ -48,14 +48,14 @@ static int drop_pieces(struct ctl *ctl, const struct st_index_rec *rec, struct s
 			ret = st_meta_write(meta, m);
 		if (ret == 0) {
 			st_index_rec_from_meta(&cur, m, rec->shard);
-			ret = st_index_put(ctl->ix, &cur);
+			ret = cb_index_put(ctl->ix, &cur);
 		}
 	}
-	st_index_unlock(ctl->ix);
+	cb_index_unlock(ctl->ix);
 	return ret;
 }
 
-static int scrub_one(const struct st_index_rec *rec, void *arg)
+static int scrub_one(const struct cb_index_rec *rec, void *arg)
 {
 	struct ctl *ctl = ((void **)arg)[0];
 	struct scrub *sc = ((void **)arg)[1];
@@ -130,18 +130,18 @@ int verb_verify(struct ctl *ctl, const struct ctl_request *req, FILE *out, char 
 	if (req->json)
 		fprintf(out, "{\"corrupt_objects\":[");
 	if (req->argc == 2) {
-		struct st_index_rec rec;
+		struct cb_index_rec rec;
 		uint8_t id[ST_ID_LEN];
 
 		if (ctl_resolve_id(ctl, req->argv[1], id, err, errlen))
 			return -EINVAL;
-		if (st_index_lookup(ctl->ix, id, &rec) != 0) {
+		if (cb_index_lookup(ctl->ix, id, &rec) != 0) {
 			snprintf(err, errlen, "%s is not cached", req->argv[1]);
 			return -ENOENT;
 		}
 		scrub_one(&rec, arg);
 	} else {
-		st_index_foreach(ctl->ix, scrub_one, arg);
+		cb_index_foreach(ctl->ix, scrub_one, arg);
 	}
 	cb_info("verify: %llu objects, %llu pieces (%llu bytes) read in %.2f s: %llu corrupt",
 		(unsigned long long)sc.objects, (unsigned long long)sc.pieces,

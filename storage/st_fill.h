@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "cfg.h"
-#include "st_index.h"
+#include "cb_index.h"
 #include "st_object.h"
 #include "st_shard.h"
 
@@ -41,11 +41,11 @@ struct st_fill;
  * state. NULL with errno.
  */
 struct st_fill_mgr *st_fill_mgr_new(const struct cfg *c, const struct st_shards *ss,
-				    struct st_index *ix, struct st_objcache *oc, unsigned nthreads,
+				    struct cb_index *ix, struct st_objcache *oc, unsigned nthreads,
 				    void (*notify)(void *arg), void *arg);
-struct st_policy;
+struct cb_policy;
 /* New objects are stored only within the shards' limits published in pol. */
-void st_fill_mgr_set_policy(struct st_fill_mgr *fm, struct st_policy *pol);
+void st_fill_mgr_set_policy(struct st_fill_mgr *fm, struct cb_policy *pol);
 /* Stops the threads (fills in progress end FAILED) and frees everything. */
 void st_fill_mgr_free(struct st_fill_mgr *fm);
 
@@ -58,7 +58,7 @@ void st_fill_mgr_free(struct st_fill_mgr *fm);
  */
 struct st_fill *st_fill_get(struct st_fill_mgr *fm, const uint8_t id[ST_ID_LEN],
 			    const struct cfg_origin *origin, const char *key, size_t key_len,
-			    const char *target, const struct st_index_rec *rec);
+			    const char *target, const struct cb_index_rec *rec);
 void st_fill_put(struct st_fill_mgr *fm, struct st_fill *f);
 
 /*
@@ -71,14 +71,14 @@ void st_fill_put(struct st_fill_mgr *fm, struct st_fill *f);
  */
 void st_fill_revalidate(struct st_fill_mgr *fm, const uint8_t id[ST_ID_LEN],
 			const struct cfg_origin *origin, const char *key, size_t key_len,
-			const char *target, const struct st_index_rec *rec);
+			const char *target, const struct cb_index_rec *rec);
 
 /*
  * The fill's state; for RUNNING and DONE *rec is the version being filled,
  * for FAILED *http_status is 502 (bad origin answer) or 504 (timeout).
  */
 enum st_fill_state st_fill_status(struct st_fill_mgr *fm, struct st_fill *f,
-				  struct st_index_rec *rec, int *http_status);
+				  struct cb_index_rec *rec, int *http_status);
 /* Why a FAILED fill failed, one line. */
 void st_fill_why(struct st_fill_mgr *fm, struct st_fill *f, char *buf, size_t len);
 /* Asks for pieces p0..p1 before the background order. */

@@ -147,9 +147,11 @@ int st_meta_decode(const uint8_t *buf, size_t len, struct st_meta *m)
 	m->flags = get_u32(buf + 88);
 	m->key_len = get_u16(buf + 92);
 	etag_len = get_u16(buf + 94);
+	/* size is bounded first: st_npieces would wrap on a size near 2^64 */
 	if (m->piece_size < 4096 || (m->piece_size & (m->piece_size - 1)) ||
-	    m->npieces > ST_MAX_PIECES || m->npieces != st_npieces(m->size, m->piece_size) ||
-	    m->key_len == 0 || m->key_len >= ST_KEY_MAX || etag_len >= ST_ETAG_MAX)
+	    m->size > (uint64_t)ST_MAX_PIECES * m->piece_size || m->npieces > ST_MAX_PIECES ||
+	    m->npieces != st_npieces(m->size, m->piece_size) || m->key_len == 0 ||
+	    m->key_len >= ST_KEY_MAX || etag_len >= ST_ETAG_MAX)
 		return -EINVAL;
 	need = HDR_LEN + m->key_len + etag_len + (size_t)m->npieces * 32 + (m->npieces + 7) / 8 +
 	       32;
@@ -158,6 +160,9 @@ int st_meta_decode(const uint8_t *buf, size_t len, struct st_meta *m)
 	memcpy(m->key, buf + off, m->key_len);
 	m->key[m->key_len] = '\0';
 	off += m->key_len;
+	/* a C string in memory: a NUL inside would not survive a rewrite */
+	if (memchr(buf + off, '\0', etag_len))
+		return -EINVAL;
 	memcpy(m->etag, buf + off, etag_len);
 	m->etag[etag_len] = '\0';
 	off += etag_len;

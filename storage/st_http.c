@@ -44,11 +44,6 @@ static inline bool is_tchar(char c)
 	return tchar_tab[(unsigned char)c];
 }
 
-static inline bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
 static inline bool is_ows(char c)
 {
 	return c == ' ' || c == '\t';
@@ -146,7 +141,7 @@ static int parse_content_length(const struct st_http_str *v, struct st_http_req 
 		uint64_t n = 0;
 		size_t s = i;
 
-		while (i < v->len && is_digit(v->p[i])) {
+		while (i < v->len && cb_is_digit(v->p[i])) {
 			unsigned d = (unsigned)(v->p[i] - '0');
 
 			if (n > (UINT64_MAX - d) / 10)
@@ -318,42 +313,27 @@ static int field_line(const char *buf, size_t lim, size_t *pos, struct st_http_h
 }
 
 /*
- * The scan never looks at buf[lim] or beyond, lim being the smaller of len
- * and the head limit. Running into lim means "need more bytes" unless the
- * head limit itself was reached, which is 431. Syntax errors in the bytes
- * already seen are reported at once, even when the head is incomplete.
+ * The steps of st_http_parse_request. Each scans buf[*pos..lim) and returns
+ * 0 (done, *pos past what it read), -2 (partial: the step needs bytes past
+ * lim) or -1 with *st set to the status to answer.
  */
-int st_http_parse_request(const char *buf, size_t len, struct st_http_req *req, int *status)
+
+/* RFC 9112 §3: request-line = method SP request-target SP HTTP-version CRLF */
+static int request_line(const char *buf, size_t lim, size_t *posp, struct st_http_req *req, int *st)
 {
 	static const char version_tmpl[] = "HTTP/#.#\r\n";
-	size_t lim = len < ST_HTTP_MAX_HEADER_BYTES ? len : ST_HTTP_MAX_HEADER_BYTES;
-	struct head_state hs = {0};
-	size_t pos = 0, start;
-	int st = 400;
+	size_t pos = *posp, start = pos;
 
-	*status = 0;
-	req_reset(req);
-
-	/* RFC 9112 §2.2: a server SHOULD ignore empty lines (CRLF) before the request-line. */
-	while (pos < lim && buf[pos] == '\r') {
-		if (pos + 1 == lim)
-			goto partial;
-		if (buf[pos + 1] != '\n')
-			goto fail;
-		pos += 2;
-	}
-
-	/* RFC 9112 §3: request-line = method SP request-target SP HTTP-version CRLF */
-	start = pos;
+	*st = 400;
 	while (pos < lim && is_tchar(buf[pos])) {
 		if (pos - start == METHOD_MAX)
-			goto fail;
+			return -1;
 		pos++;
 	}
 	if (pos == lim)
-		goto partial;
+		return -2;
 	if (buf[pos] != ' ' || pos == start)
-		goto fail;
+		return -1;
 	req->method_str.p = buf + start;
 	req->method_str.len = pos - start;
 	/* RFC 9110 §9.1: methods are case-sensitive. */
@@ -366,18 +346,18 @@ int st_http_parse_request(const char *buf, size_t len, struct st_http_req *req, 
 	/* RFC 9112 §3.2.1: only origin-form is served (no absolute-form: not a proxy; no '*'). */
 	start = pos;
 	if (pos < lim && buf[pos] != '/')
-		goto fail;
+		return -1;
 	while (pos < lim && is_target_char(buf[pos])) {
 		if (pos - start == ST_HTTP_MAX_URI) {
-			st = 414;
-			goto fail;
+			*st = 414;
+			return -1;
 		}
 		pos++;
 	}
 	if (pos == lim)
-		goto partial;
+		return -2;
 	if (buf[pos] != ' ' || pos == start)
-		goto fail;
+		return -1;
 	req->target.p = buf + start;
 	req->target.len = pos - start;
 	pos++;
@@ -385,80 +365,122 @@ int st_http_parse_request(const char *buf, size_t len, struct st_http_req *req, 
 	/* RFC 9112 §2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT, case-sensitive. */
 	for (size_t i = 0; version_tmpl[i] != '\0'; i++, pos++) {
 		if (pos == lim)
-			goto partial;
-		if (version_tmpl[i] == '#' ? !is_digit(buf[pos]) : buf[pos] != version_tmpl[i])
-			goto fail;
+			return -2;
+		if (version_tmpl[i] == '#' ? !cb_is_digit(buf[pos]) : buf[pos] != version_tmpl[i])
+			return -1;
 		if (i == 7) {
 			if (buf[pos - 2] != '1' || buf[pos] > '1') {
-				st = 505;
-				goto fail;
+				*st = 505;
+				return -1;
 			}
 			req->minor = buf[pos] - '0';
 		}
 	}
+	*posp = pos;
+	return 0;
+}
 
-	/* RFC 9112 §5: field-line = field-name ":" OWS field-value OWS, each ending in CRLF. */
+/* RFC 9112 §5: field-line = field-name ":" OWS field-value OWS, each ending in CRLF. */
+static int field_lines(const char *buf, size_t lim, size_t *pos, struct st_http_req *req,
+		       struct head_state *hs, int *st)
+{
 	for (;;) {
 		struct st_http_hdr *h;
 		int n;
 
-		if (pos == lim)
-			goto partial;
-		if (buf[pos] == '\r') {
-			if (pos + 1 == lim)
-				goto partial;
-			if (buf[pos + 1] != '\n')
-				goto fail;
-			pos += 2;
-			break;
+		*st = 400;
+		if (*pos == lim)
+			return -2;
+		if (buf[*pos] == '\r') {
+			if (*pos + 1 == lim)
+				return -2;
+			if (buf[*pos + 1] != '\n')
+				return -1;
+			*pos += 2;
+			return 0;
 		}
 		/* RFC 9112 §5.2 obs-fold, and §2.2 whitespace before the first field line. */
-		if (is_ows(buf[pos]))
-			goto fail;
+		if (is_ows(buf[*pos]))
+			return -1;
 		if (req->nhdrs == ST_HTTP_MAX_HEADERS) {
-			st = 431;
-			goto fail;
+			*st = 431;
+			return -1;
 		}
 		h = &req->hdrs[req->nhdrs];
-		n = field_line(buf, lim, &pos, h);
-		if (n == -2)
-			goto partial;
+		n = field_line(buf, lim, pos, h);
 		if (n < 0)
-			goto fail;
+			return n;
 		req->nhdrs++;
-
-		st = process_field(req, &hs, h);
-		if (st != 0)
-			goto fail;
-		st = 400;
+		*st = process_field(req, hs, h);
+		if (*st != 0)
+			return -1;
 	}
+}
 
+/* The rules about the head as a whole: Host, framing, persistence. 0 or the status. */
+static int head_complete(struct st_http_req *req, const struct head_state *hs)
+{
 	/* RFC 9112 §3.2: HTTP/1.1 requests without Host are 400. */
-	if (req->minor == 1 && hs.nhost == 0)
-		goto fail;
-	if (hs.te) {
+	if (req->minor == 1 && hs->nhost == 0)
+		return 400;
+	if (hs->te) {
 		/*
 		 * RFC 9112 §6.1: TE with CL is a smuggling attempt as far as we are
 		 * concerned, and TE in HTTP/1.0 means faulty framing. §6.3: in a
 		 * request, chunked must be the final coding (applied once, §7).
 		 */
 		if (req->has_content_length || req->minor == 0)
-			goto fail;
-		if (hs.te_unknown) {
-			st = 501;
-			goto fail;
-		}
-		if (!hs.te_last_chunked || hs.te_chunked != 1)
-			goto fail;
+			return 400;
+		if (hs->te_unknown)
+			return 501;
+		if (!hs->te_last_chunked || hs->te_chunked != 1)
+			return 400;
 		req->chunked = true;
 	}
 	/* RFC 9112 §9.3: persistence defaults by version, overridden by Connection. */
-	if (hs.conn_close)
+	if (hs->conn_close)
 		req->keep_alive = false;
-	else if (hs.conn_keep_alive)
+	else if (hs->conn_keep_alive)
 		req->keep_alive = true;
 	else
 		req->keep_alive = req->minor == 1;
+	return 0;
+}
+
+/*
+ * The scan never looks at buf[lim] or beyond, lim being the smaller of len
+ * and the head limit. Running into lim means "need more bytes" unless the
+ * head limit itself was reached, which is 431. Syntax errors in the bytes
+ * already seen are reported at once, even when the head is incomplete.
+ */
+int st_http_parse_request(const char *buf, size_t len, struct st_http_req *req, int *status)
+{
+	size_t lim = len < ST_HTTP_MAX_HEADER_BYTES ? len : ST_HTTP_MAX_HEADER_BYTES;
+	struct head_state hs = {0};
+	size_t pos = 0;
+	int st = 400, n;
+
+	*status = 0;
+	req_reset(req);
+
+	/* RFC 9112 §2.2: a server SHOULD ignore empty lines (CRLF) before the request-line. */
+	while (pos < lim && buf[pos] == '\r') {
+		if (pos + 1 == lim)
+			goto partial;
+		if (buf[pos + 1] != '\n')
+			goto fail;
+		pos += 2;
+	}
+	n = request_line(buf, lim, &pos, req, &st);
+	if (n == 0)
+		n = field_lines(buf, lim, &pos, req, &hs, &st);
+	if (n == -2)
+		goto partial;
+	if (n < 0)
+		goto fail;
+	st = head_complete(req, &hs);
+	if (st)
+		goto fail;
 	return (int)pos;
 
 partial:
@@ -491,7 +513,8 @@ int st_http_parse_response(const char *buf, size_t len, struct st_http_resp *res
 	if (lim < 13)
 		goto partial_or_fail;
 	if (memcmp(buf, "HTTP/1.", 7) != 0 || (buf[7] != '0' && buf[7] != '1') || buf[8] != ' ' ||
-	    !is_digit(buf[9]) || !is_digit(buf[10]) || !is_digit(buf[11]) || buf[12] != ' ')
+	    !cb_is_digit(buf[9]) || !cb_is_digit(buf[10]) || !cb_is_digit(buf[11]) ||
+	    buf[12] != ' ')
 		return -1;
 	resp->minor = buf[7] - '0';
 	resp->status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
@@ -761,157 +784,4 @@ long st_http_chunked_feed(struct st_http_chunked *c, const char *buf, size_t len
 fail:
 	c->state = CH_ERROR;
 	return -1;
-}
-
-/*
- * Calendar arithmetic for IMF-fixdate without gmtime_r/timegm, which take
- * glibc's time-zone lock on every call. Years are counted from 1 March so
- * that the leap day is the last day of the year; a 400-year era then has a
- * fixed 146097 days and the month lengths from March follow the pattern
- * (153 * m + 2) / 5 (H. Hinnant, "chrono-Compatible Low-Level Date
- * Algorithms"). Valid for every proleptic Gregorian date, negative or not.
- */
-#define DAYS_0000_03_01_TO_EPOCH 719468
-#define DATE_MIN		 (-62167219200ll) /* 0000-01-01T00:00:00Z: IMF year is 4DIGIT */
-#define DATE_MAX		 253402300799ll	  /* 9999-12-31T23:59:59Z */
-
-static const char day_names[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-static const char month_names[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-	return a / b - (a % b != 0 && (a < 0) != (b < 0));
-}
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = floor_div(y, 400);
-	yoe = y - era * 400;				       /* [0, 399] */
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* [0, 365] */
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;	       /* [0, 146096] */
-	return era * 146097 + doe - DAYS_0000_03_01_TO_EPOCH;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-	int64_t era, doe, yoe, doy, mp;
-
-	z += DAYS_0000_03_01_TO_EPOCH;
-	era = floor_div(z, 146097);
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153; /* 0 = March */
-	*d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-	*y = yoe + era * 400 + (*m <= 2);
-}
-
-static bool is_leap(int64_t y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static unsigned days_in_month(int64_t y, unsigned m)
-{
-	static const uint8_t dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-	return m == 2 && is_leap(y) ? 29 : dim[m - 1];
-}
-
-static void put2(char *p, unsigned v)
-{
-	p[0] = (char)('0' + v / 10);
-	p[1] = (char)('0' + v % 10);
-}
-
-/* Out-of-range times are clamped to the years an IMF-fixdate can spell (0000-9999). */
-void st_http_date_format(int64_t unix_secs, char out[30])
-{
-	int64_t days, sod, y;
-	unsigned m, d, wd;
-
-	unix_secs = CB_MAX(unix_secs, DATE_MIN);
-	unix_secs = CB_MIN(unix_secs, DATE_MAX);
-	days = floor_div(unix_secs, 86400);
-	sod = unix_secs - days * 86400;
-	civil_from_days(days, &y, &m, &d);
-	wd = (unsigned)(days - floor_div(days + 4, 7) * 7 + 4); /* 1970-01-01 was a Thursday */
-
-	/* "Sun, 06 Nov 1994 08:49:37 GMT" */
-	memcpy(out, day_names[wd], 3);
-	memcpy(out + 3, ", ", 2);
-	put2(out + 5, d);
-	out[7] = ' ';
-	memcpy(out + 8, month_names[m - 1], 3);
-	out[11] = ' ';
-	put2(out + 12, (unsigned)(y / 100));
-	put2(out + 14, (unsigned)(y % 100));
-	out[16] = ' ';
-	put2(out + 17, (unsigned)(sod / 3600));
-	out[19] = ':';
-	put2(out + 20, (unsigned)(sod / 60 % 60));
-	out[22] = ':';
-	put2(out + 23, (unsigned)(sod % 60));
-	memcpy(out + 25, " GMT", 5);
-}
-
-static int parse_digits(const char *s, size_t n, unsigned *out)
-{
-	unsigned v = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (!is_digit(s[i]))
-			return -1;
-		v = v * 10 + (unsigned)(s[i] - '0');
-	}
-	*out = v;
-	return 0;
-}
-
-static int find_name(const char *s, const char (*names)[4], unsigned count)
-{
-	for (unsigned i = 0; i < count; i++) {
-		if (memcmp(s, names[i], 3) == 0)
-			return (int)i;
-	}
-	return -1;
-}
-
-/*
- * RFC 9110 §5.6.7: IMF-fixdate = day-name "," SP date1 SP time-of-day SP GMT,
- * exactly 29 bytes, names case-sensitive. The rfc850 and asctime forms are
- * refused (a recipient MAY accept them; a cache validator never needs to).
- * The fields must name a real date and the day-name must be its weekday.
- */
-int st_http_date_parse(const char *s, size_t len, int64_t *unix_secs)
-{
-	unsigned day, year, hour, min, sec;
-	int wd, mon;
-	int64_t days;
-
-	if (len != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
-	    s[16] != ' ' || s[19] != ':' || s[22] != ':' || s[25] != ' ' ||
-	    memcmp(s + 26, "GMT", 3) != 0)
-		return -1;
-	wd = find_name(s, day_names, 7);
-	mon = find_name(s + 8, month_names, 12);
-	if (wd < 0 || mon < 0)
-		return -1;
-	if (parse_digits(s + 5, 2, &day) || parse_digits(s + 12, 4, &year) ||
-	    parse_digits(s + 17, 2, &hour) || parse_digits(s + 20, 2, &min) ||
-	    parse_digits(s + 23, 2, &sec))
-		return -1;
-	if (day < 1 || day > days_in_month(year, (unsigned)mon + 1) || hour > 23 || min > 59 ||
-	    sec > 59)
-		return -1;
-	days = days_from_civil(year, (unsigned)mon + 1, day);
-	if (days - floor_div(days + 4, 7) * 7 + 4 != wd)
-		return -1;
-	*unix_secs = days * 86400 + hour * 3600 + min * 60 + sec;
-	return 0;
 }

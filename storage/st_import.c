@@ -4,6 +4,7 @@
 #include "cb_common.h"
 #include "cb_log.h"
 #include "st_format.h"
+#include "st_rebuild.h"
 #include "st_url.h"
 
 #include <errno.h>
@@ -117,23 +118,23 @@ uint64_t st_new_gen(uint64_t old)
  * theirs). data holds the data file's path and is updated if the
  * generation has to move past a concurrent writer's.
  */
-int st_version_publish(const struct st_shards *ss, struct st_index *ix, struct st_meta *m,
+int st_version_publish(const struct st_shards *ss, struct cb_index *ix, struct st_meta *m,
 		       unsigned shard, char *data, size_t datacap, int *replaced, char *err,
 		       size_t errlen)
 {
 	char meta_path[CB_PATH_TMP], old_path[CB_PATH_TMP];
-	struct st_index_rec rec, old;
+	struct cb_index_rec rec, old;
 	int ret, have_old;
 
-	st_index_lock(ix);
-	have_old = st_index_lookup(ix, m->id, &old) == 0;
+	cb_index_lock(ix);
+	have_old = cb_index_lookup(ix, m->id, &old) == 0;
 	if (have_old && old.gen >= m->gen) {
 		/* Rare: a concurrent writer published meanwhile; ours is the newest. */
 		m->gen = st_new_gen(old.gen);
 		st_path_data(ss->s[shard].path, m->id, m->gen, old_path, sizeof(old_path));
 		if (rename(data, old_path) < 0) {
 			ret = -errno;
-			st_index_unlock(ix);
+			cb_index_unlock(ix);
 			snprintf(err, errlen, "rename %s: %s", data, strerror(errno));
 			return ret;
 		}
@@ -145,7 +146,7 @@ int st_version_publish(const struct st_shards *ss, struct st_index *ix, struct s
 	ret = st_meta_write(meta_path, m);
 	if (ret == 0) {
 		st_index_rec_from_meta(&rec, m, shard);
-		ret = st_index_put(ix, &rec);
+		ret = cb_index_put(ix, &rec);
 		if (ret)
 			unlink(meta_path);
 	}
@@ -157,19 +158,19 @@ int st_version_publish(const struct st_shards *ss, struct st_index *ix, struct s
 		st_path_data(ss->s[old.shard].path, m->id, old.gen, old_path, sizeof(old_path));
 		unlink(old_path);
 	}
-	st_index_unlock(ix);
+	cb_index_unlock(ix);
 	if (ret)
 		snprintf(err, errlen, "publishing %s: %s", m->key, strerror(-ret));
 	*replaced = have_old;
 	return ret;
 }
 
-int st_import_file(const struct cfg *c, const struct st_shards *ss, struct st_index *ix,
+int st_import_file(const struct cfg *c, const struct st_shards *ss, struct cb_index *ix,
 		   const char *src, const char *url, struct st_import_result *res, char *err,
 		   size_t errlen)
 {
 	char data[CB_PATH_TMP], dir[CB_PATH_TMP];
-	struct st_index_rec old;
+	struct cb_index_rec old;
 	struct st_meta m;
 	struct stat st;
 	uint8_t *buf = NULL;
@@ -206,7 +207,7 @@ int st_import_file(const struct cfg *c, const struct st_shards *ss, struct st_in
 	m.key_len = (uint16_t)klen;
 	m.created = time(NULL);
 	m.last_modified = st.st_mtime;
-	have_old = st_index_lookup(ix, m.id, &old) == 0;
+	have_old = cb_index_lookup(ix, m.id, &old) == 0;
 	m.gen = st_new_gen(have_old ? old.gen : 0);
 	ret = st_meta_alloc(&m);
 	if (ret)

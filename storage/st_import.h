@@ -13,7 +13,8 @@
 #include <stdint.h>
 
 #include "cfg.h"
-#include "st_index.h"
+#include "cb_index.h"
+#include "st_format.h"
 #include "st_shard.h"
 
 struct st_import_result {
@@ -36,7 +37,7 @@ int st_url_key_of(const struct cfg *c, const char *url, char *key, size_t cap, c
 		  size_t errlen);
 
 /* Imports src under url. 0, or -errno with a one-line reason in err. */
-int st_import_file(const struct cfg *c, const struct st_shards *ss, struct st_index *ix,
+int st_import_file(const struct cfg *c, const struct st_shards *ss, struct cb_index *ix,
 		   const char *src, const char *url, struct st_import_result *res, char *err,
 		   size_t errlen);
 
@@ -46,7 +47,7 @@ int st_import_file(const struct cfg *c, const struct st_shards *ss, struct st_in
  * bump): metadata and index entry switch together under the writer lock,
  * then the old version's files are unlinked. 0 or -errno (reason in err).
  */
-int st_version_publish(const struct st_shards *ss, struct st_index *ix, struct st_meta *m,
+int st_version_publish(const struct st_shards *ss, struct cb_index *ix, struct st_meta *m,
 		       unsigned shard, char *data, size_t datacap, int *replaced, char *err,
 		       size_t errlen);
 /* A generation number newer than old (wall-clock nanoseconds when possible). */

@@ -6,10 +6,12 @@
  * control process has already built the index.
  */
 #include "cb_common.h"
+#include "cb_index.h"
 #include "cb_log.h"
 #include "cfg.h"
-#include "st_index.h"
 #include "st_object.h"
+#include "st_policy_cfg.h"
+#include "st_rebuild.h"
 #include "st_server.h"
 #include "st_shard.h"
 
@@ -19,6 +21,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,7 +38,56 @@ static void usage(FILE *f)
 		   "  -h, --help         this text\n");
 }
 
-int main(int argc, char **argv)
+/*
+ * File descriptors: each client connection may hold its socket and a
+ * splice pipe (two), the object cache keeps up to ST_OPEN_OBJECTS data
+ * files open, and fills, the index, the log and the listeners take a few
+ * more. The soft limit is raised to the hard one at start (nginx's
+ * worker_rlimit_nofile, done for the operator), and a budget that still
+ * does not fit is said in the log: the server then relies on its accept
+ * back-off when descriptors run out (st_srv_loop.c) instead of failing.
+ */
+#define ST_OPEN_OBJECTS	    4096
+#define ST_FDS_PER_CONN	    3
+#define ST_FDS_BESIDE_CONNS 256 /* fills, listeners, rings, eventfds, logs, the index */
+
+static void fd_budget(const struct cfg *cfg)
+{
+	unsigned workers =
+		cfg->server.workers ? cfg->server.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t need = (uint64_t)workers * cfg->server.max_connections * ST_FDS_PER_CONN +
+			ST_OPEN_OBJECTS + ST_FDS_BESIDE_CONNS;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		cb_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			cb_warn("raising the open-file limit from %llu to %llu: %s",
+				(unsigned long long)was, (unsigned long long)rl.rlim_max,
+				strerror(errno));
+			rl.rlim_cur = was;
+		} else {
+			cb_info("open-file limit raised from %llu to %llu", (unsigned long long)was,
+				(unsigned long long)rl.rlim_cur);
+		}
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur)
+		cb_warn("open-file limit %llu is below what %u worker(s) x max_connections %u need "
+			"(%llu: %u per connection, %u object files, %u more); when descriptors run "
+			"out new connections wait in the listen queue",
+			(unsigned long long)rl.rlim_cur, workers, cfg->server.max_connections,
+			(unsigned long long)need, ST_FDS_PER_CONN, ST_OPEN_OBJECTS,
+			ST_FDS_BESIDE_CONNS);
+}
+
+/* 0 and *config / *attach set, or the exit code (0 after --help, 2 on a usage error). */
+static int parse_args(int argc, char **argv, const char **config, bool *attach, bool *done)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
@@ -43,122 +95,112 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	char err[512], path[CB_PATH_TMP];
-	const char *config = NULL;
-	struct st_server_conf sc = {0};
-	struct st_server *srv = NULL;
-	struct st_objcache *oc = NULL;
-	struct st_index *ix = NULL;
-	struct st_policy *pol = NULL;
-	struct st_policy_live *live;
-	struct st_policy_vals pv;
-	struct st_shards ss;
-	struct cfg *cfg = NULL;
-	bool attach = false;
-	sigset_t set;
-	int opt, sig, ret = 1, n;
+	int opt;
 
+	*done = false;
 	while ((opt = getopt_long(argc, argv, "c:ah", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			config = optarg;
+			*config = optarg;
 			break;
 		case 'a':
-			attach = true;
+			*attach = true;
 			break;
 		case 'h':
 			usage(stdout);
+			*done = true;
 			return 0;
 		default:
 			usage(stderr);
 			return 2;
 		}
 	}
-	if (!config || optind != argc) {
+	if (!*config || optind != argc) {
 		usage(stderr);
 		return 2;
 	}
-	cb_log_init("cachebox-storage", CB_LOG_INFO);
-	cfg = cfg_load(config, err, sizeof(err));
-	if (!cfg) {
-		cb_err("%s", err);
-		return 1;
-	}
-	cb_log_init("cachebox-storage", (enum cb_log_level)cfg->appliance.log_level);
-	if (mkdir(cfg->appliance.state_dir, 0755) < 0 && errno != EEXIST) {
-		cb_err("state_dir %s: %s", cfg->appliance.state_dir, strerror(errno));
-		goto out;
-	}
-	if (st_shards_init(&ss, cfg) < 0)
-		goto out;
+	return 0;
+}
+
+/*
+ * Under control the index was built already (--attach); alone, it is
+ * created and rebuilt from the shards. NULL after logging why.
+ */
+static struct cb_index *index_open(const struct cfg *cfg, const struct st_shards *ss, bool attach)
+{
+	char path[CB_PATH_TMP];
+	struct cb_index *ix;
+	int n;
+
 	cb_fmt(path, sizeof(path), "%s/index.shm", cfg->appliance.state_dir);
 	if (attach) {
-		ix = st_index_attach(path);
-		if (!ix) {
+		ix = cb_index_attach(path);
+		if (!ix)
 			cb_err("attach %s: %s", path, strerror(errno));
-			goto out;
-		}
-	} else {
-		ix = st_index_create(path, cfg->storage.index_capacity);
-		if (!ix) {
-			cb_err("create %s: %s", path, strerror(errno));
-			goto out;
-		}
-		n = st_index_rebuild(ix, &ss);
-		if (n < 0)
-			goto out;
-		cb_info("index rebuilt from %u shard(s): %d object(s)", ss.n, n);
+		return ix;
 	}
-	/*
-	 * Policy: under control it was published already (keep what `limits`
-	 * set at run time); alone, or on a fresh file, from this config.
-	 */
+	ix = cb_index_create(path, cfg->storage.index_capacity);
+	if (!ix) {
+		cb_err("create %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	n = st_index_rebuild(ix, ss);
+	if (n < 0) {
+		cb_index_close(ix);
+		return NULL;
+	}
+	cb_info("index rebuilt from %u shard(s): %d object(s)", ss->n, n);
+	return ix;
+}
+
+/*
+ * Policy: under control it was published already (keep what `limits` set
+ * at run time); alone, or on a fresh file, from this config. Slots of an
+ * earlier file server died with it. NULL after logging why.
+ */
+static struct cb_policy *policy_open(const struct cfg *cfg, bool attach)
+{
+	char path[CB_PATH_TMP];
+	struct cb_policy_vals pv;
+	struct cb_policy_live *live;
+	struct cb_policy *pol;
+
 	cb_fmt(path, sizeof(path), "%s/policy.shm", cfg->appliance.state_dir);
 	st_policy_vals_from_cfg(&pv, cfg);
-	pol = st_policy_open(path, attach ? NULL : &pv);
+	pol = cb_policy_open(path, attach ? NULL : &pv);
 	if (!pol) {
 		cb_err("open %s: %s", path, strerror(errno));
-		goto out;
+		return NULL;
 	}
-	st_policy_read(pol, &pv);
+	cb_policy_read(pol, &pv);
 	if (pv.max_clients == 0) {
 		st_policy_vals_from_cfg(&pv, cfg);
-		st_policy_publish(pol, &pv);
+		cb_policy_publish(pol, &pv);
 	}
-	live = st_policy_live(pol);
-	/* Slots of an earlier file server died with it. */
+	live = cb_policy_live(pol);
 	__atomic_store_n(&live->active_clients, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&live->queued_clients, 0, __ATOMIC_RELAXED);
-	sc.pol = pol;
-	oc = st_objcache_new(&ss, ix, 4096);
-	if (!oc)
-		goto out;
-	cb_fmt(path, sizeof(path), "%s/access.log", cfg->appliance.state_dir);
-	sc.access_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (sc.access_fd < 0) {
-		cb_err("access log %s: %s", path, strerror(errno));
-		goto out;
-	}
-	sc.cfg = cfg;
-	sc.ss = &ss;
-	sc.ix = ix;
-	sc.oc = oc;
+	return pol;
+}
 
-	/* Signals are taken synchronously by this thread; workers never see them. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+/* Signals are taken synchronously by the main thread; workers never see them. */
+static void signals_block(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
 
-	srv = st_server_start(&sc);
-	if (!srv)
-		goto out;
-	cb_info("serving http://%s:%u/ from %u shard(s), %u object(s); access log %s",
-		cfg->server.listen.host, cfg->server.listen.port, ss.n, st_index_count(ix), path);
+/* Until SIGTERM or SIGINT; SIGHUP takes the TLS certificate again. */
+static void serve_until_signal(struct st_server *srv, const sigset_t *set)
+{
+	int sig;
+
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
+		if (sigwait(set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
 			cb_info("SIGHUP: reloading the TLS certificate");
@@ -166,16 +208,75 @@ int main(int argc, char **argv)
 			continue;
 		}
 		cb_info("signal %d: stopping", sig);
-		break;
+		return;
 	}
+}
+
+int main(int argc, char **argv)
+{
+	char err[512], path[CB_PATH_TMP];
+	const char *config = NULL;
+	struct st_server_conf sc = {.access_fd = -1};
+	struct st_server *srv = NULL;
+	struct st_shards ss;
+	struct cfg *cfg;
+	bool attach = false, done;
+	sigset_t set;
+	int ret;
+
+	ret = parse_args(argc, argv, &config, &attach, &done);
+	if (ret || done)
+		return ret;
+	ret = 1;
+	cb_log_init("cachebox-storage", CB_LOG_INFO);
+	cfg = cfg_load(config, err, sizeof(err));
+	if (!cfg) {
+		cb_err("%s", err);
+		return 1;
+	}
+	sc.cfg = cfg;
+	cb_log_init("cachebox-storage", (enum cb_log_level)cfg->appliance.log_level);
+	if (mkdir(sc.cfg->appliance.state_dir, 0755) < 0 && errno != EEXIST) {
+		cb_err("state_dir %s: %s", sc.cfg->appliance.state_dir, strerror(errno));
+		goto out;
+	}
+	fd_budget(sc.cfg);
+	if (st_shards_init(&ss, sc.cfg) < 0)
+		goto out;
+	sc.ss = &ss;
+	sc.ix = index_open(sc.cfg, &ss, attach);
+	if (!sc.ix)
+		goto out;
+	sc.pol = policy_open(sc.cfg, attach);
+	if (!sc.pol)
+		goto out;
+	sc.oc = st_objcache_new(&ss, sc.ix, ST_OPEN_OBJECTS);
+	if (!sc.oc) {
+		cb_err("object cache: %s", strerror(errno));
+		goto out;
+	}
+	cb_fmt(path, sizeof(path), "%s/access.log", sc.cfg->appliance.state_dir);
+	sc.access_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (sc.access_fd < 0) {
+		cb_err("access log %s: %s", path, strerror(errno));
+		goto out;
+	}
+	signals_block(&set);
+	srv = st_server_start(&sc);
+	if (!srv)
+		goto out;
+	cb_info("serving http://%s:%u/ from %u shard(s), %u object(s); access log %s",
+		sc.cfg->server.listen.host, sc.cfg->server.listen.port, ss.n, cb_index_count(sc.ix),
+		path);
+	serve_until_signal(srv, &set);
 	st_server_stop(srv);
 	ret = 0;
 out:
-	if (sc.access_fd > 0)
+	if (sc.access_fd >= 0)
 		close(sc.access_fd);
-	st_objcache_free(oc);
-	st_index_close(ix);
-	st_policy_close(pol);
+	st_objcache_free(sc.oc);
+	cb_index_close(sc.ix);
+	cb_policy_close(sc.pol);
 	cfg_free(cfg);
 	return ret;
 }

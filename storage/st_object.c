@@ -9,6 +9,7 @@
 
 #include "cb_common.h"
 #include "cb_log.h"
+#include "st_rebuild.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,12 +24,12 @@
 struct st_objcache {
 	pthread_mutex_t lock;
 	const struct st_shards *ss;
-	struct st_index *ix;
+	struct cb_index *ix;
 	unsigned max_open, nopen;
 	struct st_obj *tab[BUCKETS];
 };
 
-struct st_objcache *st_objcache_new(const struct st_shards *ss, struct st_index *ix,
+struct st_objcache *st_objcache_new(const struct st_shards *ss, struct cb_index *ix,
 				    unsigned max_open)
 {
 	struct st_objcache *oc = calloc(1, sizeof(*oc));
@@ -77,7 +78,7 @@ static unsigned bucket_of(const uint8_t id[ST_ID_LEN])
 	return ((unsigned)id[0] | (unsigned)id[1] << 8) % BUCKETS;
 }
 
-static struct st_obj *obj_open(struct st_objcache *oc, const struct st_index_rec *rec)
+static struct st_obj *obj_open(struct st_objcache *oc, const struct cb_index_rec *rec)
 {
 	char path[CB_PATH_TMP];
 	struct st_obj *o;
@@ -148,7 +149,7 @@ static void trim(struct st_objcache *oc)
 	}
 }
 
-struct st_obj *st_obj_get(struct st_objcache *oc, const struct st_index_rec *rec)
+struct st_obj *st_obj_get(struct st_objcache *oc, const struct cb_index_rec *rec)
 {
 	unsigned b = bucket_of(rec->id);
 	struct st_obj *o, **pp, *fresh;
@@ -198,7 +199,7 @@ struct st_obj *st_obj_get(struct st_objcache *oc, const struct st_index_rec *rec
 
 void st_objcache_sweep(struct st_objcache *oc)
 {
-	struct st_index_rec rec;
+	struct cb_index_rec rec;
 
 	pthread_mutex_lock(&oc->lock);
 	for (unsigned b = 0; b < BUCKETS; b++) {
@@ -208,7 +209,7 @@ void st_objcache_sweep(struct st_objcache *oc)
 			struct st_obj *o = *pp;
 
 			if (o->refs == 0 &&
-			    (st_index_lookup(oc->ix, o->id, &rec) != 0 || rec.gen != o->gen)) {
+			    (cb_index_lookup(oc->ix, o->id, &rec) != 0 || rec.gen != o->gen)) {
 				*pp = o->next;
 				obj_free(o);
 				oc->nopen--;
@@ -259,13 +260,13 @@ static void drop_piece(struct st_objcache *oc, struct st_obj *o, uint32_t p)
 {
 	const char *shard;
 	char path[CB_PATH_TMP], hex[ST_ID_HEX + 1];
-	struct st_index_rec rec;
+	struct cb_index_rec rec;
 	struct st_meta m;
 
 	cb_hex_encode(o->id, ST_ID_LEN, hex);
 	bit_set(o->bad, p);
-	st_index_lock(oc->ix);
-	if (st_index_lookup(oc->ix, o->id, &rec) == 0 && rec.gen == o->gen) {
+	cb_index_lock(oc->ix);
+	if (cb_index_lookup(oc->ix, o->id, &rec) == 0 && rec.gen == o->gen) {
 		shard = oc->ss->s[rec.shard].path;
 		st_path_meta(shard, o->id, path, sizeof(path));
 		if (st_meta_read(path, &m) == 0 && m.gen == o->gen) {
@@ -273,12 +274,13 @@ static void drop_piece(struct st_objcache *oc, struct st_obj *o, uint32_t p)
 			m.flags &= ~(uint32_t)ST_META_COMPLETE;
 			if (st_meta_write(path, &m) == 0) {
 				rec.flags &= (uint16_t)~ST_META_COMPLETE;
-				st_index_put(oc->ix, &rec);
+				rec.pieces_present = st_meta_present_count(&m);
+				cb_index_put(oc->ix, &rec);
 			}
 			st_meta_fini(&m);
 		}
 	}
-	st_index_unlock(oc->ix);
+	cb_index_unlock(oc->ix);
 	cb_err("object %s: piece %u failed its SHA-256 check: dropped, treated as missing", hex, p);
 }
 

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "st_format.h"
-#include "st_index.h"
+#include "cb_index.h"
 #include "st_shard.h"
 
 struct st_obj {
@@ -40,7 +40,7 @@ struct st_obj {
 struct st_objcache;
 
 /* NULL with errno. ss and ix must outlive the cache. */
-struct st_objcache *st_objcache_new(const struct st_shards *ss, struct st_index *ix,
+struct st_objcache *st_objcache_new(const struct st_shards *ss, struct cb_index *ix,
 				    unsigned max_open);
 void st_objcache_free(struct st_objcache *oc);
 
@@ -49,7 +49,7 @@ void st_objcache_free(struct st_objcache *oc);
  * opening the data file and reading the metadata if needed. NULL with errno
  * (ENOENT: the files are gone, e.g. replaced meanwhile; EINVAL: corrupt).
  */
-struct st_obj *st_obj_get(struct st_objcache *oc, const struct st_index_rec *rec);
+struct st_obj *st_obj_get(struct st_objcache *oc, const struct cb_index_rec *rec);
 /*
  * Closes the unreferenced objects the index no longer names (evicted or
  * replaced by another process), so their unlinked files give their space

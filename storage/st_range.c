@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "cb_common.h"
 #include "st_http.h"
 
 struct num {
@@ -21,11 +22,6 @@ struct num {
 	const char *sig; /* digits without leading zeros, for exact comparison */
 	size_t sig_len;
 };
-
-static inline bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
 
 static inline bool is_ows(char c)
 {
@@ -39,7 +35,7 @@ static size_t parse_num(const char *p, const char *end, struct num *n)
 
 	n->v = 0;
 	n->ovf = false;
-	while (p < end && is_digit(*p)) {
+	while (p < end && cb_is_digit(*p)) {
 		unsigned d = (unsigned)(*p - '0');
 
 		if (!n->ovf && n->v > (UINT64_MAX - d) / 10) {

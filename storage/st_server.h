@@ -9,9 +9,9 @@
 #include <signal.h>
 
 #include "cfg.h"
-#include "st_index.h"
+#include "cb_index.h"
 #include "st_object.h"
-#include "st_policy.h"
+#include "cb_policy.h"
 #include "st_shard.h"
 
 struct st_server;
@@ -19,9 +19,9 @@ struct st_server;
 struct st_server_conf {
 	const struct cfg *cfg;
 	const struct st_shards *ss;
-	struct st_index *ix;
+	struct cb_index *ix;
 	struct st_objcache *oc;
-	struct st_policy *pol; /* slots, caps and counters shared with control */
+	struct cb_policy *pol; /* slots, caps and counters shared with control */
 	int access_fd;	       /* access log, O_APPEND; -1 = stderr */
 };
 

@@ -175,7 +175,7 @@ struct conn {
 	bool bw_queued;	       /* in that queue */
 	bool bw_turn;	       /* at its head: may take from the buckets */
 	struct st_fill *fill;
-	struct st_index_rec orec; /* index entry of the object being sent */
+	struct cb_index_rec orec; /* index entry of the object being sent */
 	bool was_miss;		  /* the object was not cached when the request came */
 	char *miss_key;		  /* cache key of an object to fill (heap, per request) */
 	uint16_t miss_key_len, miss_host_len;
@@ -219,9 +219,9 @@ struct worker {
 	char alog[ALOG_CAP];
 	size_t alog_len;
 	uint64_t rng;
-	struct st_worker_stats *stats;
+	struct cb_worker_stats *stats;
 	/* policy as of the last sweep */
-	struct st_policy_vals pv;
+	struct cb_policy_vals pv;
 	uint64_t rate, rate_client;	  /* bits/s in force now, 0 = no cap */
 	uint32_t month;			  /* YYYYMM, local time */
 	uint64_t bw_next;		  /* when the head of bwq may try again, 0 = none */
@@ -333,7 +333,7 @@ int st_srv_tls_init(struct st_server *srv);
 void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_http_req *req);
 /* The fill that can bring the missing pieces; NULL if none can. */
 struct st_fill *st_srv_fill_for(struct worker *w, struct conn *c, const uint8_t id[ST_ID_LEN],
-				const struct st_index_rec *rec, const struct st_obj *o);
+				const struct cb_index_rec *rec, const struct st_obj *o);
 void st_srv_park(struct worker *w, struct conn *c, enum conn_park how);
 /*
  * For a GET of o: whether ranges r[0..n) can be answered now (*missing if
@@ -341,7 +341,7 @@ void st_srv_park(struct worker *w, struct conn *c, enum conn_park how);
  * (the object is incomplete and cannot be had) or was parked until the
  * first byte is here; o's reference is then given back.
  */
-bool st_srv_route_ranges(struct worker *w, struct conn *c, const struct st_index_rec *orec,
+bool st_srv_route_ranges(struct worker *w, struct conn *c, const struct cb_index_rec *orec,
 			 struct st_obj *o, const struct st_range *r, unsigned n, bool *missing);
 
 /* ---------------------------------------------- st_srv_resp.c: responses */
@@ -355,7 +355,7 @@ void st_srv_resp_error(struct worker *w, struct conn *c, int status, bool close_
 void st_srv_resp_fill_failed(struct worker *w, struct conn *c, int status, bool head);
 /* GET/HEAD of a cached object, with ranges. Takes the reference on o. */
 void st_srv_resp_object(struct worker *w, struct conn *c, const struct st_http_req *req,
-			const struct st_index_rec *orec, struct st_obj *o, bool head);
+			const struct cb_index_rec *orec, struct st_obj *o, bool head);
 /* /_cachebox/pieces/<id>. Takes the reference on o. */
 void st_srv_resp_pieces(struct worker *w, struct conn *c, struct st_obj *o, bool head);
 void st_srv_resp_busy(struct worker *w, struct conn *c, bool head, uint64_t retry_s,

@@ -25,7 +25,7 @@ void st_srv_count_served(struct worker *w, struct conn *c)
 		return;
 	c->counted += d;
 	w->stats->bytes_served += d;
-	st_policy_add_month(w->srv->conf.pol, w->month, d);
+	cb_policy_add_month(w->srv->conf.pol, w->month, d);
 }
 
 /* Reads the policy control published, and what it means at this minute. */
@@ -33,16 +33,16 @@ void st_srv_policy_refresh(struct worker *w)
 {
 	unsigned minute;
 
-	st_policy_read(w->srv->conf.pol, &w->pv);
-	st_policy_now(&minute, &w->month);
-	w->rate = st_policy_rate_at(&w->pv, minute);
+	cb_policy_read(w->srv->conf.pol, &w->pv);
+	cb_policy_now(&minute, &w->month);
+	w->rate = cb_policy_rate_at(&w->pv, minute);
 	w->rate_client = w->pv.rate_client_bps;
 }
 
 /* Frees lingering slots, hands them to waiters, publishes the counts. */
 void st_srv_slots_tick(struct worker *w)
 {
-	struct st_policy_live *live = st_policy_live(w->srv->conf.pol);
+	struct cb_policy_live *live = cb_policy_live(w->srv->conf.pol);
 	unsigned active, queued;
 
 	if (st_slots_expire(w->srv->slots, w->pv.max_clients, cb_now_ns()))
@@ -69,7 +69,7 @@ void st_srv_slots_tick(struct worker *w)
  */
 bool st_srv_admit(struct worker *w, struct conn *c, bool head)
 {
-	struct st_policy_live *live = st_policy_live(w->srv->conf.pol);
+	struct cb_policy_live *live = cb_policy_live(w->srv->conf.pol);
 	uint64_t now = cb_now_ns(), retry = CB_MAX(1, w->pv.queue_timeout_ms / 1000);
 	int r;
 
@@ -95,7 +95,7 @@ bool st_srv_admit(struct worker *w, struct conn *c, bool head)
 		return false;
 	}
 	if (w->pv.monthly_cap &&
-	    st_policy_month_bytes(w->srv->conf.pol, w->month) >= w->pv.monthly_cap) {
+	    cb_policy_month_bytes(w->srv->conf.pol, w->month) >= w->pv.monthly_cap) {
 		__atomic_add_fetch(&live->rejected_cap, 1, __ATOMIC_RELAXED);
 		if (now - w->last_cap_log > CAP_LOG_INTERVAL_NS || !w->last_cap_log) {
 			w->last_cap_log = now;
@@ -182,7 +182,7 @@ void st_srv_bwq_remove(struct worker *w, struct conn *c)
 uint64_t st_srv_bw_limit(struct worker *w, struct conn *c, uint64_t ready)
 {
 	uint64_t now, g, wait_g = 0, wait_c = 0;
-	struct st_policy_live *live;
+	struct cb_policy_live *live;
 
 	if (!w->rate && !w->rate_client)
 		return ready;
@@ -193,14 +193,14 @@ uint64_t st_srv_bw_limit(struct worker *w, struct conn *c, uint64_t ready)
 		st_srv_park(w, c, PARK_BW);
 		return 0;
 	}
-	live = st_policy_live(w->srv->conf.pol);
+	live = cb_policy_live(w->srv->conf.pol);
 	now = cb_now_ns();
-	g = st_bucket_take(&live->tat_ns, w->rate, ready, now, &wait_g);
+	g = cb_bucket_take(&live->tat_ns, w->rate, ready, now, &wait_g);
 	if (g && w->rate_client && c->slot_held) {
-		uint64_t gc = st_bucket_take(st_slots_bucket(w->srv->slots, c->slot),
+		uint64_t gc = cb_bucket_take(st_slots_bucket(w->srv->slots, c->slot),
 					     w->rate_client, g, now, &wait_c);
 
-		st_bucket_refund(&live->tat_ns, w->rate, g - gc);
+		cb_bucket_refund(&live->tat_ns, w->rate, g - gc);
 		g = gc;
 	}
 	if (!g) {

@@ -428,7 +428,7 @@ static int worker_init(struct st_server *srv, struct worker *w, unsigned i)
 	w->lfd = -1;
 	w->efd = -1;
 	w->rng = cb_wall_ns() ^ ((uint64_t)i << 32) ^ 0x9e3779b97f4a7c15ull;
-	w->stats = st_index_stats(conf->ix, i);
+	w->stats = cb_index_stats(conf->ix, i);
 	w->lfd = listen_socket(&conf->cfg->server.listen);
 	if (w->lfd < 0)
 		return -errno;
@@ -461,7 +461,7 @@ struct st_server *st_server_start(const struct st_server_conf *conf)
 
 	if (n == 0)
 		n = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	n = CB_MAX(1u, CB_MIN(n, (unsigned)ST_MAX_WORKERS));
+	n = CB_MAX(1u, CB_MIN(n, (unsigned)CB_MAX_WORKERS));
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return NULL;

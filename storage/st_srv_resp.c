@@ -356,7 +356,7 @@ static void object_multipart(struct worker *w, struct conn *c, const struct st_o
 }
 
 void st_srv_resp_object(struct worker *w, struct conn *c, const struct st_http_req *req,
-			const struct st_index_rec *orec, struct st_obj *o, bool head)
+			const struct cb_index_rec *orec, struct st_obj *o, bool head)
 {
 	struct st_range r[ST_RANGE_MAX];
 	enum st_range_result rr;

@@ -116,7 +116,7 @@ static const struct cfg_origin *upstream_of(struct worker *w, struct conn *c,
  * if the object's origin is configured. NULL if none can.
  */
 struct st_fill *st_srv_fill_for(struct worker *w, struct conn *c, const uint8_t id[ST_ID_LEN],
-				const struct st_index_rec *rec, const struct st_obj *o)
+				const struct cb_index_rec *rec, const struct st_obj *o)
 {
 	const struct cfg_origin *origin;
 	char target[ST_KEY_MAX];
@@ -145,10 +145,10 @@ static bool first_byte_ready(const struct st_obj *o, uint64_t off)
  * from the fill. The answer starts once its first byte is here; later
  * pieces are waited for while sending (read-while-fill).
  */
-bool st_srv_route_ranges(struct worker *w, struct conn *c, const struct st_index_rec *orec,
+bool st_srv_route_ranges(struct worker *w, struct conn *c, const struct cb_index_rec *orec,
 			 struct st_obj *o, const struct st_range *r, unsigned n, bool *missing)
 {
-	struct st_index_rec frec;
+	struct cb_index_rec frec;
 	int fstatus = 0;
 
 	*missing = false;
@@ -187,7 +187,7 @@ bool st_srv_route_ranges(struct worker *w, struct conn *c, const struct st_index
 }
 
 /* A complete object older than max_cache_age: served, and revalidated behind. */
-static void maybe_revalidate(struct worker *w, struct conn *c, const struct st_index_rec *rec,
+static void maybe_revalidate(struct worker *w, struct conn *c, const struct cb_index_rec *rec,
 			     const struct st_obj *o)
 {
 	uint64_t age_ms = w->srv->conf.cfg->storage.max_cache_age_ms;
@@ -232,7 +232,7 @@ static void request_begin(struct worker *w, struct conn *c, const struct st_http
  * parked until the origin tells the length.
  */
 static struct st_obj *request_miss(struct worker *w, struct conn *c, const uint8_t id[ST_ID_LEN],
-				   enum req_kind kind, bool head, struct st_index_rec *rec)
+				   enum req_kind kind, bool head, struct cb_index_rec *rec)
 {
 	enum st_fill_state fs = ST_FILL_FAILED;
 	struct st_obj *o = NULL;
@@ -267,9 +267,9 @@ static struct st_obj *request_miss(struct worker *w, struct conn *c, const uint8
 
 void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_http_req *req)
 {
-	struct st_index *ix = w->srv->conf.ix;
+	struct cb_index *ix = w->srv->conf.ix;
 	bool head = req->method == ST_HTTP_HEAD;
-	struct st_index_rec rec;
+	struct cb_index_rec rec;
 	uint8_t id[ST_ID_LEN];
 	struct st_obj *o;
 	enum req_kind kind;
@@ -292,13 +292,13 @@ void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_htt
 	if (!st_srv_admit(w, c, head))
 		return;
 	cb_hex_encode(id, ST_ID_LEN, c->id_hex);
-	if (st_index_lookup(ix, id, &rec) < 0 || !(o = st_obj_get(w->srv->conf.oc, &rec))) {
+	if (cb_index_lookup(ix, id, &rec) < 0 || !(o = st_obj_get(w->srv->conf.oc, &rec))) {
 		o = request_miss(w, c, id, kind, head, &rec);
 		if (!o)
 			return;
 	}
 	st_srv_date_refresh(w);
-	st_index_touch(ix, id, w->date_sec);
+	cb_index_touch(ix, id, w->date_sec);
 	if (kind == REQ_OBJECT)
 		maybe_revalidate(w, c, &rec, o);
 	if (kind == REQ_PIECES)

@@ -138,7 +138,7 @@ static uint64_t ready_bytes(struct worker *w, struct conn *c, const struct seg *
 static void wait_piece(struct worker *w, struct conn *c, const struct seg *s)
 {
 	uint32_t p = (uint32_t)((s->off + c->seg_done) / c->obj->piece_size);
-	struct st_index_rec frec;
+	struct cb_index_rec frec;
 	int fstatus;
 
 	if (!st_srv_fill_for(w, c, c->obj->id, &c->orec, c->obj) ||

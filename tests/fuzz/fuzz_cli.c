@@ -16,7 +16,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *copy = malloc(size + 1), *argv[MAX_ARGV + 1], err[256];
-	struct st_policy_vals v = {0};
+	struct cb_policy_vals v = {0};
 	struct ctl_cli_args a;
 	struct ctl_request req;
 	bool want_usage, changed;

@@ -7,6 +7,7 @@ Every check is counted; any sanitizer report or internal error in the
 daemons' logs fails the scenario. Exit status: 0 pass, 1 fail, 77 skip.
 """
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
@@ -44,6 +46,33 @@ def finish():
     print("%s: %d checks passed, %d failed" % (os.path.basename(sys.argv[0]),
                                                 checks["passed"], checks["failed"]))
     sys.exit(1 if checks["failed"] or checks["passed"] == 0 else 0)
+
+
+def wait_until(predicate, timeout, what, interval=0.05):
+    """Polls predicate() until it returns something true, for at most timeout
+    seconds (and at most timeout / interval + 1 tries). Counts one check,
+    failed with `what` on timeout. Returns the last value of predicate()."""
+    deadline = time.monotonic() + timeout
+    value = None
+    for _ in range(int(timeout / interval) + 1):
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    check(value, "%s (waited %.1f s)" % (what, timeout))
+    return value
+
+
+# The file server reads the policy control publishes (`cacheboxctl limits`,
+# reload) on its 200 ms sweep and acknowledges nothing: after a change,
+# letting two sweeps pass is the only way to know it has been read.
+POLICY_SETTLE = 0.5
+
+
+def seed_of(name):
+    """A reproducible seed for make_file from a name (Python's hash() of a
+    str is salted per process)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
 
 
 def free_port():
@@ -77,6 +106,11 @@ def content_id(key):
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 class Appliance:
     def __init__(self, extra="", piece_size="64K", origins=("dl.example.com",), workers=2,
                  server_extra=(), storage_extra=()):
@@ -101,6 +135,12 @@ class Appliance:
             lines += ["[origin %s]" % o, "upstream = http://127.0.0.1:9"]
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n" + extra)
+
+    def add_origin(self, name, upstream, *lines):
+        """Appends an [origin name] section (more key = value lines after it)."""
+        with open(self.conf, "a") as f:
+            f.write("[origin %s]\nupstream = %s\n" % (name, upstream))
+            f.write("".join(ln + "\n" for ln in lines))
 
     def start(self, timeout=10):
         self.log = open(self.log_path, "ab")
@@ -171,6 +211,46 @@ class Appliance:
     def import_file(self, path, url):
         self.ctl("import", path, url)
 
+    def ctl_json(self, *args):
+        """`cacheboxctl --json ARGS`, its output parsed."""
+        return json.loads(self.ctl("--json", *args).stdout)
+
+    def stats(self):
+        return self.ctl_json("stats")
+
+    def listing(self):
+        """`list --json` as {key: object}."""
+        return {o["key"]: o for o in self.ctl_json("list")}
+
+    def limits(self, *args):
+        """`cacheboxctl limits ARGS`, then the file server's next policy read."""
+        self.ctl("limits", *args)
+        time.sleep(POLICY_SETTLE)
+
+    def storage_pid(self):
+        with open(os.path.join(self.state, "storage.pid")) as f:
+            return int(f.read())
+
+    def ctl_answers(self):
+        return self.ctl("status", check_rc=False).returncode == 0
+
+    def metrics_addr(self):
+        with open(self.conf) as f:
+            return f.read().split("metrics_listen = ")[1].split("\n")[0]
+
+    def metrics(self):
+        """The Prometheus endpoint, parsed: {(name, ((label, value), ...)): value}."""
+        with urllib.request.urlopen("http://%s/metrics" % self.metrics_addr(), timeout=5) as r:
+            return parse_prometheus(r.read().decode())
+
+    def wait_log(self, text, timeout=5):
+        """Waits until text is in the daemons' logs; a check."""
+        return wait_until(lambda: text in self.logs(), timeout, "the log says %r" % text)
+
+    def fill_url(self, name, origin="origin.test"):
+        """The URL of /name on a configured origin, through the box."""
+        return self.url("/%s?cacheHostOrigin=%s" % (name, origin))
+
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
@@ -191,10 +271,26 @@ class Appliance:
         return got[0] if got else (0, {}, b"")
 
 
+def exchange(port, raw, timeout=5):
+    """Sends raw bytes on a new connection to 127.0.0.1:port and returns all
+    that came back until the server closed it (or timeout passed)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(raw)
+        return recv_all(s, timeout)
+    finally:
+        s.close()
+
+
 def recv_all(s, timeout=10):
+    """Everything s receives until the peer closes it, resets it, or sends
+    nothing for timeout seconds; at most 10 minutes in all."""
     s.settimeout(timeout)
     chunks = []
-    while True:
+    deadline = time.monotonic() + 600
+    for _ in range(1 << 24):
+        if time.monotonic() > deadline:
+            break
         try:
             b = s.recv(1 << 20)
         except socket.timeout:
@@ -224,6 +320,73 @@ def parse_responses(data, head=False):
         body = data[end + 4:end + 4 + body_len]
         out.append((status, headers, body))
         data = data[end + 4 + body_len:]
+    return out
+
+
+def parse_multipart(content_type, body):
+    """A multipart/byteranges body (RFC 9110 §14.6) strictly parsed: the
+    boundary from content_type, then each part's headers and bytes. Returns
+    [(content_range, bytes)], or None if the body is not well formed
+    (preamble, delimiters, part lengths, closing delimiter, epilogue)."""
+    if not content_type.startswith("multipart/byteranges; boundary="):
+        return None
+    delim = b"--" + content_type.split("boundary=", 1)[1].encode()
+    parts, off = [], 0
+    if body[:2] == b"\r\n":
+        off = 2  # an empty preamble line is allowed
+    for _ in range(1000):
+        if body[off:off + len(delim)] != delim:
+            return None
+        off += len(delim)
+        if body[off:off + 2] == b"--":
+            return parts if body[off + 2:] in (b"", b"\r\n") else None
+        if body[off:off + 2] != b"\r\n":
+            return None
+        end = body.find(b"\r\n\r\n", off + 2)
+        if end < 0:
+            return None
+        headers = {}
+        for ln in body[off + 2:end].decode("latin-1").split("\r\n"):
+            k, _, v = ln.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        crange = headers.get("content-range", "")
+        try:
+            first, last = (int(x) for x in crange.split(" ", 1)[1].split("/")[0].split("-"))
+        except (IndexError, ValueError):
+            return None
+        start = end + 4
+        parts.append((crange, body[start:start + last - first + 1]))
+        off = start + last - first + 1
+        if body[off:off + 2] != b"\r\n":
+            return None
+        off += 2
+    return None
+
+
+def expected_parts(data, spans):
+    """[(content_range, bytes)] for inclusive (first, last) spans of data."""
+    return [("bytes %d-%d/%d" % (a, b, len(data)), data[a:b + 1]) for a, b in spans]
+
+
+def parse_prometheus(text):
+    """Prometheus text exposition: {(name, ((label, value), ...)): float}.
+    Raises ValueError on a sample line that does not parse."""
+    out = {}
+    for ln in text.splitlines():
+        if not ln or ln.startswith("#"):
+            continue
+        name_labels, value = ln.rsplit(" ", 1)
+        labels = ()
+        if "{" in name_labels:
+            name, rest = name_labels.split("{", 1)
+            if not rest.endswith("}"):
+                raise ValueError("bad sample line: " + ln)
+            pairs = [kv for kv in rest[:-1].split(",") if kv]
+            labels = tuple(sorted((k, v.strip('"')) for k, v in
+                                  (kv.split("=", 1) for kv in pairs)))
+        else:
+            name = name_labels
+        out[(name, labels)] = float(value)
     return out
 
 

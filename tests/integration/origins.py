@@ -11,7 +11,23 @@ import subprocess
 import threading
 import time
 
-from cbtest import free_port
+from cbtest import free_port, read_file, seed_of
+
+
+def read_head(sock, buf):
+    """Reads from sock until buf holds a whole message head. Returns (head,
+    the bytes after it), or (None, buf) if the peer closed first; OSError
+    (a timeout, a reset) passes through. At most 1 MiB is read for a head."""
+    for _ in range(1 << 20):
+        if b"\r\n\r\n" in buf:
+            return tuple(buf.split(b"\r\n\r\n", 1))
+        if len(buf) > 1 << 20:
+            break
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    return None, buf
 
 
 def make_test_certs(d):
@@ -75,18 +91,44 @@ http {
         raise RuntimeError("nginx did not start")
 
     def requests(self):
+        """Every request logged, as [request line, host, range, via, user agent,
+        cookie, x-forwarded-host, status]."""
         if not os.path.exists(self.log):
             return []
         with open(self.log) as f:
             return [ln.rstrip("\n").split("|") for ln in f]
+
+    def requests_for(self, name):
+        """The logged requests for the path /name (query aside)."""
+        return [q for q in self.requests() if q[0].split(" ")[1].split("?")[0] == "/" + name]
+
+    def count(self, name):
+        """How many requests for /name the origin got."""
+        return len(self.requests_for(name))
 
     def stop(self):
         self.proc.terminate()
         self.proc.wait(10)
 
 
+def nginx_origin(app, names=("origin.test",), extra=(), **nginx_args):
+    """Starts Debian's nginx on app.dir/www and configures it in app as each
+    origin of names (with extra lines). Returns (nginx, www); the caller stops
+    nginx. www_file(www, name) reads back a file it serves."""
+    www = os.path.join(app.dir, "www")
+    os.makedirs(www)
+    nginx = Nginx(www, app.dir, **nginx_args)
+    for name in names:
+        app.add_origin(name, "http://127.0.0.1:%d" % nginx.port, *extra)
+    return nginx, www
+
+
+def www_file(www, name):
+    return read_file(os.path.join(www, name))
+
+
 def body_of(path, size):
-    return random.Random(path).randbytes(size)
+    return random.Random(seed_of(path)).randbytes(size)
 
 
 class _Server(socketserver.ThreadingTCPServer):
@@ -117,17 +159,12 @@ class BadOrigin:
             def handle(self):
                 self.request.settimeout(10)
                 buf = b""
-                while True:
-                    while b"\r\n\r\n" not in buf:
-                        try:
-                            chunk = self.request.recv(65536)
-                        except OSError:
-                            return
-                        if not chunk:
-                            return
-                        buf += chunk
-                    head, buf = buf.split(b"\r\n\r\n", 1)
-                    if not outer.answer(self.request, head.decode("latin-1")):
+                for _ in range(100000):
+                    try:
+                        head, buf = read_head(self.request, buf)
+                    except OSError:
+                        return
+                    if head is None or not outer.answer(self.request, head.decode("latin-1")):
                         return
 
         self.server, self.port = serve_threaded(Handler)
@@ -228,13 +265,10 @@ class ForwardProxy:
                 upstream = None
                 buf = b""
                 try:
-                    while True:
-                        while b"\r\n\r\n" not in buf:
-                            chunk = self.request.recv(65536)
-                            if not chunk:
-                                return
-                            buf += chunk
-                        head, buf = buf.split(b"\r\n\r\n", 1)
+                    for _ in range(100000):
+                        head, buf = read_head(self.request, buf)
+                        if head is None:
+                            return
                         lines = head.decode("latin-1").split("\r\n")
                         method, target, version = lines[0].split(" ")
                         if method == "CONNECT":
@@ -253,13 +287,17 @@ class ForwardProxy:
                         req = "%s %s %s\r\n%s\r\n\r\n" % (method, m.group(3), version,
                                                           "\r\n".join(lines[1:]))
                         upstream.sendall(req.encode("latin-1"))
-                        resp = b""
-                        while b"\r\n\r\n" not in resp:
-                            resp += upstream.recv(65536)
-                        rhead, body = resp.split(b"\r\n\r\n", 1)
+                        rhead, body = read_head(upstream, b"")
+                        if rhead is None:
+                            return
                         length = int(re.search(rb"(?i)content-length: (\d+)", rhead).group(1))
-                        while len(body) < length:
-                            body += upstream.recv(65536)
+                        for _ in range(length):  # each recv brings a byte or more
+                            if len(body) >= length:
+                                break
+                            chunk = upstream.recv(65536)
+                            if not chunk:
+                                return
+                            body += chunk
                         self.request.sendall(rhead + b"\r\n\r\n" + body)
                 except OSError:
                     return
@@ -283,7 +321,7 @@ class ForwardProxy:
             upstream.sendall(early)
         socks = [client, upstream]
         try:
-            while True:
+            for _ in range(1 << 20):  # a tunnel carries tests' objects: well below this
                 ready, _, _ = select.select(socks, [], [], 10)
                 if not ready:
                     return

@@ -8,7 +8,6 @@
 - the business-hours switch, with the clock moved (CACHEBOX_CLOCK_OFFSET) to
   07:59:54: 64 Mbit/s until 08:00, then the window's 16 Mbit/s."""
 import hashlib
-import json
 import os
 import socket
 import sys
@@ -16,7 +15,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbtest import Appliance, check, finish, make_file  # noqa: E402
+from cbtest import Appliance, check, finish, make_file, read_file  # noqa: E402
+from origins import read_head  # noqa: E402
 
 SIZE = 16 * 1024 * 1024
 
@@ -45,14 +45,10 @@ class Reader(threading.Thread):
             if self.stop.is_set():
                 break
             s.sendall(req)
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = s.recv(4096)
-                if not chunk:
-                    self.reconnects += 1
-                    return
-                head += chunk
-            head, body = head.split(b"\r\n\r\n", 1)
+            head, body = read_head(s, b"")
+            if head is None:
+                self.reconnects += 1
+                return
             h = hashlib.sha256(body)
             got = len(body)
             with self.lock:
@@ -84,22 +80,22 @@ def total(readers):
 def main():
     app = Appliance(extra="[limits]\nmax_clients = 10\nmax_bandwidth_served = 40M\n")
     src = make_file(os.path.join(app.dir, "obj.bin"), SIZE, seed=31)
-    want = hashlib.sha256(open(src, "rb").read()).hexdigest()
+    want = hashlib.sha256(read_file(src)).hexdigest()
     try:
         app.start()
         app.import_file(src, "http://dl.example.com/obj.bin")
         readers = [Reader(app, "127.0.0.%d" % (61 + i), want) for i in range(3)]
         for r in readers:
             r.start()
-        time.sleep(2)  # past the first burst
-        s = json.loads(app.ctl("--json", "stats").stdout)
+        time.sleep(2)  # past the first burst: letting time pass is the test
+        s = app.stats()
         check(s["month_uploaded"] >= 5e6 and s["bytes_served"] >= 5e6,
               "downloads in progress are counted as they go: %d bytes after 2 s, none finished"
               % s["month_uploaded"])
         rate = 40e6 / 8
         marks = [(time.monotonic(), total(readers))]
         for _ in range(3):
-            time.sleep(10)
+            time.sleep(10)  # a 10 s measurement window
             marks.append((time.monotonic(), total(readers)))
         for r in readers:
             r.stop.set()
@@ -116,21 +112,20 @@ def main():
         check(min(shares) > 0.2 * sum(shares), "no client starved: %s" % shares)
 
         # Per client: one client alone, 16 Mbit/s, the global cap lifted.
-        app.ctl("limits", "--max-bandwidth-served", "0", "--max-bandwidth-per-client", "16M")
-        time.sleep(0.5)
+        app.limits("--max-bandwidth-served", "0", "--max-bandwidth-per-client", "16M")
         r = Reader(app, "127.0.0.70", want)
         r.start()
-        time.sleep(1)
+        time.sleep(1)  # past the first burst
         t0, b0 = time.monotonic(), r.count()
-        time.sleep(5)
+        time.sleep(5)  # the measurement window
         got = (r.count() - b0) / (time.monotonic() - t0)
         check(abs(got - 2e6) / 2e6 <= 0.03, "per-client cap: %.3f MB/s against 2 MB/s"
               % (got / 1e6))
         # Raised at run time, under the same connection.
-        app.ctl("limits", "--max-bandwidth-per-client", "32M")
-        time.sleep(1)
+        app.limits("--max-bandwidth-per-client", "32M")
+        time.sleep(0.5)  # the new rate's first burst passes
         t0, b0 = time.monotonic(), r.count()
-        time.sleep(4)
+        time.sleep(4)  # the measurement window
         got = (r.count() - b0) / (time.monotonic() - t0)
         r.stop.set()
         r.join(15)
@@ -160,7 +155,7 @@ def main():
             samples.append((time.time(), r.count()))
             if time.time() > switch + 6:
                 break
-            time.sleep(0.1)
+            time.sleep(0.1)  # the sampling interval
         r.stop.set()
         r.join(15)
 
@@ -178,6 +173,10 @@ def main():
         s = app.ctl("stats").stdout
         check("(business hours)" in s, "stats says business hours are on: %s"
               % [ln for ln in s.splitlines() if "bandwidth" in ln])
+        s = app.stats()
+        check(s["business_hours_now"] is True and s["limits"]["business_hours"] == "08:00-18:00",
+              "stats --json says business hours are on: %s" % {
+                  k: s[k] for k in ("business_hours_now", "bandwidth_cap_now")})
     finally:
         del os.environ["CACHEBOX_CLOCK_OFFSET"]
         app.cleanup()

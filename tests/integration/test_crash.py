@@ -14,8 +14,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbtest import Appliance, check, curl, finish, make_file  # noqa: E402
-from origins import Nginx  # noqa: E402
+from cbtest import Appliance, check, curl, finish, make_file, read_file, seed_of  # noqa: E402
+from origins import nginx_origin  # noqa: E402
 
 PIECE = 64 * 1024
 ROUNDS = int(os.environ.get("CRASH_ROUNDS", "20"))
@@ -53,17 +53,9 @@ def kill9(app):
 def main():
     rnd = random.Random(int(os.environ.get("CRASH_SEED", "1234")))
     app = Appliance(origins=())
-    www = os.path.join(app.dir, "www")
-    os.makedirs(www)
-    nginx = Nginx(www, app.dir, limit_rate="1m")  # fills last long enough to be cut
-    with open(app.conf, "a") as f:
-        f.write("[origin origin.test]\nupstream = http://127.0.0.1:%d\n" % nginx.port)
-
-    def url(name):
-        return app.url("/%s?cacheHostOrigin=origin.test" % name)
-
-    def origin_count(name):
-        return sum(1 for q in nginx.requests() if q[0].split(" ")[1] == "/" + name)
+    nginx, www = nginx_origin(app, limit_rate="1m")  # fills last long enough to be cut
+    url = app.fill_url
+    origin_count = nginx.count
 
     try:
         resumed = 0
@@ -71,11 +63,11 @@ def main():
             names = ["r%02d-%d.bin" % (rnd_no, k) for k in range(OBJS)]
             for n in names:
                 make_file(os.path.join(www, n), rnd.randint(20, 60) * PIECE + rnd.randint(0, 999),
-                          seed=hash(n) & 0xffffffff)
+                          seed=seed_of(n))
             app.start()
             clients = [subprocess.Popen(["curl", "-s", "-o", "/dev/null", url(n)])
                        for n in names]
-            time.sleep(rnd.uniform(0.02, 0.8))
+            time.sleep(rnd.uniform(0.02, 0.8))  # the random instant is the test
             kill9(app)
             for c in clients:
                 c.wait(30)
@@ -85,7 +77,7 @@ def main():
             app.start()
             check(time.time() - t0 < 5, "round %d: back in %.1f s" % (rnd_no, time.time() - t0))
             for n in names:
-                want = open(os.path.join(www, n), "rb").read()
+                want = read_file(os.path.join(www, n))
                 got = curl("-o", "-", url(n), timeout=60).stdout
                 check(hashlib.sha256(got).digest() == hashlib.sha256(want).digest(),
                       "round %d: %s exact after kill -9" % (rnd_no, n))

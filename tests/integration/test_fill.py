@@ -12,21 +12,17 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cbtest import Appliance, check, curl, finish, make_file, sha256_file  # noqa: E402
-from origins import ForwardProxy, Nginx  # noqa: E402
+from origins import ForwardProxy, nginx_origin, www_file  # noqa: E402
 
 PIECE = 64 * 1024
 
 
 def main():
     app = Appliance(origins=())
-    www = os.path.join(app.dir, "www")
-    os.makedirs(www)
-    nginx = Nginx(www, app.dir)
+    nginx, www = nginx_origin(app)
     proxy = ForwardProxy()
-    with open(app.conf, "a") as f:
-        f.write("[origin origin.test]\nupstream = http://127.0.0.1:%d\n" % nginx.port)
-        f.write("[origin viaproxy.test]\nupstream = http://127.0.0.1:%d\nproxy = 127.0.0.1:%d\n"
-                % (nginx.port, proxy.port))
+    app.add_origin("viaproxy.test", "http://127.0.0.1:%d" % nginx.port,
+                   "proxy = 127.0.0.1:%d" % proxy.port)
     files = {"cold.bin": 3 * 1024 * 1024 + 5, "ranged.bin": 2 * 1024 * 1024,
              "crowd.bin": 8 * 1024 * 1024 + 1, "aria.bin": 6 * 1024 * 1024 + 333,
              "partial.bin": 20 * PIECE + 7, "tiny.bin": 10, "hdrs.bin": 1000}
@@ -34,13 +30,10 @@ def main():
         make_file(os.path.join(www, name), size, seed=size)
 
     def data(name):
-        return open(os.path.join(www, name), "rb").read()
+        return www_file(www, name)
 
-    def origin_reqs(name):
-        return [q for q in nginx.requests() if q[0].split(" ")[1] == "/" + name]
-
-    def url(name):
-        return app.url("/%s?cacheHostOrigin=origin.test" % name)
+    origin_reqs = nginx.requests_for
+    url = app.fill_url
 
     try:
         app.start()

@@ -7,31 +7,23 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cbtest import Appliance, check, content_id, curl, finish, make_file  # noqa: E402
-from origins import Nginx  # noqa: E402
+from origins import nginx_origin, www_file  # noqa: E402
 
 PIECE = 64 * 1024
 
 
 def main():
     app = Appliance(origins=(), storage_extra=["min_file_size_to_cache = 1M"])
-    www = os.path.join(app.dir, "www")
-    os.makedirs(www)
-    nginx = Nginx(www, app.dir)
-    with open(app.conf, "a") as f:
-        f.write("[origin origin.test]\nupstream = http://127.0.0.1:%d\n" % nginx.port)
+    nginx, www = nginx_origin(app)
     make_file(os.path.join(www, "small.bin"), 500 * 1024 + 3, seed=1)
     make_file(os.path.join(www, "big.bin"), 2 * 1024 * 1024, seed=2)
 
-    def url(name):
-        return app.url("/%s?cacheHostOrigin=origin.test" % name)
-
-    def origin_count(name):
-        return sum(1 for q in nginx.requests() if q[0].split(" ")[1] == "/" + name)
+    url = app.fill_url
+    origin_count = nginx.count
 
     try:
         app.start()
-        small = open(os.path.join(www, "small.bin"), "rb").read()
-        big = open(os.path.join(www, "big.bin"), "rb").read()
+        small, big = www_file(www, "small.bin"), www_file(www, "big.bin")
         for i in range(2):
             check(curl("-o", "-", url("small.bin")).stdout == small,
                   "small object served exactly (%d)" % i)
@@ -42,9 +34,10 @@ def main():
               "small object fetched from the origin each time (%d requests)"
               % origin_count("small.bin"))
         check(origin_count("big.bin") == len(big) // PIECE, "big object fetched once")
-        listing = app.ctl("list").stdout
-        check(content_id("origin.test/small.bin") not in listing, "small object not kept")
-        check(content_id("origin.test/big.bin") in listing, "big object kept")
+        objs = app.listing()
+        check("origin.test/small.bin" not in objs, "small object not kept: %s" % list(objs))
+        check(objs.get("origin.test/big.bin", {}).get("complete") and
+              objs["origin.test/big.bin"]["size"] == len(big), "big object kept, complete")
         cid = content_id("origin.test/small.bin")
         check(not glob.glob(os.path.join(app.shard, "objects", cid[:2], cid + "*")),
               "no file of the small object left")

@@ -2,32 +2,23 @@
 """cacheboxctl prestage: an object filled from its origin before anyone asks,
 one ranged GET per piece over parallel connections, every piece hashed; and
 a misbehaving origin never gets a piece committed."""
-import glob
-import hashlib
+import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cbtest import Appliance, check, content_id, curl, finish, make_file  # noqa: E402
-from origins import BadOrigin, Nginx, body_of  # noqa: E402
+from origins import BadOrigin, body_of, nginx_origin, www_file  # noqa: E402
 
 PIECE = 64 * 1024
 BAD_SIZE = 5 * PIECE + 1234
 
 
-def data_files(app):
-    return glob.glob(os.path.join(app.shard, "objects", "*", "*.data"))
-
-
 def main():
     app = Appliance(origins=())
-    www = os.path.join(app.dir, "www")
-    os.makedirs(www)
-    nginx = Nginx(www, app.dir)
+    nginx, www = nginx_origin(app)
     bad = BadOrigin(BAD_SIZE, PIECE, timeout_s=1.0)
-    with open(app.conf, "a") as f:
-        f.write("[origin origin.test]\nupstream = http://127.0.0.1:%d\n" % nginx.port)
-        f.write("[origin bad.test]\nupstream = http://127.0.0.1:%d\ntimeout = 1s\n" % bad.port)
+    app.add_origin("bad.test", "http://127.0.0.1:%d" % bad.port, "timeout = 1s")
     try:
         app.start()
         # A real origin: bytes exact, one request per piece, only our headers.
@@ -47,9 +38,8 @@ def main():
                       and q[6] == "-" and q[2].startswith("bytes=") and q[7] == "206"
                       for q in reqs), "%s: origin saw Host, Range and the loop header only"
                   % name)
-            got = curl("-o", "-", app.url("/%s?cacheHostOrigin=origin.test" % name)).stdout
-            want = open(os.path.join(www, name), "rb").read()
-            check(got == want, "%s: served from the cache byte for byte" % name)
+            got = curl("-o", "-", app.fill_url(name)).stdout
+            check(got == www_file(www, name), "%s: served from the cache byte for byte" % name)
         st, h, _ = app.request("HEAD", "/big.bin?cacheHostOrigin=origin.test")
         check(st == 200 and h.get("etag", "").startswith('"') and "last-modified" in h,
               "origin's validators served")
@@ -64,11 +54,14 @@ def main():
 
         # A flaky origin (every other answer cut short): retried, then exact.
         r = app.ctl("--json", "prestage", "http://bad.test/flaky/obj", check_rc=False)
-        check(r.returncode == 0 and '"size":%d' % BAD_SIZE in r.stdout,
+        got = json.loads(r.stdout) if r.returncode == 0 else {}
+        check(got.get("size") == BAD_SIZE and got.get("key") == "bad.test/flaky/obj" and
+              got.get("id") == content_id("bad.test/flaky/obj") and
+              got.get("pieces") == (BAD_SIZE + PIECE - 1) // PIECE,
               "flaky origin: prestaged after retries: %s %s" % (r.stdout, r.stderr))
         check(bad.count("/flaky/obj") > (BAD_SIZE + PIECE - 1) // PIECE,
               "flaky origin: pieces were asked again")
-        got = curl("-o", "-", app.url("/flaky/obj?cacheHostOrigin=bad.test")).stdout
+        got = curl("-o", "-", app.fill_url("flaky/obj", "bad.test")).stdout
         check(got == body_of("/flaky/obj", BAD_SIZE), "flaky origin: bytes exact")
 
         # Misbehaving origins: never stored complete, a clear reason, bounded retries.
@@ -83,9 +76,9 @@ def main():
             check(r.returncode == 1 and (why in r.stderr or "the fill stopped" in r.stderr),
                   "%s: refused (%s)" % (mode, r.stderr.strip()))
             check(why in app.logs(), "%s: the reason is in the log" % mode)
-            listed = [ln for ln in app.ctl("list").stdout.splitlines()
-                      if content_id("bad.test" + path) in ln]
-            check(not listed or "partial" in listed[0], "%s: never listed complete" % mode)
+            listed = app.listing().get("bad.test" + path)
+            check(not listed or not listed["complete"], "%s: never listed complete: %s"
+                  % (mode, listed))
             npieces = (BAD_SIZE + PIECE - 1) // PIECE
             check(bad.count(path) <= 2 * (1 + 3 * (npieces - 1)),
                   "%s: %d origin requests (at most 3 tries a piece, 2 fills)" % (

@@ -7,10 +7,10 @@ import hashlib
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbtest import Appliance, check, content_id, finish, make_file, sha256_file  # noqa: E402
+from cbtest import (Appliance, check, content_id, finish, make_file,  # noqa: E402
+                    sha256_file, wait_until)
 
 
 def main():
@@ -25,7 +25,8 @@ def main():
         out = os.path.join(app.dir, "slow")
         slow = subprocess.Popen(["curl", "-sS", "--limit-rate", "6M", "-o", out,
                                  app.url("/_cachebox/content/" + cid)])
-        time.sleep(1)
+        wait_until(lambda: os.path.exists(out) and os.path.getsize(out) >= 1 << 20, 5,
+                   "the slow reader is reading the old version")
         app.import_file(v2, url)
         r = subprocess.run(["curl", "-sS", app.url("/_cachebox/content/" + cid)],
                            capture_output=True, timeout=60)
@@ -35,8 +36,12 @@ def main():
         check(sha256_file(out) == sha256_file(v1), "the slow reader got exactly the old version")
         files = glob.glob(os.path.join(app.shard, "objects", cid[:2], cid + ".*"))
         check(len(files) == 2, "one meta and one data file left: %s" % files)
-        r = app.ctl("--json", "list")
-        check('"size":%d' % (20 << 20) in r.stdout, "list reports the new size")
+        objs = app.listing()
+        check(list(objs) == ["dl.example.com/update.cab"] and
+              objs["dl.example.com/update.cab"]["size"] == 20 << 20 and
+              objs["dl.example.com/update.cab"]["id"] == cid and
+              objs["dl.example.com/update.cab"]["complete"],
+              "list reports the new size: %s" % objs)
         app.stop()
         app.start()
         r = subprocess.run(["curl", "-sS", app.url("/_cachebox/content/" + cid)],

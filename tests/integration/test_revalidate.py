@@ -10,42 +10,35 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbtest import Appliance, check, curl, finish, make_file  # noqa: E402
-from origins import Nginx  # noqa: E402
+from cbtest import Appliance, check, curl, finish, make_file, read_file, wait_until  # noqa: E402
+from origins import nginx_origin  # noqa: E402
 
 PIECE = 64 * 1024
 
 
 def main():
     app = Appliance(origins=(), storage_extra=["max_cache_age = 3s"])
-    www = os.path.join(app.dir, "www")
-    os.makedirs(www)
-    nginx = Nginx(www, app.dir)
-    with open(app.conf, "a") as f:
-        f.write("[origin origin.test]\nupstream = http://127.0.0.1:%d\n" % nginx.port)
+    nginx, www = nginx_origin(app)
     same = os.path.join(www, "same.bin")
     changing = os.path.join(www, "changing.bin")
     make_file(same, 10 * PIECE + 5, seed=1)
     make_file(changing, 12 * PIECE + 9, seed=2)
-    v1 = open(changing, "rb").read()
+    v1 = read_file(changing)
 
-    def url(name):
-        return app.url("/%s?cacheHostOrigin=origin.test" % name)
-
-    def origin_count(name):
-        return sum(1 for q in nginx.requests() if q[0].split(" ")[1] == "/" + name)
+    url = app.fill_url
+    origin_count = nginx.count
 
     try:
         app.start()
         for name in ("same.bin", "changing.bin"):
-            check(curl("-o", "-", url(name)).stdout == open(os.path.join(www, name), "rb").read(),
+            check(curl("-o", "-", url(name)).stdout == read_file(os.path.join(www, name)),
                   "%s: first fill" % name)
         n_same = origin_count("same.bin")
 
         # The origin's copy changes (new bytes, new length, new mtime: a new ETag).
         make_file(changing, 14 * PIECE + 3, seed=3)
         os.utime(changing, (time.time() + 10, time.time() + 10))
-        v2 = open(changing, "rb").read()
+        v2 = read_file(changing)
 
         time.sleep(1.6)  # still fresh: a hit keeps them in use, no origin request
         for name in ("same.bin", "changing.bin"):
@@ -53,18 +46,19 @@ def main():
         check(origin_count("same.bin") == n_same, "a fresh hit does not ask the origin")
         time.sleep(2.0)  # past max_cache_age since the fill, used 2 s ago
         r = curl("-o", "-", url("same.bin"))
-        check(r.stdout == open(same, "rb").read(), "unchanged object served while stale")
+        check(r.stdout == read_file(same), "unchanged object served while stale")
         seen = set()
-        deadline = time.time() + 15
-        while time.time() < deadline:
+
+        def replaced():
             body = curl("-o", "-", url("changing.bin")).stdout
             seen.add("v1" if body == v1 else "v2" if body == v2 else "mixed")
-            if body == v2:
-                break
-            time.sleep(0.2)
+            return body == v2
+
+        wait_until(replaced, 15, "the changed object was replaced by the new version",
+                   interval=0.2)
         check("mixed" not in seen, "every answer one whole version: %s" % seen)
-        check("v2" in seen, "the changed object was replaced by the new version")
-        time.sleep(0.5)
+        wait_until(lambda: origin_count("same.bin") >= n_same + 1, 5,
+                   "the unchanged object was revalidated")
         check(origin_count("same.bin") == n_same + 1,
               "unchanged object: one revalidation request (%d)" % (origin_count("same.bin") - n_same))
         # The refreshed object is fresh again: no new origin request within the age.

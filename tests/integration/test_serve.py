@@ -2,13 +2,14 @@
 """Import files of awkward sizes and read them back through every URL form
 and many ranges, byte for byte, with curl, aria2c and raw sockets; restart
 and check the cache survived."""
+import hashlib
 import os
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbtest import (Appliance, check, content_id, curl, finish, make_file,  # noqa: E402
-                    sha256_file)
+from cbtest import (Appliance, check, content_id, curl, expected_parts, finish,  # noqa: E402
+                    make_file, parse_multipart, sha256_file, wait_until)
 
 PIECE = 64 * 1024
 SIZES = {"one-byte": 1, "one-piece": PIECE, "piece-plus-one": PIECE + 1,
@@ -84,17 +85,19 @@ def main(server_extra):
             check(st == 200 and h.get("content-length") == str(size) and body == b"",
                   "%s: HEAD" % name)
 
-        # multipart/byteranges, parsed by python's email package
+        # multipart/byteranges: each part's Content-Range and bytes, and the framing
         big = files["several-mib"]
+        size = len(big[1])
         st, h, body = app.request("GET", "/_cachebox/content/%s" % big[2],
                                   {"Range": "bytes=0-9, 100000-100009, -5"})
         check(st == 206 and h.get("content-type", "").startswith("multipart/byteranges"),
               "multipart: status and type")
-        boundary = h.get("content-type", "").split("boundary=")[-1].encode()
-        parts = [p for p in body.split(b"--" + boundary) if p.strip(b"\r\n-")]
-        want = [big[1][0:10], big[1][100000:100010], big[1][-5:]]
-        got = [p.split(b"\r\n\r\n", 1)[1][:-2] for p in parts]
-        check(got == want, "multipart: each part exact")
+        got = parse_multipart(h.get("content-type", ""), body)
+        want = expected_parts(big[1], [(0, 9), (100000, 100009), (size - 5, size - 1)])
+        check(got == want, "multipart: well formed, each part's range and bytes exact: %s"
+              % [(r, len(b)) for r, b in got or []])
+        check(h.get("content-length") == str(len(body)), "multipart: Content-Length of the body")
+        mp_len = len(body)
 
         # aria2c, 3 connections, whole-file sha-256
         out = os.path.join(app.dir, "aria")
@@ -107,11 +110,12 @@ def main(server_extra):
         # pieces list
         st, h, body = app.request("GET", "/_cachebox/pieces/%s" % big[2])
         lines = body.decode().splitlines()
-        check(st == 200 and lines[0] == "cachebox-pieces 1" and
-              lines[1] == "size %d" % len(big[1]) and lines[2] == "piece_size %d" % PIECE,
-              "pieces list header")
-        import hashlib
-        check(lines[4] == hashlib.sha256(big[1][:PIECE]).hexdigest(), "pieces list hash 0")
+        npieces = (size + PIECE - 1) // PIECE
+        check(st == 200 and lines[:4] == ["cachebox-pieces 1", "size %d" % size,
+                                          "piece_size %d" % PIECE, "pieces %d" % npieces],
+              "pieces list header: %s" % lines[:4])
+        check(lines[4:] == [hashlib.sha256(big[1][i * PIECE:(i + 1) * PIECE]).hexdigest()
+                            for i in range(npieces)], "pieces list: every piece's hash")
 
         # unknown objects and origins
         # (this appliance's origin refuses connections: a miss is a 502)
@@ -125,15 +129,19 @@ def main(server_extra):
         st, _, _ = app.request("GET", "/_cachebox/health")
         check(st == 200, "health")
 
-        # the access log names every response
-        import time
-        time.sleep(1.2)
-        log = app.access_log()
-        check(any(big[2] in ln and " 206 " in ln and " HIT cache " in ln for ln in log),
-              "access log line for a ranged hit")
-        mp = [ln for ln in log if " bytes=0-9,100000-100009,-5 " in ln]
-        check(mp and int(mp[0].split()[6]) > 25,
-              "multipart: the logged bytes include the part headers: %s" % mp[:1])
+        # the access log names every response (written on the 200 ms sweep)
+        def logged(pred):
+            return [f for f in (ln.split() for ln in app.access_log()) if len(f) == 10 and pred(f)]
+
+        ranged = wait_until(lambda: logged(lambda f: f[3] == big[2] and f[5] == "206" and
+                                           f[7:9] == ["HIT", "cache"]), 5,
+                            "access log line for a ranged hit")
+        check(ranged and all(f[1].startswith("127.0.0.1:") and f[2] == "GET" for f in ranged),
+              "ranged hits logged with peer and method: %s" % ranged[:1])
+        mp = logged(lambda f: f[4] == "bytes=0-9,100000-100009,-5")
+        check(len(mp) == 1 and int(mp[0][6]) == mp_len,
+              "multipart: the logged bytes are the body sent, part headers included "
+              "(%d): %s" % (mp_len, mp))
 
         # restart: the cache survives
         app.stop()
@@ -141,8 +149,10 @@ def main(server_extra):
         for name, (path, data, cid) in files.items():
             r = curl("-o", "-", app.url("/_cachebox/content/%s" % cid))
             check(r.stdout == data, "%s: served after restart" % name)
-        r = app.ctl("list")
-        check(r.stdout.count("complete") == len(SIZES), "list shows every object")
+        objs = app.listing()
+        check(sorted(objs) == sorted("dl.example.com/pkgs/%s.bin" % n for n in SIZES) and
+              all(o["complete"] and o["size"] == SIZES[k.split("/")[-1][:-4]]
+                  for k, o in objs.items()), "list shows every object, complete: %s" % objs)
     finally:
         app.cleanup()
 

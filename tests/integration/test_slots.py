@@ -14,7 +14,6 @@ loopback addresses and a per-client cap so that each download lasts about
 - `cacheboxctl limits` changes the limit at run time, and stats and the
   Prometheus endpoint count the rejections."""
 import hashlib
-import json
 import os
 import socket
 import struct
@@ -22,10 +21,9 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbtest import Appliance, check, finish, make_file  # noqa: E402
+from cbtest import Appliance, check, finish, make_file, read_file, wait_until  # noqa: E402
 
 SIZE = 4 * 1024 * 1024  # at 16 Mbit/s per client: 2 s
 
@@ -72,12 +70,7 @@ def max_overlap(intervals):
 
 
 def stats(app):
-    return json.loads(app.ctl("--json", "stats").stdout)
-
-
-def storage_pid(app):
-    with open(os.path.join(app.state, "storage.pid")) as f:
-        return int(f.read())
+    return app.stats()
 
 
 def fd_count(pid):
@@ -121,7 +114,7 @@ def main():
     app = Appliance(extra="[limits]\nmax_clients = 3\nqueue_timeout = 20s\n"
                           "max_bandwidth_per_client = 16M\n")
     src = make_file(os.path.join(app.dir, "obj.bin"), SIZE, seed=11)
-    want = hashlib.sha256(open(src, "rb").read()).hexdigest()
+    want = hashlib.sha256(read_file(src)).hexdigest()
     try:
         app.start()
         app.import_file(src, "http://dl.example.com/obj.bin")
@@ -137,7 +130,7 @@ def main():
                 s = stats(app)
                 seen["max_active"] = max(seen["max_active"], s["clients_active"])
                 seen["max_queued"] = max(seen["max_queued"], s["clients_queued"])
-                time.sleep(0.05)
+                time.sleep(0.05)  # the sampling interval
 
         t = threading.Thread(target=watch)
         t.start()
@@ -159,8 +152,7 @@ def main():
         # 4 s downloads, arrivals 0.3 s apart: the first 3 end 0.3 s apart, so
         # the slots free one by one; the next 3 are served; the last 4 would
         # not get a slot before 8.9 s and time out by 7.7 s.
-        app.ctl("limits", "--queue-timeout", "5s", "--max-bandwidth-per-client", "8M")
-        time.sleep(0.5)
+        app.limits("--queue-timeout", "5s", "--max-bandwidth-per-client", "8M")
         res = run_clients(app, 10, 21, 0.3)
         codes = [r["status"] for r in res]
         check(codes == [200] * 6 + [503] * 4, "10 clients: the first 6 served, 4 got 503: %s"
@@ -179,16 +171,23 @@ def main():
               "the 503s came after the 5 s queue wait: %s" % ["%.2f" % w for w in waited])
         s = stats(app)
         check(s["rejected_busy"] == 4, "stats counts 4 busy rejections: %d" % s["rejected_busy"])
-        metrics_addr = open(app.conf).read().split("metrics_listen = ")[1].split("\n")[0]
-        text = urllib.request.urlopen("http://%s/metrics" % metrics_addr, timeout=5).read()
-        check(b'cachebox_rejected_total{reason="busy"} 4' in text,
-              "the metrics endpoint counts them too")
+        m = app.metrics()
+        busy = m.get(("cachebox_rejected_total", (("reason", "busy"),)))
+        check(busy == 4, "the metrics endpoint counts them too: %s" % busy)
 
         # 1000 clients aborting: mid-body (100 slots) and while queued.
-        app.ctl("limits", "--max-clients", "100", "--max-bandwidth-per-client", "0",
-                "--queue-timeout", "20s")
-        time.sleep(1.5)
-        pid = storage_pid(app)
+        app.limits("--max-clients", "100", "--max-bandwidth-per-client", "0",
+                   "--queue-timeout", "20s")
+        pid = app.storage_pid()
+        last = [-1]
+
+        def fds_settled():  # the 10 clients' connections closed: the same count twice
+            n = fd_count(pid)
+            same, last[0] = n == last[0], n
+            return same and stats(app)["clients_active"] == 0
+
+        wait_until(fds_settled, 5, "the file server's fds settle before the baseline",
+                   interval=0.3)
         base = fd_count(pid)
         hosts = ["127.0.%d.%d" % (1 + i // 250, 1 + i % 250) for i in range(1000)]
         t0 = time.time()
@@ -196,27 +195,23 @@ def main():
         for w in range(8):  # 8 waves of 100: all within the limit, each reads some body
             mid_body += abort_wave(app, hosts[w * 100:(w + 1) * 100], 256 * 1024)
         # 200 at once against 100 slots: half abort mid-body, half while queued.
-        app.ctl("limits", "--max-bandwidth-per-client", "8M")
+        app.limits("--max-bandwidth-per-client", "8M")
         abort_wave(app, hosts[800:], 0, hold=0.5)
         check(mid_body >= 700, "at least 700 clients got body bytes before aborting: %d"
               % mid_body)
-        deadline = time.time() + 3
-        s = stats(app)
-        while time.time() < deadline and (s["clients_active"] or s["clients_queued"]):
-            time.sleep(0.1)
+
+        def slots_free():
             s = stats(app)
-        check(s["clients_active"] == 0 and s["clients_queued"] == 0,
-              "after 1000 aborts: 0 active, 0 queued (%d, %d), %.1f s after the last"
-              % (s["clients_active"], s["clients_queued"], time.time() - t0))
-        deadline = time.time() + 5
-        while time.time() < deadline and fd_count(pid) > base:
-            time.sleep(0.1)
-        check(fd_count(pid) <= base, "fd count back to its baseline: %d (was %d)"
-              % (fd_count(pid), base))
+            return s["clients_active"] == 0 and s["clients_queued"] == 0
+
+        wait_until(slots_free, 3, "after 1000 aborts: 0 active, 0 queued", interval=0.1)
+        print("slots free %.1f s after the first wave" % (time.time() - t0))
+        wait_until(lambda: fd_count(pid) <= base, 5, "fd count back to its baseline %d" % base,
+                   interval=0.1)
         # A client that asks and then stops reading: the stalled-reader
         # timeout (idle_timeout, 5 s here) closes it and its slot is free
         # within a second after that.
-        app.ctl("limits", "--max-bandwidth-per-client", "0")
+        app.limits("--max-bandwidth-per-client", "0")
         stuck = socket.socket()
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stuck.bind(("127.0.0.251", 0))
@@ -224,15 +219,16 @@ def main():
         # Four pipelined: 16 MiB is more than the socket buffers take.
         stuck.sendall(b"GET /obj.bin?cacheHostOrigin=dl.example.com HTTP/1.1\r\nHost: x\r\n\r\n"
                       * 4)
-        time.sleep(1)
-        check(stats(app)["clients_active"] == 1, "the stalled client holds a slot")
+        wait_until(lambda: stats(app)["clients_active"] == 1, 3, "the stalled client holds a slot")
         t0 = time.time()
-        while time.time() - t0 < 10 and stats(app)["clients_active"]:
-            time.sleep(0.1)
+        time.sleep(1)  # the buffers fill and the stall begins: the timeout counts from it
+        check(stats(app)["clients_active"] == 1, "the stalled client still holds its slot")
+        wait_until(lambda: stats(app)["clients_active"] == 0, 10,
+                   "the stalled client's slot is freed", interval=0.1)
         freed = time.time() - t0
-        check(stats(app)["clients_active"] == 0 and freed <= 5 + 1.5,
+        check(freed <= 1 + 5 + 1.5,
               "its slot is free once the timeout closed it: %.1f s after the stall began "
-              "(idle_timeout 5 s)" % (freed + 1))
+              "(idle_timeout 5 s)" % freed)
         stuck.close()
         # And the box still serves.
         res = run_clients(app, 1, 250, 0)

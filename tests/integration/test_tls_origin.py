@@ -9,7 +9,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbtest import Appliance, check, curl, finish, free_port, make_file  # noqa: E402
+from cbtest import Appliance, check, curl, finish, free_port, make_file, read_file  # noqa: E402
 from origins import ForwardProxy, Nginx, make_test_certs  # noqa: E402
 
 
@@ -32,25 +32,23 @@ def main():
         "ssl_ciphers DEFAULT@SECLEVEL=0; }" % (ports["old"], www, d, d),
     ])
     nginx = Nginx(www, d, servers=servers, port=ports["good"])
-    with open(app.conf, "a") as f:
-        for name in ports:
-            f.write("[origin %s.test]\nupstream = https://127.0.0.1:%d\nca_file = %s/ca.pem\n"
-                    % (name, ports[name], d))
+    ca = "ca_file = %s/ca.pem" % d
+    for name in ports:
+        app.add_origin(name + ".test", "https://127.0.0.1:%d" % ports[name], ca)
     proxy, refusing = ForwardProxy(), ForwardProxy(connect_status=403)
-    with open(app.conf, "a") as f:
-        f.write("[origin tunnel.test]\nupstream = https://127.0.0.1:%d\nca_file = %s/ca.pem\n"
-                "proxy = 127.0.0.1:%d\n" % (ports["good"], d, proxy.port))
-        f.write("[origin shut.test]\nupstream = https://127.0.0.1:%d\nca_file = %s/ca.pem\n"
-                "proxy = 127.0.0.1:%d\n" % (ports["good"], d, refusing.port))
+    app.add_origin("tunnel.test", "https://127.0.0.1:%d" % ports["good"], ca,
+                   "proxy = 127.0.0.1:%d" % proxy.port)
+    app.add_origin("shut.test", "https://127.0.0.1:%d" % ports["good"], ca,
+                   "proxy = 127.0.0.1:%d" % refusing.port)
     size = 3 * 1024 * 1024 + 17
     make_file(os.path.join(www, "obj.bin"), size, seed=5)
-    want = open(os.path.join(www, "obj.bin"), "rb").read()
+    want = read_file(os.path.join(www, "obj.bin"))
     try:
         app.start()
         r = curl("-D", "/dev/stderr", "-o", "-",
-                 app.url("/obj.bin?cacheHostOrigin=good.test"))
+                 app.fill_url("obj.bin", "good.test"))
         check(r.stdout == want and b"fwd=miss" in r.stderr, "https origin: cold fill exact")
-        r = curl("-o", "-", app.url("/obj.bin?cacheHostOrigin=good.test"))
+        r = curl("-o", "-", app.fill_url("obj.bin", "good.test"))
         check(r.stdout == want, "https origin: then a hit")
         refused = {"other": "address mismatch", "self": "self-signed certificate",
                    "old": "TLS handshake"}
@@ -63,7 +61,7 @@ def main():
               "only the trusted origin was asked for content")
 
         # https through the upstream proxy: CONNECT, then TLS to the origin.
-        r = curl("-o", "-", app.url("/obj.bin?cacheHostOrigin=tunnel.test"))
+        r = curl("-o", "-", app.fill_url("obj.bin", "tunnel.test"))
         check(r.stdout == want, "https origin via a CONNECT proxy: bytes exact")
         tunnels = set(proxy.seen)
         check(len(proxy.seen) >= 1 and tunnels == {"CONNECT 127.0.0.1:%d" % ports["good"]},

@@ -120,6 +120,66 @@ Test(format, inconsistent_fields_rejected_even_with_good_checksum)
 	st_meta_fini(&m);
 }
 
+/* Found by fuzz_meta: a size near 2^64 wrapped st_npieces to 0 pieces. */
+Test(format, size_that_wraps_npieces_rejected)
+{
+	struct st_meta m, d;
+	uint8_t *buf;
+	size_t len;
+
+	make_meta(&m, 0, 4096);
+	m.size = UINT64_MAX - 100; /* (size + 4095) / 4096 wraps to 0 */
+	cr_assert_eq(st_npieces(m.size, m.piece_size), 0);
+	len = st_meta_encoded_size(&m);
+	buf = malloc(len);
+	st_meta_encode(&m, buf);
+	cr_assert_eq(st_meta_decode(buf, len, &d), -EINVAL);
+	cr_assert_null(d.hashes);
+	free(buf);
+	st_meta_fini(&m);
+
+	make_meta(&m, 0, 4096);
+	m.size = (uint64_t)4096 << 32; /* 2^32 pieces: truncated to 0 in a u32 */
+	len = st_meta_encoded_size(&m);
+	buf = malloc(len);
+	st_meta_encode(&m, buf);
+	cr_assert_eq(st_meta_decode(buf, len, &d), -EINVAL);
+	free(buf);
+	st_meta_fini(&m);
+
+	make_meta(&m, (uint64_t)ST_MAX_PIECES * 4096, 4096); /* the largest allowed */
+	len = st_meta_encoded_size(&m);
+	buf = malloc(len);
+	st_meta_encode(&m, buf);
+	cr_assert_eq(st_meta_decode(buf, len, &d), 0);
+	cr_assert_eq(d.npieces, ST_MAX_PIECES);
+	st_meta_fini(&d);
+	free(buf);
+	st_meta_fini(&m);
+}
+
+/* Found by fuzz_meta: an ETag with a NUL inside decoded to a shorter string,
+ * so the metadata did not encode back to the bytes on disk. */
+Test(format, etag_with_nul_rejected)
+{
+	struct st_meta m, d;
+	uint8_t *buf;
+	size_t len, etag_off;
+
+	make_meta(&m, 65536, 65536);
+	len = st_meta_encoded_size(&m);
+	buf = malloc(len);
+	st_meta_encode(&m, buf);
+	etag_off = 96 + m.key_len;
+	cr_assert_eq(memcmp(buf + etag_off, "\"abc\"", 5), 0);
+	buf[etag_off + 2] = '\0';
+	SHA256(buf, len - 32, buf + len - 32);
+	cr_assert_eq(st_meta_decode(buf, len, &d), -EINVAL);
+	cr_assert_null(d.hashes);
+	free(buf);
+	st_meta_fini(&m);
+}
+
 Test(format, file_write_read_atomic)
 {
 	char dir[] = "/tmp/cbx-format-XXXXXX", path[256];

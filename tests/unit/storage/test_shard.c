@@ -1,4 +1,4 @@
-/* Weighted rendezvous placement: spread, weights, and minimal movement. */
+/* storage/st_shard.c: weighted rendezvous placement: spread, weights, and minimal movement. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>

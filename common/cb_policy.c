@@ -1,5 +1,10 @@
-/* Shared policy and counters (see st_policy.h). */
-#include "st_policy.h"
+/*
+ * Shared policy and counters (see cb_policy.h): opening and repairing
+ * policy.shm, the seqlock over the published values, the month's upload
+ * total, the per-shard space reservations of fills and the GCRA buckets.
+ * Part of the cb_shm library: libc and pthreads only.
+ */
+#include "cb_policy.h"
 
 #include "cb_common.h"
 #include "cb_log.h"
@@ -15,27 +20,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ST_POLICY_MAGIC 0x31594c4f50584243ull /* "CBXPOLY1" */
-#define QUANTUM_NS	20000000ull
-#define QUANTUM_MIN	512u
+#define QUANTUM_NS  20000000ull
+#define QUANTUM_MIN 512u
 
-struct st_policy_file {
-	uint64_t magic;
-	uint32_t layout;
-	uint32_t size;
-	_Atomic uint32_t seq; /* seqlock over vals: odd while control writes */
-	uint32_t pad;
-	struct st_policy_vals vals;
-	struct st_policy_live live __attribute__((aligned(64)));
+struct cb_policy {
+	struct cb_policy_file *f;
 };
 
-struct st_policy {
-	struct st_policy_file *f;
-};
-
-struct st_policy *st_policy_open(const char *path, const struct st_policy_vals *publish)
+struct cb_policy *cb_policy_open(const char *path, const struct cb_policy_vals *publish)
 {
-	struct st_policy *p = calloc(1, sizeof(*p));
+	struct cb_policy *p = calloc(1, sizeof(*p));
 	struct stat st;
 	void *base;
 	int fd;
@@ -45,33 +39,33 @@ struct st_policy *st_policy_open(const char *path, const struct st_policy_vals *
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0 || fstat(fd, &st) < 0)
 		goto fail;
-	if (st.st_size != (off_t)sizeof(struct st_policy_file)) {
+	if (st.st_size != (off_t)sizeof(struct cb_policy_file)) {
 		if (st.st_size)
 			cb_warn("%s: size %lld, not %zu: starting its counters afresh", path,
-				(long long)st.st_size, sizeof(struct st_policy_file));
-		if (ftruncate(fd, 0) < 0 || ftruncate(fd, sizeof(struct st_policy_file)) < 0)
+				(long long)st.st_size, sizeof(struct cb_policy_file));
+		if (ftruncate(fd, 0) < 0 || ftruncate(fd, sizeof(struct cb_policy_file)) < 0)
 			goto fail;
 	}
-	base = mmap(NULL, sizeof(struct st_policy_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	base = mmap(NULL, sizeof(struct cb_policy_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED)
 		goto fail;
 	close(fd);
 	p->f = base;
-	if (p->f->magic != ST_POLICY_MAGIC || p->f->layout != ST_POLICY_LAYOUT ||
-	    p->f->size != sizeof(struct st_policy_file)) {
+	if (p->f->magic != CB_POLICY_MAGIC || p->f->layout != CB_POLICY_LAYOUT ||
+	    p->f->size != sizeof(struct cb_policy_file)) {
 		if (p->f->magic)
 			cb_warn("%s: another layout: starting its counters afresh", path);
 		memset(p->f, 0, sizeof(*p->f));
-		p->f->layout = ST_POLICY_LAYOUT;
-		p->f->size = sizeof(struct st_policy_file);
+		p->f->layout = CB_POLICY_LAYOUT;
+		p->f->size = sizeof(struct cb_policy_file);
 		atomic_thread_fence(memory_order_release);
-		p->f->magic = ST_POLICY_MAGIC;
+		p->f->magic = CB_POLICY_MAGIC;
 	}
 	/* A writer that died mid-publish leaves seq odd: make it even again. */
 	if (atomic_load(&p->f->seq) & 1)
 		atomic_fetch_add(&p->f->seq, 1);
 	if (publish)
-		st_policy_publish(p, publish);
+		cb_policy_publish(p, publish);
 	return p;
 fail:
 	if (fd >= 0) {
@@ -84,7 +78,7 @@ fail:
 	return NULL;
 }
 
-void st_policy_close(struct st_policy *p)
+void cb_policy_close(struct cb_policy *p)
 {
 	if (!p)
 		return;
@@ -92,26 +86,13 @@ void st_policy_close(struct st_policy *p)
 	free(p);
 }
 
-void st_policy_sync(struct st_policy *p)
+void cb_policy_sync(struct cb_policy *p)
 {
 	msync(p->f, sizeof(*p->f), MS_ASYNC);
 }
 
-void st_policy_vals_from_cfg(struct st_policy_vals *v, const struct cfg *cfg)
-{
-	memset(v, 0, sizeof(*v));
-	v->max_clients = cfg->limits.max_clients;
-	v->queue_timeout_ms = cfg->limits.queue_timeout_ms;
-	v->rate_bps = cfg->limits.max_bandwidth_served;
-	v->rate_client_bps = cfg->limits.max_bandwidth_per_client;
-	v->business_start_min = cfg->limits.business_start_min;
-	v->business_end_min = cfg->limits.business_end_min;
-	v->business_rate_bps = cfg->limits.business_hours_max_bandwidth;
-	v->monthly_cap = cfg->limits.monthly_upload_cap;
-}
-
 /* One writer at a time: control's single thread (or a file server alone). */
-void st_policy_publish(struct st_policy *p, const struct st_policy_vals *v)
+void cb_policy_publish(struct cb_policy *p, const struct cb_policy_vals *v)
 {
 	atomic_fetch_add_explicit(&p->f->seq, 1, memory_order_acq_rel);
 	atomic_thread_fence(memory_order_release);
@@ -119,9 +100,9 @@ void st_policy_publish(struct st_policy *p, const struct st_policy_vals *v)
 	atomic_fetch_add_explicit(&p->f->seq, 1, memory_order_release);
 }
 
-void st_policy_read(const struct st_policy *p, struct st_policy_vals *v)
+void cb_policy_read(const struct cb_policy *p, struct cb_policy_vals *v)
 {
-	struct st_policy_file *f = p->f;
+	struct cb_policy_file *f = p->f;
 
 	for (int i = 0; i < 1000; i++) {
 		uint32_t s1 = atomic_load_explicit(&f->seq, memory_order_acquire);
@@ -137,7 +118,7 @@ void st_policy_read(const struct st_policy *p, struct st_policy_vals *v)
 	*v = f->vals;
 }
 
-struct st_policy_live *st_policy_live(struct st_policy *p)
+struct cb_policy_live *cb_policy_live(struct cb_policy *p)
 {
 	return &p->f->live;
 }
@@ -156,7 +137,7 @@ static void clock_offset_init(void)
 	}
 }
 
-static int64_t st_policy_clock_offset(void)
+static int64_t cb_policy_clock_offset(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -164,9 +145,9 @@ static int64_t st_policy_clock_offset(void)
 	return clock_offset;
 }
 
-void st_policy_now(unsigned *minute, uint32_t *month)
+void cb_policy_now(unsigned *minute, uint32_t *month)
 {
-	time_t t = time(NULL) + st_policy_clock_offset();
+	time_t t = time(NULL) + cb_policy_clock_offset();
 	struct tm tm;
 
 	localtime_r(&t, &tm);
@@ -174,7 +155,7 @@ void st_policy_now(unsigned *minute, uint32_t *month)
 	*month = (uint32_t)((tm.tm_year + 1900) * 100 + tm.tm_mon + 1);
 }
 
-bool st_policy_in_business_hours(const struct st_policy_vals *v, unsigned minute)
+bool cb_policy_in_business_hours(const struct cb_policy_vals *v, unsigned minute)
 {
 	unsigned s = v->business_start_min, e = v->business_end_min;
 
@@ -183,16 +164,16 @@ bool st_policy_in_business_hours(const struct st_policy_vals *v, unsigned minute
 	return s < e ? minute >= s && minute < e : minute >= s || minute < e; /* past midnight */
 }
 
-uint64_t st_policy_rate_at(const struct st_policy_vals *v, unsigned minute)
+uint64_t cb_policy_rate_at(const struct cb_policy_vals *v, unsigned minute)
 {
-	if (v->business_rate_bps && st_policy_in_business_hours(v, minute))
+	if (v->business_rate_bps && cb_policy_in_business_hours(v, minute))
 		return v->business_rate_bps;
 	return v->rate_bps;
 }
 
-uint64_t st_policy_add_month(struct st_policy *p, uint32_t month, uint64_t bytes)
+uint64_t cb_policy_add_month(struct cb_policy *p, uint32_t month, uint64_t bytes)
 {
-	struct st_policy_live *l = &p->f->live;
+	struct cb_policy_live *l = &p->f->live;
 	uint32_t m = __atomic_load_n(&l->month, __ATOMIC_ACQUIRE);
 
 	if (m != month) {
@@ -204,9 +185,9 @@ uint64_t st_policy_add_month(struct st_policy *p, uint32_t month, uint64_t bytes
 	return __atomic_add_fetch(&l->month_bytes, bytes, __ATOMIC_RELAXED);
 }
 
-uint64_t st_policy_month_bytes(const struct st_policy *p, uint32_t month)
+uint64_t cb_policy_month_bytes(const struct cb_policy *p, uint32_t month)
 {
-	const struct st_policy_live *l = &p->f->live;
+	const struct cb_policy_live *l = &p->f->live;
 
 	if (__atomic_load_n(&l->month, __ATOMIC_ACQUIRE) != month)
 		return 0;
@@ -221,7 +202,7 @@ static uint64_t cost_ns(uint64_t bytes, uint64_t rate_bps)
 	return ns > UINT64_MAX / 2 ? UINT64_MAX / 2 : (uint64_t)ns;
 }
 
-uint64_t st_bucket_take(uint64_t *tat_ns, uint64_t rate_bps, uint64_t want, uint64_t now_ns,
+uint64_t cb_bucket_take(uint64_t *tat_ns, uint64_t rate_bps, uint64_t want, uint64_t now_ns,
 			uint64_t *wait_ns)
 {
 	uint64_t quantum = CB_MAX((uint64_t)QUANTUM_MIN, rate_bps / 8 * QUANTUM_NS / 1000000000ull);
@@ -233,8 +214,8 @@ uint64_t st_bucket_take(uint64_t *tat_ns, uint64_t rate_bps, uint64_t want, uint
 	t = __atomic_load_n(tat_ns, __ATOMIC_ACQUIRE);
 	do {
 		base = CB_MAX(t, now_ns);
-		if (base - now_ns > ST_BUCKET_BURST_NS) {
-			*wait_ns = base - now_ns - ST_BUCKET_BURST_NS;
+		if (base - now_ns > CB_BUCKET_BURST_NS) {
+			*wait_ns = base - now_ns - CB_BUCKET_BURST_NS;
 			return 0;
 		}
 		next = base + cost_ns(grant, rate_bps);
@@ -243,7 +224,7 @@ uint64_t st_bucket_take(uint64_t *tat_ns, uint64_t rate_bps, uint64_t want, uint
 	return grant;
 }
 
-void st_bucket_refund(uint64_t *tat_ns, uint64_t rate_bps, uint64_t bytes)
+void cb_bucket_refund(uint64_t *tat_ns, uint64_t rate_bps, uint64_t bytes)
 {
 	uint64_t c, t, n;
 
@@ -257,12 +238,12 @@ void st_bucket_refund(uint64_t *tat_ns, uint64_t rate_bps, uint64_t bytes)
 					    __ATOMIC_ACQUIRE));
 }
 
-int st_policy_reserve(struct st_policy *p, unsigned s, uint64_t size)
+int cb_policy_reserve(struct cb_policy *p, unsigned s, uint64_t size)
 {
-	struct st_shard_space *sp;
+	struct cb_shard_space *sp;
 	uint64_t limit, a, w;
 
-	if (s >= CFG_MAX_SHARDS)
+	if (s >= CB_MAX_SHARDS)
 		return 0;
 	sp = &p->f->live.shard[s];
 	limit = __atomic_load_n(&sp->limit, __ATOMIC_ACQUIRE);

@@ -6,69 +6,69 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "st_policy.h"
+#include "cb_policy.h"
 
 #define SEC 1000000000ull
 
 Test(policy, publish_read_and_persist)
 {
 	char dir[] = "/tmp/cbx-policy-XXXXXX", path[128];
-	struct st_policy_vals v = {.max_clients = 3,
+	struct cb_policy_vals v = {.max_clients = 3,
 				   .queue_timeout_ms = 30000,
 				   .rate_bps = 8000000,
 				   .monthly_cap = 1 << 30},
 			      got;
-	struct st_policy *p, *q;
+	struct cb_policy *p, *q;
 
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/policy.shm", dir);
-	p = st_policy_open(path, &v);
+	p = cb_policy_open(path, &v);
 	cr_assert_not_null(p);
-	st_policy_add_month(p, 202611, 1000);
-	q = st_policy_open(path, NULL); /* a second process attaching */
-	st_policy_read(q, &got);
+	cb_policy_add_month(p, 202611, 1000);
+	q = cb_policy_open(path, NULL); /* a second process attaching */
+	cb_policy_read(q, &got);
 	cr_assert_eq(memcmp(&got, &v, sizeof(v)), 0);
-	cr_assert_eq(st_policy_month_bytes(q, 202611), 1000);
-	st_policy_close(p);
-	st_policy_close(q);
+	cr_assert_eq(cb_policy_month_bytes(q, 202611), 1000);
+	cb_policy_close(p);
+	cb_policy_close(q);
 	/* Reopened later: the month's total is still there. */
-	p = st_policy_open(path, NULL);
-	cr_assert_eq(st_policy_add_month(p, 202611, 24), 1024);
-	cr_assert_eq(st_policy_month_bytes(p, 202612), 0, "another month reads 0");
-	cr_assert_eq(st_policy_add_month(p, 202612, 5), 5, "a new month starts at 0");
-	st_policy_close(p);
+	p = cb_policy_open(path, NULL);
+	cr_assert_eq(cb_policy_add_month(p, 202611, 24), 1024);
+	cr_assert_eq(cb_policy_month_bytes(p, 202612), 0, "another month reads 0");
+	cr_assert_eq(cb_policy_add_month(p, 202612, 5), 5, "a new month starts at 0");
+	cb_policy_close(p);
 	unlink(path);
 	rmdir(dir);
 }
 
 Test(policy, business_hours)
 {
-	struct st_policy_vals v = {.rate_bps = 100,
+	struct cb_policy_vals v = {.rate_bps = 100,
 				   .business_rate_bps = 10,
 				   .business_start_min = 8 * 60,
 				   .business_end_min = 18 * 60};
 
-	cr_assert_eq(st_policy_rate_at(&v, 7 * 60 + 59), 100);
-	cr_assert_eq(st_policy_rate_at(&v, 8 * 60), 10);
-	cr_assert_eq(st_policy_rate_at(&v, 17 * 60 + 59), 10);
-	cr_assert_eq(st_policy_rate_at(&v, 18 * 60), 100);
+	cr_assert_eq(cb_policy_rate_at(&v, 7 * 60 + 59), 100);
+	cr_assert_eq(cb_policy_rate_at(&v, 8 * 60), 10);
+	cr_assert_eq(cb_policy_rate_at(&v, 17 * 60 + 59), 10);
+	cr_assert_eq(cb_policy_rate_at(&v, 18 * 60), 100);
 	v.business_start_min = 22 * 60; /* across midnight */
 	v.business_end_min = 6 * 60;
-	cr_assert_eq(st_policy_rate_at(&v, 23 * 60), 10);
-	cr_assert_eq(st_policy_rate_at(&v, 5 * 60), 10);
-	cr_assert_eq(st_policy_rate_at(&v, 12 * 60), 100);
+	cr_assert_eq(cb_policy_rate_at(&v, 23 * 60), 10);
+	cr_assert_eq(cb_policy_rate_at(&v, 5 * 60), 10);
+	cr_assert_eq(cb_policy_rate_at(&v, 12 * 60), 100);
 	v.business_rate_bps = 0; /* no cap of its own: the normal one */
-	cr_assert_eq(st_policy_rate_at(&v, 23 * 60), 100);
+	cr_assert_eq(cb_policy_rate_at(&v, 23 * 60), 100);
 	v.business_rate_bps = 10;
 	v.business_end_min = v.business_start_min; /* no window */
-	cr_assert_eq(st_policy_rate_at(&v, 23 * 60), 100);
+	cr_assert_eq(cb_policy_rate_at(&v, 23 * 60), 100);
 }
 
 Test(bucket, unlimited_grants_all)
 {
 	uint64_t tat = 0, wait;
 
-	cr_assert_eq(st_bucket_take(&tat, 0, 1 << 20, 5, &wait), 1 << 20);
+	cr_assert_eq(cb_bucket_take(&tat, 0, 1 << 20, 5, &wait), 1 << 20);
 	cr_assert_eq(wait, 0);
 }
 
@@ -82,7 +82,7 @@ Test(bucket, long_run_rate_is_exact)
 		double expect = (double)rates[r] / 8 * 10, err;
 
 		while (now < end) {
-			uint64_t g = st_bucket_take(&tat, rates[r], 1 << 20, now, &wait);
+			uint64_t g = cb_bucket_take(&tat, rates[r], 1 << 20, now, &wait);
 
 			if (g) {
 				sent += g;
@@ -104,11 +104,11 @@ Test(bucket, refund_gives_back)
 {
 	uint64_t tat = 0, wait, g;
 
-	g = st_bucket_take(&tat, 8000000, 1 << 20, SEC, &wait);
+	g = cb_bucket_take(&tat, 8000000, 1 << 20, SEC, &wait);
 	cr_assert_gt(g, 0);
-	st_bucket_refund(&tat, 8000000, g);
+	cb_bucket_refund(&tat, 8000000, g);
 	cr_assert_leq(tat, SEC);
-	st_bucket_refund(&tat, 8000000, 1ull << 40); /* never below zero */
+	cb_bucket_refund(&tat, 8000000, 1ull << 40); /* never below zero */
 	cr_assert_eq(tat, 0);
 }
 
@@ -129,7 +129,7 @@ static void *taker(void *arg)
 	for (int i = 0; i < 200000; i++) {
 		uint64_t now = __atomic_load_n(&fake_now, __ATOMIC_RELAXED);
 
-		sh->sent[me] += st_bucket_take(&sh->tat, 8000000, 16384, now, &wait);
+		sh->sent[me] += cb_bucket_take(&sh->tat, 8000000, 16384, now, &wait);
 	}
 	return NULL;
 }
@@ -149,7 +149,7 @@ Test(bucket, shared_without_lock)
 	for (int i = 0; i < 4; i++)
 		total += sh.sent[i];
 	/* 8 Mbit/s = 1 MB/s: the 50 ms burst is 50 KB, plus one 20 ms quantum. */
-	burst_bytes = 1000000 * (ST_BUCKET_BURST_NS / 1000000) / 1000 + 20000 + 16384;
+	burst_bytes = 1000000 * (CB_BUCKET_BURST_NS / 1000000) / 1000 + 20000 + 16384;
 	cr_assert_leq(total, burst_bytes, "total %llu", (unsigned long long)total);
 	cr_assert_gt(total, 0);
 }
