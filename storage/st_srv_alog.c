@@ -1,0 +1,70 @@
+/*
+ * The file server's access log: one line per response, written into the
+ * worker's buffer when the response ends (or is cut short) and flushed to
+ * the access log fd by the sweep, when the buffer is nearly full, and at
+ * stop. Each worker has its own buffer, so there is no lock. The line
+ * format is a contract (docs/storage.md): time, client, method, content
+ * ID, range, status, bytes, result, source and duration.
+ */
+#include "st_srv.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+void st_srv_alog_flush(struct worker *w)
+{
+	int fd = w->srv->conf.access_fd >= 0 ? w->srv->conf.access_fd : STDERR_FILENO;
+	size_t done = 0;
+
+	while (done < w->alog_len) {
+		ssize_t n = write(fd, w->alog + done, w->alog_len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	w->alog_len = 0;
+}
+
+/*
+ * The result and source fields of each result. The source says where the
+ * body came from: a 503 for a client slot came from neither; the monthly
+ * cap's 503 keeps the "origin" it was always logged with.
+ */
+static const struct {
+	const char *name, *source;
+} results[RESULT_COUNT] = {
+	[RESULT_NONE] = {"-", "-"},	    [RESULT_HIT] = {"HIT", "cache"},
+	[RESULT_MISS] = {"MISS", "origin"}, [RESULT_PARTIAL] = {"PARTIAL", "origin"},
+	[RESULT_BUSY] = {"BUSY", "-"},	    [RESULT_CAPPED] = {"CAPPED", "origin"},
+};
+
+/* time client method content-id range status bytes HIT|MISS|PARTIAL source duration */
+void st_srv_alog_line(struct worker *w, struct conn *c)
+{
+	uint64_t dur_us = (cb_now_ns() - c->t_start) / 1000;
+	struct timespec ts;
+	struct tm tm;
+	int n;
+
+	CB_ASSERT(c->result < RESULT_COUNT && results[c->result].name);
+	if (w->alog_len + 512 > ALOG_CAP)
+		st_srv_alog_flush(w);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = snprintf(
+		w->alog + w->alog_len, ALOG_CAP - w->alog_len,
+		"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s %s %s %d %llu %s %s %llu.%03llums\n",
+		tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		ts.tv_nsec / 1000000, c->peer, c->method[0] ? c->method : "-",
+		c->id_hex[0] ? c->id_hex : "-", c->range_desc[0] ? c->range_desc : "-", c->status,
+		(unsigned long long)c->body_sent, results[c->result].name,
+		results[c->result].source, (unsigned long long)(dur_us / 1000),
+		(unsigned long long)(dur_us % 1000));
+	if (n > 0)
+		w->alog_len += CB_MIN((size_t)n, ALOG_CAP - w->alog_len - 1);
+}

@@ -1,0 +1,413 @@
+/*
+ * A connection of the file server, from accept to free. It moves through
+ * READ (head bytes arrive by recv into provided buffers and are copied
+ * into c->in; the buffer goes straight back), SEND (a response is being
+ * sent, or waits parked) and LINGER (after an error answer the write side
+ * is shut and input drained for a moment, so the client reads the answer
+ * rather than a reset). Pipelined requests wait in c->in and are parsed
+ * only after the previous response is sent, so answers leave in order; a
+ * bad request stops parsing, so nothing pipelined behind it is answered.
+ * A request is answered once its whole body is buffered. Deadlines (head,
+ * idle, linger) are checked by the loop's sweep. A connection is freed
+ * only when no operation of it is in flight (c->pending).
+ */
+#include "st_srv.h"
+
+#include "cb_log.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void conn_link(struct worker *w, struct conn *c)
+{
+	c->next = w->conns;
+	c->prev = NULL;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+}
+
+/* The peer's address: printable for the logs, and v4-mapped as the slot key. */
+static void conn_peer(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN];
+
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) != 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		snprintf(c->peer, sizeof(c->peer), "%s:%u", host, ntohs(a->sin_port));
+		c->addr[10] = c->addr[11] = 0xff; /* ::ffff:a.b.c.d */
+		memcpy(c->addr + 12, &a->sin_addr, 4);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		snprintf(c->peer, sizeof(c->peer), "[%s]:%u", host, ntohs(a->sin6_port));
+		memcpy(c->addr, &a->sin6_addr, 16);
+	}
+}
+
+struct conn *st_srv_conn_new(struct worker *w, int fd)
+{
+	struct conn *c;
+	int one = 1;
+
+	c = aligned_alloc(CONN_ALIGN, (sizeof(*c) + CONN_ALIGN - 1) & ~(size_t)(CONN_ALIGN - 1));
+	if (!c)
+		return NULL;
+	memset(c, 0, sizeof(*c));
+	c->magic = CONN_MAGIC;
+	c->fd = fd;
+	c->pipe[0] = c->pipe[1] = -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	conn_peer(c);
+	conn_link(w, c);
+	w->stats->conns_open++;
+	w->stats->conns_total++;
+	c->state = CS_READ;
+	st_srv_deadline_set(w, c, w->srv->conf.cfg->server.header_timeout_ms);
+	st_srv_recv_arm(w, c);
+	return c;
+}
+
+static void conn_unlink(struct worker *w, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->nconns--;
+}
+
+void st_srv_conn_free(struct worker *w, struct conn *c)
+{
+	CB_ASSERT(c->pending == 0);
+	/* Chunks not (wholly) sent still hold their buffers. */
+	while (c->zq_count)
+		st_srv_zc_pop(w, c);
+	conn_unlink(w, c);
+	if (c->status && c->state == CS_SEND) {
+		/* A response cut short (client gone, origin failed): logged with what it got. */
+		st_srv_count_served(w, c);
+		st_srv_alog_line(w, c);
+	}
+	st_srv_slot_release(w, c);
+	if (c->bw_queued)
+		st_srv_bwq_remove(w, c);
+	st_srv_response_reset(w, c);
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->pipe[0] >= 0) {
+		close(c->pipe[0]);
+		close(c->pipe[1]);
+	}
+	free(c->out);
+	SSL_free(c->ssl);
+	free(c->tls_raw);
+	free(c->tls_out);
+	w->stats->conns_open--;
+	c->magic = 0;
+	free(c);
+}
+
+/*
+ * Starts closing: shuts the socket so in-flight operations end soon. The
+ * connection is freed by handle_cqe once its last operation completes, or
+ * by st_srv_conn_close_idle outside completion handling.
+ */
+void st_srv_conn_close(struct worker *w, struct conn *c)
+{
+	(void)w;
+	if (!c->closing) {
+		c->closing = true;
+		shutdown(c->fd, SHUT_RDWR);
+	}
+}
+
+void st_srv_conn_close_idle(struct worker *w, struct conn *c)
+{
+	st_srv_conn_close(w, c);
+	if (c->pending == 0)
+		st_srv_conn_free(w, c);
+}
+
+void st_srv_deadline_set(struct worker *w, struct conn *c, uint64_t ms)
+{
+	(void)w;
+	c->deadline_ns = cb_now_ns() + ms * 1000000ull;
+}
+
+void st_srv_recv_arm(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->recv_armed || c->closing || c->peer_eof || c->in_len >= IN_CAP)
+		return;
+	sqe = st_srv_conn_sqe(w, c, OP_RECV);
+	if (c->ssl) {
+		io_uring_prep_recv(sqe, c->fd, c->tls_raw, TLS_RAW, 0);
+	} else {
+		io_uring_prep_recv(sqe, c->fd, NULL, RBUF_SIZE, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = 0;
+	}
+	c->recv_armed = true;
+}
+
+/* Fallback when no provided buffer is free: receive straight into c->in. */
+static void arm_recv_direct(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe = st_srv_conn_sqe(w, c, OP_RECV);
+
+	io_uring_prep_recv(sqe, c->fd, c->in + c->in_len, IN_CAP - c->in_len, 0);
+	c->recv_armed = true;
+}
+
+/*
+ * A request is answered only once its whole body is buffered (GET with a
+ * body is legal, if odd; the body is validated and dropped). Returns the
+ * body length, -2 to wait for more, or -1 with *status set.
+ */
+static long body_length(const struct conn *c, const struct st_http_req *req, size_t head,
+			int *status)
+{
+	struct st_http_chunked ch;
+	bool done = false;
+	long n;
+
+	if (req->has_content_length) {
+		if (req->content_length > IN_CAP - head) {
+			*status = 413;
+			return -1;
+		}
+		return c->in_len - head >= req->content_length ? (long)req->content_length : -2;
+	}
+	if (!req->chunked)
+		return 0;
+	st_http_chunked_init(&ch);
+	n = st_http_chunked_feed(&ch, c->in + head, c->in_len - head, &done);
+	if (n < 0) {
+		*status = 400;
+		return -1;
+	}
+	if (done)
+		return n;
+	if (c->in_len == IN_CAP) {
+		*status = 413;
+		return -1;
+	}
+	return -2;
+}
+
+/* Parses and answers the next buffered request, if any and if idle. */
+/* A head (or its body) has begun: the header timeout runs from its first byte. */
+static void input_wait(struct worker *w, struct conn *c)
+{
+	if (!c->head_timer) {
+		c->head_timer = true;
+		st_srv_deadline_set(w, c, w->srv->conf.cfg->server.header_timeout_ms);
+	}
+	st_srv_recv_arm(w, c);
+}
+
+/*
+ * The next whole request of c->in: its head's length, and *body its
+ * body's; -2 when more bytes must come first (waiting for them is
+ * arranged, or c closed), -1 with *status set for a bad request.
+ */
+static int input_next(struct worker *w, struct conn *c, struct st_http_req *req, long *body,
+		      int *status)
+{
+	int n = st_http_parse_request(c->in, c->in_len, req, status);
+
+	if (n == -2) {
+		if (c->peer_eof)
+			st_srv_conn_close(w, c);
+		else
+			input_wait(w, c);
+		return -2;
+	}
+	if (n < 0)
+		return -1;
+	*body = body_length(c, req, (size_t)n, status);
+	if (*body == -2) {
+		input_wait(w, c);
+		return -2;
+	}
+	return *body < 0 ? -1 : n;
+}
+
+void st_srv_input_process(struct worker *w, struct conn *c)
+{
+	struct st_http_req req;
+	int status = 0, n;
+	long body = 0;
+
+	if (c->closing || c->state != CS_READ)
+		return;
+	if (c->ssl && st_srv_tls_read(w, c) < 0) { /* plaintext OpenSSL still holds */
+		st_srv_conn_close(w, c);
+		return;
+	}
+	if (c->in_len == 0) {
+		if (c->peer_eof)
+			st_srv_conn_close(w, c);
+		else
+			st_srv_recv_arm(w, c);
+		return;
+	}
+	n = input_next(w, c, &req, &body, &status);
+	if (n == -2)
+		return;
+	c->head_timer = false;
+	c->t_start = cb_now_ns();
+	if (n < 0) {
+		/* Nothing after a bad request is ever answered. */
+		c->in_len = 0;
+		w->stats->requests++;
+		st_srv_resp_error(w, c, status ? status : 400, true);
+		st_srv_response_start(w, c);
+		return;
+	}
+	/* c->req points into c->in: the bytes are dropped when the response is done. */
+	c->req = req;
+	c->req_consume = (size_t)n + (size_t)body;
+	c->state = CS_SEND;
+	st_srv_request_handle(w, c, &c->req);
+	if (c->park == PARK_NONE)
+		st_srv_response_start(w, c);
+	st_srv_recv_arm(w, c);
+}
+
+void st_srv_response_start(struct worker *w, struct conn *c)
+{
+	c->state = CS_SEND;
+	st_srv_deadline_set(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
+	st_srv_send_next(w, c);
+}
+
+/*
+ * The response is done: the request's bytes go, and the connection reads
+ * the next request, or after an error answer starts its lingering close.
+ */
+void st_srv_conn_next(struct worker *w, struct conn *c)
+{
+	/* The request's bytes can go now: nothing points into them any more. */
+	if (c->req_consume) {
+		memmove(c->in, c->in + c->req_consume, c->in_len - c->req_consume);
+		c->in_len -= c->req_consume;
+		c->req_consume = 0;
+	}
+	if (c->want_close) {
+		/* Lingering close: the client reads our answer, not a reset. */
+		shutdown(c->fd, SHUT_WR);
+		c->state = CS_LINGER;
+		c->in_len = 0;
+		c->peer_eof = false;
+		st_srv_deadline_set(w, c, LINGER_MS);
+		st_srv_recv_arm(w, c);
+		return;
+	}
+	c->state = CS_READ;
+	st_srv_deadline_set(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
+	st_srv_input_process(w, c);
+}
+
+/*
+ * A receive's bytes go into c->in (plaintext) or to OpenSSL (ciphertext),
+ * and the provided buffer back to the ring; the first bytes tell whether
+ * the connection speaks TLS. false if c is closing.
+ */
+static bool recv_take(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
+{
+	int res = cqe->res;
+
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
+		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+		uint8_t *buf = w->rbufs + (size_t)bid * RBUF_SIZE;
+
+		if (res > 0 && !c->closing) {
+			size_t take = CB_MIN((size_t)res, IN_CAP - c->in_len);
+
+			if (c->state != CS_LINGER)
+				memcpy(c->in + c->in_len, buf, take);
+			if (c->state != CS_LINGER)
+				c->in_len += take;
+		}
+		io_uring_buf_ring_add(w->br, buf, RBUF_SIZE, (unsigned short)bid,
+				      io_uring_buf_ring_mask(RBUF_COUNT), 0);
+		io_uring_buf_ring_advance(w->br, 1);
+	} else if (res > 0 && c->ssl) {
+		if (BIO_write(SSL_get_rbio(c->ssl), c->tls_raw, res) != res) {
+			st_srv_conn_close(w, c);
+			return false;
+		}
+	} else if (res > 0 && c->state != CS_LINGER) {
+		c->in_len += (size_t)res; /* direct receive into c->in */
+	}
+	if (c->closing)
+		return false;
+	if (res > 0 && !c->proto_known && c->in_len) {
+		c->proto_known = true;
+		/* RFC 8446 §5.1: a TLS record starts with content type 22, handshake. */
+		if ((uint8_t)c->in[0] == 0x16 && st_srv_tls_start(w, c) < 0) {
+			st_srv_conn_close(w, c);
+			return false;
+		}
+	}
+	if (res > 0 && c->ssl && st_srv_tls_read(w, c) < 0) {
+		st_srv_conn_close(w, c);
+		return false;
+	}
+	return true;
+}
+
+void st_srv_on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
+{
+	int res = cqe->res;
+
+	c->recv_armed = false;
+	if (!recv_take(w, c, cqe))
+		return;
+	if (res == -ENOBUFS) {
+		arm_recv_direct(w, c);
+		return;
+	}
+	if (c->state == CS_LINGER) {
+		if (res <= 0)
+			st_srv_conn_close(w, c);
+		else
+			st_srv_recv_arm(w, c);
+		return;
+	}
+	if (res <= 0) {
+		if (res == 0 && c->state == CS_SEND) {
+			c->peer_eof = true; /* half-close: finish the answers first */
+			return;
+		}
+		if (res == 0 && c->in_len) {
+			c->peer_eof = true;
+			st_srv_input_process(w, c);
+			return;
+		}
+		st_srv_conn_close(w, c);
+		return;
+	}
+	if (c->state == CS_READ)
+		st_srv_input_process(w, c);
+	else
+		st_srv_recv_arm(w, c);
+}

@@ -1,0 +1,308 @@
+/*
+ * The file server's routing: what a parsed request names (the health
+ * check, an object by content ID, its pieces list, or a URL of a
+ * configured origin turned into a cache key and content ID), whether that
+ * object is here, and when it is not, or not wholly, the fill that brings
+ * it from its origin while the connection waits (parked). A complete
+ * object past max_cache_age is served and revalidated behind the answer.
+ * Never an open proxy: a URL of an origin not configured is a 404.
+ */
+#include "st_srv.h"
+
+#include "cb_log.h"
+#include "st_format.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Resolves the request to a content ID; 0, or an HTTP status to answer. */
+static int resolve_id(struct worker *w, struct conn *c, const struct st_http_req *req,
+		      uint8_t id[ST_ID_LEN], enum req_kind *kind)
+{
+	const struct cfg *cfg = w->srv->conf.cfg;
+	char key[ST_KEY_MAX], host[CFG_HOST_MAX];
+	const struct cfg_origin *o;
+	struct st_target t;
+	const char *hp;
+	size_t hl;
+	int n;
+
+	if (st_url_split(req->target.p, req->target.len, &t) < 0)
+		return 400;
+	*kind = REQ_OBJECT;
+	if (t.path_len == 17 && memcmp(t.path, "/_cachebox/health", 17) == 0) {
+		*kind = REQ_HEALTH;
+		return 0;
+	}
+	if (t.path_len == 19 + ST_ID_HEX && memcmp(t.path, "/_cachebox/content/", 19) == 0) {
+		return cb_hex_decode(t.path + 19, ST_ID_HEX, id) ? 404 : 0;
+	}
+	if (t.path_len == 18 + ST_ID_HEX && memcmp(t.path, "/_cachebox/pieces/", 18) == 0) {
+		*kind = REQ_PIECES;
+		return cb_hex_decode(t.path + 18, ST_ID_HEX, id) ? 404 : 0;
+	}
+	if (t.path_len >= 11 && memcmp(t.path, "/_cachebox/", 11) == 0)
+		return 404;
+	/* Connected-cache form first, then the DNS-redirect form (Host). */
+	n = t.query ? st_url_query_param(t.query, t.query_len, "cacheHostOrigin", host,
+					 sizeof(host))
+		    : -1;
+	if (n > 0) {
+		hp = host;
+		hl = (size_t)n;
+	} else {
+		const char *colon;
+
+		hp = req->host.p;
+		hl = req->host.len;
+		if (hl && hp[0] != '[') {
+			colon = memchr(hp, ':', hl);
+			if (colon)
+				hl = (size_t)(colon - hp);
+		}
+	}
+	o = hl ? cfg_origin_find(cfg, hp, hl) : NULL;
+	if (!o)
+		return 404; /* never an open proxy */
+	n = st_cache_key(o->host, strlen(o->host), t.path, t.path_len, t.query, t.query_len,
+			 o->key_query_keep, key, sizeof(key));
+	if (n < 0)
+		return 400;
+	st_content_id(key, (size_t)n, id);
+	/* Kept for a fill: the key names the object at its origin too. */
+	free(c->miss_key);
+	c->miss_key = malloc((size_t)n + 1);
+	if (c->miss_key) {
+		memcpy(c->miss_key, key, (size_t)n + 1);
+		c->miss_key_len = (uint16_t)n;
+		c->miss_host_len = (uint16_t)strlen(o->host);
+	}
+	return 0;
+}
+
+/*
+ * Where the object of this request lives upstream: its configured origin
+ * (NULL if none, or if the request is our own come back), its cache key and
+ * the target to ask for. From the request's URL, or for the peer-cache form
+ * from the object's metadata.
+ */
+static const struct cfg_origin *upstream_of(struct worker *w, struct conn *c,
+					    const struct st_obj *o, const char **key, size_t *klen,
+					    char *target, size_t tcap)
+{
+	const struct cfg_origin *origin = NULL;
+	size_t hlen = c->miss_host_len;
+	const char *slash;
+
+	*key = c->miss_key;
+	*klen = c->miss_key_len;
+	if (!*key && o) {
+		*key = o->meta.key;
+		*klen = o->meta.key_len;
+		slash = memchr(*key, '/', *klen);
+		hlen = slash ? (size_t)(slash - *key) : *klen;
+	}
+	if (*key && hlen < *klen)
+		origin = cfg_origin_find(w->srv->conf.cfg, *key, hlen);
+	if (origin && c->req.loop_header)
+		origin = NULL; /* our own request came back to us: never fill from it */
+	snprintf(target, tcap, "%.*s", (int)(*klen - hlen), *key ? *key + hlen : "");
+	return origin;
+}
+
+/*
+ * The fill that can bring the missing pieces of o (or of the object the
+ * request named, when o is NULL): a running one is joined; else one starts
+ * if the object's origin is configured. NULL if none can.
+ */
+struct st_fill *st_srv_fill_for(struct worker *w, struct conn *c, const uint8_t id[ST_ID_LEN],
+				const struct cb_index_rec *rec, const struct st_obj *o)
+{
+	const struct cfg_origin *origin;
+	char target[ST_KEY_MAX];
+	const char *key;
+	size_t klen;
+
+	if (c->fill)
+		return c->fill;
+	origin = upstream_of(w, c, o, &key, &klen, target, sizeof(target));
+	c->fill = st_fill_get(w->srv->fm, id, origin, key, klen, target, rec);
+	return c->fill;
+}
+
+/* Whether the piece holding byte off is present and verified. */
+static bool first_byte_ready(const struct st_obj *o, uint64_t off)
+{
+	uint32_t p = (uint32_t)(off / o->piece_size);
+
+	return o->size == 0 ||
+	       (__atomic_load_n(&o->verified[p >> 3], __ATOMIC_ACQUIRE) & (1u << (p & 7)));
+}
+
+/*
+ * Never a byte that is not present and verified: pieces present on disk
+ * are hashed now if this process has not yet; missing ones are asked
+ * from the fill. The answer starts once its first byte is here; later
+ * pieces are waited for while sending (read-while-fill).
+ */
+bool st_srv_route_ranges(struct worker *w, struct conn *c, const struct cb_index_rec *orec,
+			 struct st_obj *o, const struct st_range *r, unsigned n, bool *missing)
+{
+	struct cb_index_rec frec;
+	int fstatus = 0;
+
+	*missing = false;
+	for (unsigned i = 0; i < n; i++) {
+		if (st_srv_scratch_for(w, o->piece_size) &&
+		    st_obj_verify(w->srv->conf.oc, o, r[i].first, r[i].last, w->scratch) == 0)
+			continue;
+		*missing = true;
+		if (!st_srv_fill_for(w, c, o->id, orec, o))
+			break;
+		st_fill_want(w->srv->fm, c->fill, (uint32_t)(r[i].first / o->piece_size),
+			     (uint32_t)(r[i].last / o->piece_size));
+	}
+	if (*missing &&
+	    (!c->fill || st_fill_status(w->srv->fm, c->fill, &frec, &fstatus) == ST_FILL_FAILED)) {
+		bool failed = c->fill != NULL;
+
+		w->stats->misses++;
+		c->result = RESULT_MISS;
+		c->obj = NULL;
+		st_obj_put(w->srv->conf.oc, o);
+		if (failed)
+			st_srv_resp_fill_failed(w, c, fstatus, false);
+		else
+			st_srv_resp_simple(w, c, 404, "cachebox; fwd=miss; detail=incomplete",
+					   "404 object not cached\n", false);
+		return false;
+	}
+	if (*missing && !first_byte_ready(o, n ? r[0].first : 0)) {
+		c->obj = NULL;
+		st_obj_put(w->srv->conf.oc, o);
+		st_srv_park(w, c, PARK_REQ);
+		return false;
+	}
+	return true;
+}
+
+/* A complete object older than max_cache_age: served, and revalidated behind. */
+static void maybe_revalidate(struct worker *w, struct conn *c, const struct cb_index_rec *rec,
+			     const struct st_obj *o)
+{
+	uint64_t age_ms = w->srv->conf.cfg->storage.max_cache_age_ms;
+	const struct cfg_origin *origin;
+	char target[ST_KEY_MAX];
+	const char *key;
+	size_t klen;
+
+	if (!age_ms || !(rec->flags & ST_META_COMPLETE) || w->date_sec <= rec->created ||
+	    (uint64_t)(w->date_sec - rec->created) * 1000 < age_ms)
+		return;
+	origin = upstream_of(w, c, o, &key, &klen, target, sizeof(target));
+	if (origin)
+		st_fill_revalidate(w->srv->fm, rec->id, origin, key, klen, target, rec);
+}
+
+void st_srv_park(struct worker *w, struct conn *c, enum conn_park how)
+{
+	c->park = how;
+	c->state = CS_SEND;
+	st_srv_deadline_set(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
+}
+
+/* A request begins (or, parked, begins again): counted once, with its method. */
+static void request_begin(struct worker *w, struct conn *c, const struct st_http_req *req)
+{
+	if (c->park == PARK_NONE) {
+		w->stats->requests++;
+		c->t_start = cb_now_ns();
+	}
+	c->park = PARK_NONE;
+	snprintf(c->method, sizeof(c->method), "%.*s", (int)CB_MIN(req->method_str.len, 7),
+		 req->method_str.p);
+	if (!req->keep_alive)
+		c->want_close = true;
+}
+
+/*
+ * The object is not here: the fill that brings it, if its origin is
+ * known. The object (its reference is the caller's) once the fill has
+ * begun it; NULL when c was answered (404, 508, the origin's failure) or
+ * parked until the origin tells the length.
+ */
+static struct st_obj *request_miss(struct worker *w, struct conn *c, const uint8_t id[ST_ID_LEN],
+				   enum req_kind kind, bool head, struct cb_index_rec *rec)
+{
+	enum st_fill_state fs = ST_FILL_FAILED;
+	struct st_obj *o = NULL;
+	int fstatus = 404;
+
+	c->was_miss = true;
+	if (kind == REQ_OBJECT && st_srv_fill_for(w, c, id, NULL, NULL))
+		fs = st_fill_status(w->srv->fm, c->fill, rec, &fstatus);
+	if (fs == ST_FILL_STARTING) {
+		st_srv_park(w, c, PARK_REQ); /* until the origin told the length */
+		return NULL;
+	}
+	if (fs != ST_FILL_FAILED)
+		o = st_obj_get(w->srv->conf.oc, rec);
+	if (!o) {
+		if (c->req.loop_header && c->miss_key) {
+			st_srv_resp_error(w, c, 508, false);
+			return NULL;
+		}
+		w->stats->misses++;
+		c->result = RESULT_MISS;
+		if (fstatus >= 404 && c->fill)
+			st_srv_resp_fill_failed(w, c, fstatus, head);
+		else
+			st_srv_resp_simple(w, c, 404, "cachebox; fwd=miss",
+					   "404 object not cached\n", head);
+		return NULL;
+	}
+	c->result = RESULT_MISS;
+	return o;
+}
+
+void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_http_req *req)
+{
+	struct cb_index *ix = w->srv->conf.ix;
+	bool head = req->method == ST_HTTP_HEAD;
+	struct cb_index_rec rec;
+	uint8_t id[ST_ID_LEN];
+	struct st_obj *o;
+	enum req_kind kind;
+	int status;
+
+	request_begin(w, c, req);
+	if (req->method == ST_HTTP_OTHER) {
+		st_srv_resp_error(w, c, 405, false);
+		return;
+	}
+	status = resolve_id(w, c, req, id, &kind);
+	if (status) {
+		st_srv_resp_error(w, c, status, status == 400);
+		return;
+	}
+	if (kind == REQ_HEALTH) {
+		st_srv_resp_simple(w, c, 200, NULL, "ok\n", head);
+		return;
+	}
+	if (!st_srv_admit(w, c, head))
+		return;
+	cb_hex_encode(id, ST_ID_LEN, c->id_hex);
+	if (cb_index_lookup(ix, id, &rec) < 0 || !(o = st_obj_get(w->srv->conf.oc, &rec))) {
+		o = request_miss(w, c, id, kind, head, &rec);
+		if (!o)
+			return;
+	}
+	st_srv_date_refresh(w);
+	cb_index_touch(ix, id, w->date_sec);
+	if (kind == REQ_OBJECT)
+		maybe_revalidate(w, c, &rec, o);
+	if (kind == REQ_PIECES)
+		st_srv_resp_pieces(w, c, o, head);
+	else
+		st_srv_resp_object(w, c, req, &rec, o, head);
+}
