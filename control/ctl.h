@@ -18,7 +18,7 @@
 #include "cb_index.h"
 #include "cb_policy.h"
 #include "cfg.h"
-#include "ctl_figures.h" /* json_str */
+#include "ctl_figures.h" /* ctl_json_print, ctl_json_text */
 #include "ctl_ipc.h"
 #include "st_policy_cfg.h"
 #include "st_rebuild.h"

@@ -312,16 +312,25 @@ int ctl_json_print(FILE *out, json_t *j)
 }
 
 /*
- * A JSON string for the verbs that still print their JSON with fprintf
- * (ctl_objects.c), encoded by jansson so the escaping is the library's.
+ * Text from the disk or an origin (cache keys, ETags) as a JSON string.
+ * jansson refuses bytes that are not UTF-8 (an ETag may carry obs-text,
+ * RFC 9110 §8.8.3): those become '?', so one odd byte does not lose the
+ * whole answer. NULL only when out of memory.
  */
-void json_str(FILE *f, const char *s)
+json_t *ctl_json_text(const char *s)
 {
 	json_t *j = json_string(s);
+	char *copy;
 
-	if (!j) /* not UTF-8 (or out of memory): jansson refuses it */
-		j = json_string("?");
-	if (j)
-		json_dumpf(j, f, JSON_ENCODE_ANY);
-	json_decref(j);
+	if (j || !s)
+		return j;
+	copy = strdup(s);
+	if (!copy)
+		return NULL;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
 }

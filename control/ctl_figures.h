@@ -97,7 +97,7 @@ void ctl_figures_fini(struct ctl_figures *f);
 /* Writes j compactly and a newline, then drops the reference; 0, -ENOMEM or -EIO. */
 int ctl_json_print(FILE *out, json_t *j);
 
-/* A JSON string literal of s, encoded by jansson (for ctl_objects.c's fprintf JSON). */
-void json_str(FILE *f, const char *s);
+/* s as a JSON string, bytes that are not UTF-8 as '?'; NULL when out of memory. */
+json_t *ctl_json_text(const char *s);
 
 #endif

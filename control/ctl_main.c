@@ -279,7 +279,8 @@ int verb_reload(struct ctl *ctl, const struct ctl_request *req, FILE *out, char 
 	if (ret)
 		return ret;
 	if (req->json)
-		fprintf(out, "{\"reloaded\":[\"limits\",\"tls_cert\"]}\n");
+		return ctl_json_print(out,
+				      json_pack("{s:[s,s]}", "reloaded", "limits", "tls_cert"));
 	else
 		fprintf(out, "reloaded [limits] and the TLS certificate (other settings take a "
 			     "restart)\n");

@@ -22,8 +22,7 @@
 struct list_ctx {
 	struct ctl *ctl;
 	FILE *out;
-	bool json;
-	unsigned n;
+	json_t *arr; /* --json: the objects, printed at the end */
 };
 
 static int list_one(const struct cb_index_rec *rec, void *arg)
@@ -41,18 +40,15 @@ static int list_one(const struct cb_index_rec *rec, void *arg)
 		have = true;
 		key = m.key;
 	}
-	if (lc->json) {
-		fprintf(lc->out,
-			"%s{\"id\":\"%s\",\"size\":%llu,\"pieces\":%u,\"complete\":%s,"
-			"\"pinned\":%s,\"shard\":%u,\"etag\":",
-			lc->n ? "," : "", hex, (unsigned long long)rec->size,
-			st_npieces(rec->size, rec->piece_size),
-			rec->flags & ST_META_COMPLETE ? "true" : "false",
-			rec->flags & ST_META_PINNED ? "true" : "false", rec->shard);
-		json_str(lc->out, rec->etag);
-		fprintf(lc->out, ",\"key\":");
-		json_str(lc->out, key);
-		fprintf(lc->out, "}");
+	if (lc->arr) {
+		json_array_append_new(lc->arr,
+				      json_pack("{s:s, s:I, s:i, s:b, s:b, s:i, s:o, s:o}", "id",
+						hex, "size", (json_int_t)rec->size, "pieces",
+						(int)st_npieces(rec->size, rec->piece_size),
+						"complete", !!(rec->flags & ST_META_COMPLETE),
+						"pinned", !!(rec->flags & ST_META_PINNED), "shard",
+						(int)rec->shard, "etag", ctl_json_text(rec->etag),
+						"key", ctl_json_text(key)));
 	} else {
 		fprintf(lc->out, "%s %12llu %6u %-8s %s\n", hex, (unsigned long long)rec->size,
 			st_npieces(rec->size, rec->piece_size),
@@ -60,25 +56,25 @@ static int list_one(const struct cb_index_rec *rec, void *arg)
 	}
 	if (have)
 		st_meta_fini(&m);
-	lc->n++;
 	return 0;
 }
 
 int verb_list(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen)
 {
-	struct list_ctx lc = {ctl, out, req->json, 0};
+	struct list_ctx lc = {ctl, out, NULL};
 
-	(void)err;
-	(void)errlen;
-	if (req->json)
-		fprintf(out, "[");
-	else
+	if (req->json) {
+		lc.arr = json_array();
+		if (!lc.arr) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+	} else {
 		fprintf(out, "%-64s %12s %6s %-8s %s\n", "content-id", "bytes", "pieces", "state",
 			"key");
+	}
 	cb_index_foreach(ctl->ix, list_one, &lc);
-	if (req->json)
-		fprintf(out, "]\n");
-	return 0;
+	return lc.arr ? ctl_json_print(out, lc.arr) : 0;
 }
 
 int verb_import(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen)
@@ -96,18 +92,15 @@ int verb_import(struct ctl *ctl, const struct ctl_request *req, FILE *out, char 
 	cb_info("imported %s as %s (%s): %llu bytes, %u pieces, shard %u, %.1f ms%s", req->argv[1],
 		res.key, hex, (unsigned long long)res.size, res.npieces, res.shard,
 		(double)(cb_now_ns() - t0) / 1e6, res.replaced ? ", replaced the old version" : "");
-	if (req->json) {
-		fprintf(out, "{\"id\":\"%s\",\"key\":", hex);
-		json_str(out, res.key);
-		fprintf(out, ",\"size\":%llu,\"pieces\":%u,\"shard\":%u,\"etag\":",
-			(unsigned long long)res.size, res.npieces, res.shard);
-		json_str(out, res.etag);
-		fprintf(out, ",\"replaced\":%s}\n", res.replaced ? "true" : "false");
-	} else {
-		fprintf(out, "%s %s %llu bytes, %u pieces, verified%s\n", hex, res.key,
-			(unsigned long long)res.size, res.npieces,
-			res.replaced ? " (replaced the old version)" : "");
-	}
+	if (req->json)
+		return ctl_json_print(
+			out, json_pack("{s:s, s:o, s:I, s:i, s:i, s:o, s:b}", "id", hex, "key",
+				       ctl_json_text(res.key), "size", (json_int_t)res.size,
+				       "pieces", (int)res.npieces, "shard", (int)res.shard, "etag",
+				       ctl_json_text(res.etag), "replaced", (int)res.replaced));
+	fprintf(out, "%s %s %llu bytes, %u pieces, verified%s\n", hex, res.key,
+		(unsigned long long)res.size, res.npieces,
+		res.replaced ? " (replaced the old version)" : "");
 	return 0;
 }
 
@@ -303,18 +296,14 @@ int verb_prestage(struct ctl *ctl, const struct ctl_request *req, FILE *out, cha
 	secs = (double)(cb_now_ns() - t0) / 1e9;
 	cb_info("prestaged %s as %s: %llu bytes, %u pieces, complete and verified, %.2f s", key,
 		hex, (unsigned long long)rec.size, st_npieces(rec.size, rec.piece_size), secs);
-	if (req->json) {
-		fprintf(out, "{\"id\":\"%s\",\"key\":", hex);
-		json_str(out, key);
-		fprintf(out, ",\"size\":%llu,\"pieces\":%u,\"seconds\":%.3f,\"etag\":",
-			(unsigned long long)rec.size, st_npieces(rec.size, rec.piece_size), secs);
-		json_str(out, rec.etag);
-		fprintf(out, "}\n");
-	} else {
-		fprintf(out, "%s %s %llu bytes, %u pieces, complete and verified (%.2f s)\n", hex,
-			key, (unsigned long long)rec.size, st_npieces(rec.size, rec.piece_size),
-			secs);
-	}
+	if (req->json)
+		return ctl_json_print(out,
+				      json_pack("{s:s, s:o, s:I, s:i, s:f, s:o}", "id", hex, "key",
+						ctl_json_text(key), "size", (json_int_t)rec.size,
+						"pieces", (int)st_npieces(rec.size, rec.piece_size),
+						"seconds", secs, "etag", ctl_json_text(rec.etag)));
+	fprintf(out, "%s %s %llu bytes, %u pieces, complete and verified (%.2f s)\n", hex, key,
+		(unsigned long long)rec.size, st_npieces(rec.size, rec.piece_size), secs);
 	return 0;
 }
 
@@ -361,8 +350,8 @@ int verb_evict(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *
 		cb_info("%s %s: evicted %llu objects, %llu bytes", arg, req->argv[2],
 			(unsigned long long)n, (unsigned long long)bytes);
 		if (req->json)
-			fprintf(out, "{\"evicted\":%llu,\"bytes\":%llu}\n", (unsigned long long)n,
-				(unsigned long long)bytes);
+			return ctl_json_print(out, json_pack("{s:I, s:I}", "evicted", (json_int_t)n,
+							     "bytes", (json_int_t)bytes));
 		else
 			fprintf(out, "evicted %llu objects, %llu bytes (pinned objects kept)\n",
 				(unsigned long long)n, (unsigned long long)bytes);
@@ -382,8 +371,8 @@ int verb_evict(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *
 	}
 	cb_info("evicted %s (%llu bytes) on request", hex, (unsigned long long)rec.size);
 	if (req->json)
-		fprintf(out, "{\"evicted\":\"%s\",\"size\":%llu}\n", hex,
-			(unsigned long long)rec.size);
+		return ctl_json_print(
+			out, json_pack("{s:s, s:I}", "evicted", hex, "size", (json_int_t)rec.size));
 	else
 		fprintf(out, "evicted %s (%llu bytes)\n", hex, (unsigned long long)rec.size);
 	return 0;
@@ -427,7 +416,7 @@ static int set_pin(struct ctl *ctl, const struct ctl_request *req, FILE *out, ch
 		return ret;
 	cb_info("%s %s", pin ? "pinned" : "unpinned", hex);
 	if (req->json)
-		fprintf(out, "{\"id\":\"%s\",\"pinned\":%s}\n", hex, pin ? "true" : "false");
+		return ctl_json_print(out, json_pack("{s:s, s:b}", "id", hex, "pinned", (int)pin));
 	else
 		fprintf(out, "%s %s\n", hex, pin ? "pinned: never evicted" : "unpinned");
 	return 0;

@@ -25,8 +25,7 @@
 struct scrub {
 	uint64_t objects, pieces, corrupt, objects_bad, bytes;
 	FILE *out;
-	bool json;
-	unsigned reported;
+	json_t *bad; /* --json: the corrupt objects, printed at the end */
 };
 
 /* Drops the corrupt pieces of m (flags cleared in m->present by the caller). */
@@ -62,6 +61,7 @@ static int scrub_one(const struct cb_index_rec *rec, void *arg)
 	struct ctl *ctl = ((void **)arg)[0];
 	struct scrub *sc = ((void **)arg)[1];
 	char path[CB_PATH_TMP], hex[ST_ID_HEX + 1], bad[256] = "";
+	json_t *pieces = sc->bad ? json_array() : NULL;
 	uint8_t *buf = NULL, md[SHA256_DIGEST_LENGTH];
 	uint32_t nbad = 0;
 	struct st_meta m;
@@ -99,6 +99,7 @@ static int scrub_one(const struct cb_index_rec *rec, void *arg)
 		}
 		m.present[p >> 3] &= (uint8_t) ~(1u << (p & 7));
 		nbad++;
+		json_array_append_new(pieces, json_integer(p));
 		if (bl < sizeof(bad) - 16)
 			bl += (size_t)snprintf(bad + bl, sizeof(bad) - bl, "%s%u", bl ? "," : "",
 					       p);
@@ -110,14 +111,16 @@ static int scrub_one(const struct cb_index_rec *rec, void *arg)
 		sc->objects_bad++;
 		cb_warn("verify: object %s (%s): %u corrupt piece(s) [%s]: %s", hex, m.key, nbad,
 			bad, ret ? strerror(-ret) : "dropped, fetched again on the next request");
-		if (sc->json)
-			fprintf(sc->out, "%s{\"id\":\"%s\",\"corrupt_pieces\":[%s],\"dropped\":%s}",
-				sc->reported++ ? "," : "", hex, bad, ret ? "false" : "true");
+		if (sc->bad)
+			json_array_append_new(sc->bad,
+					      json_pack("{s:s, s:O, s:b}", "id", hex,
+							"corrupt_pieces", pieces, "dropped", !ret));
 		else
 			fprintf(sc->out, "%s %s: %u corrupt piece(s) [%s] %s\n", hex, m.key, nbad,
 				bad, ret ? "could not be dropped" : "dropped");
 	}
 out:
+	json_decref(pieces);
 	if (fd >= 0)
 		close(fd);
 	free(buf);
@@ -127,22 +130,27 @@ out:
 
 int verb_verify(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen)
 {
-	struct scrub sc = {.out = out, .json = req->json};
+	struct scrub sc = {.out = out};
 	void *arg[2] = {ctl, &sc};
 	uint64_t t0 = cb_now_ns();
 	int ret = 0;
 
-	if (req->json)
-		fprintf(out, "{\"corrupt_objects\":[");
+	if (req->json && !(sc.bad = json_array())) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	if (req->argc == 2) {
 		struct cb_index_rec rec;
 		uint8_t id[ST_ID_LEN];
 
-		if (ctl_resolve_id(ctl, req->argv[1], id, err, errlen))
-			return -EINVAL;
+		if (ctl_resolve_id(ctl, req->argv[1], id, err, errlen)) {
+			ret = -EINVAL;
+			goto out;
+		}
 		if (cb_index_lookup(ctl->ix, id, &rec) != 0) {
 			snprintf(err, errlen, "%s is not cached", req->argv[1]);
-			return -ENOENT;
+			ret = -ENOENT;
+			goto out;
 		}
 		ret = scrub_one(&rec, arg);
 	} else {
@@ -153,20 +161,25 @@ int verb_verify(struct ctl *ctl, const struct ctl_request *req, FILE *out, char 
 			(unsigned long long)sc.objects);
 		snprintf(err, errlen, "stopped after %llu objects: cachebox-control is stopping",
 			 (unsigned long long)sc.objects);
-		return ret;
+		goto out;
 	}
 	cb_info("verify: %llu objects, %llu pieces (%llu bytes) read in %.2f s: %llu corrupt",
 		(unsigned long long)sc.objects, (unsigned long long)sc.pieces,
 		(unsigned long long)sc.bytes, (double)(cb_now_ns() - t0) / 1e9,
 		(unsigned long long)sc.corrupt);
-	if (req->json)
-		fprintf(out,
-			"],\"objects\":%llu,\"pieces\":%llu,\"bytes\":%llu,\"corrupt\":%llu}\n",
-			(unsigned long long)sc.objects, (unsigned long long)sc.pieces,
-			(unsigned long long)sc.bytes, (unsigned long long)sc.corrupt);
-	else
-		fprintf(out, "verified %llu objects, %llu pieces: %llu corrupt\n",
-			(unsigned long long)sc.objects, (unsigned long long)sc.pieces,
-			(unsigned long long)sc.corrupt);
-	return 0;
+	if (sc.bad) {
+		ret = ctl_json_print(out,
+				     json_pack("{s:O, s:I, s:I, s:I, s:I}", "corrupt_objects",
+					       sc.bad, "objects", (json_int_t)sc.objects, "pieces",
+					       (json_int_t)sc.pieces, "bytes", (json_int_t)sc.bytes,
+					       "corrupt", (json_int_t)sc.corrupt));
+		goto out;
+	}
+	fprintf(out, "verified %llu objects, %llu pieces: %llu corrupt\n",
+		(unsigned long long)sc.objects, (unsigned long long)sc.pieces,
+		(unsigned long long)sc.corrupt);
+	ret = 0;
+out:
+	json_decref(sc.bad);
+	return ret;
 }
