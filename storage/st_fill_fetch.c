@@ -9,6 +9,7 @@
 #include "st_fill_priv.h"
 
 #include "cb_common.h"
+#include "cb_io.h"
 #include "cb_log.h"
 #include "cb_policy.h"
 #include "st_format.h"
@@ -385,7 +386,7 @@ static int open_new(struct fetcher *ft, struct st_fill *f, struct cb_index_rec *
 	st_path_data(fm->ss->s[f->shard].path, f->id, m->gen, data, sizeof(data));
 	f->fd = open(data, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (f->fd < 0 || ftruncate(f->fd, (off_t)m->size) < 0 ||
-	    st_pwrite_all(f->fd, ft->buf, (size_t)*got, 0))
+	    cb_pwrite_all(f->fd, ft->buf, (size_t)*got, 0))
 		return -EIO;
 	SHA256(ft->buf, (size_t)*got, m->hashes);
 	m->present[0] |= 1;
@@ -471,6 +472,7 @@ static void do_piece(struct fetcher *ft, struct st_fill *f, uint32_t p)
 	struct st_origin_reply reply;
 	uint8_t sum[32];
 	long got;
+	int ret;
 
 	if (!buf_for(ft, m->piece_size)) {
 		fill_fail(fm, f, 502, false, "out of memory");
@@ -493,8 +495,9 @@ static void do_piece(struct fetcher *ft, struct st_fill *f, uint32_t p)
 		return;
 	}
 	SHA256(ft->buf, (size_t)got, sum);
-	if (st_pwrite_all(f->fd, ft->buf, (size_t)got, first)) {
-		cb_err("fill %s: writing piece %u: %s", f->key, p, strerror(errno));
+	ret = cb_pwrite_all(f->fd, ft->buf, (size_t)got, first);
+	if (ret) {
+		cb_err("fill %s: writing piece %u: %s", f->key, p, strerror(-ret));
 		fill_fail(fm, f, 502, false, "cannot write to the shard");
 		return;
 	}

@@ -2,6 +2,7 @@
 #include "st_import.h"
 
 #include "cb_common.h"
+#include "cb_io.h"
 #include "cb_log.h"
 #include "st_format.h"
 #include "st_rebuild.h"
@@ -69,39 +70,6 @@ int st_url_key_of(const struct cfg *c, const char *url, char *key, size_t cap, c
 		return -1;
 	}
 	return n;
-}
-
-int st_pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t w = pwrite(fd, buf + done, len - done, (off_t)(off + done));
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		done += (size_t)w;
-	}
-	return 0;
-}
-
-static int read_full(int fd, uint8_t *buf, size_t len, size_t *got)
-{
-	*got = 0;
-	while (*got < len) {
-		ssize_t r = read(fd, buf + *got, len - *got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			break;
-		*got += (size_t)r;
-	}
-	return 0;
 }
 
 uint64_t st_new_gen(uint64_t old)
@@ -230,11 +198,11 @@ int st_import_file(const struct cfg *c, const struct st_shards *ss, struct cb_in
 	for (uint32_t p = 0; p < m.npieces; p++) {
 		size_t want = (size_t)CB_MIN((uint64_t)m.piece_size, m.size - off), got;
 
-		ret = read_full(in, buf, want, &got);
+		ret = cb_read_full(in, buf, want, &got);
 		if (ret == 0 && got != want)
 			ret = -EIO; /* the file shrank under us */
 		if (ret == 0)
-			ret = st_pwrite_all(out, buf, got, off);
+			ret = cb_pwrite_all(out, buf, got, off);
 		if (ret) {
 			snprintf(err, errlen, "copying %s: %s", src, strerror(-ret));
 			goto out;

@@ -52,7 +52,5 @@ int st_version_publish(const struct st_shards *ss, struct cb_index *ix, struct s
 		       size_t errlen);
 /* A generation number newer than old (wall-clock nanoseconds when possible). */
 uint64_t st_new_gen(uint64_t old);
-/* pwrite of all len bytes at off; 0 or -errno. */
-int st_pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off);
 
 #endif

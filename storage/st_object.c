@@ -8,6 +8,7 @@
 #include "st_object.h"
 
 #include "cb_common.h"
+#include "cb_io.h"
 #include "cb_log.h"
 #include "st_rebuild.h"
 
@@ -288,28 +289,22 @@ int st_obj_verify(struct st_objcache *oc, struct st_obj *o, uint64_t first, uint
 		  uint8_t *scratch)
 {
 	uint8_t sum[32];
+	int ret;
 
 	if (o->size == 0)
 		return 0;
 	for (uint32_t p = (uint32_t)(first / o->piece_size); p <= last / o->piece_size; p++) {
 		uint64_t off = (uint64_t)p * o->piece_size;
-		size_t len = (size_t)CB_MIN((uint64_t)o->piece_size, o->size - off), got = 0;
+		size_t len = (size_t)CB_MIN((uint64_t)o->piece_size, o->size - off), got;
 
 		if (!st_meta_has(&o->meta, p) || bit_get(o->bad, p))
 			return -ENOENT;
 		if (bit_get(o->verified, p))
 			continue;
-		while (got < len) {
-			ssize_t r = pread(o->fd, scratch + got, len - got, (off_t)(off + got));
-
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r < 0)
-				return -errno;
-			if (r == 0)
-				break; /* truncated: the hash check below fails */
-			got += (size_t)r;
-		}
+		ret = cb_pread_full(o->fd, scratch, len, off, &got);
+		if (ret)
+			return ret;
+		/* Short (truncated file): the hash check below fails. */
 		SHA256(scratch, got, sum);
 		if (got != len || memcmp(sum, o->meta.hashes + (size_t)p * 32, 32) != 0) {
 			drop_piece(oc, o, p);
