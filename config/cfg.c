@@ -438,3 +438,10 @@ const struct cfg_origin *cfg_origin_find(const struct cfg *c, const char *host, 
 	}
 	return NULL;
 }
+
+const struct cfg_origin *cfg_origin_of_key(const struct cfg *c, const char *key, size_t len)
+{
+	const char *slash = key ? memchr(key, '/', len) : NULL;
+
+	return slash ? cfg_origin_find(c, key, (size_t)(slash - key)) : NULL;
+}

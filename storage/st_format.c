@@ -227,6 +227,25 @@ int st_meta_read(const char *path, struct st_meta *m)
 	return ret;
 }
 
+int st_meta_read_key(const char *shard_path, const uint8_t id[ST_ID_LEN], char *key, size_t cap)
+{
+	char path[CB_PATH_TMP];
+	struct st_meta m;
+	int ret;
+
+	if (cap)
+		key[0] = '\0';
+	ret = st_path_meta(shard_path, id, path, sizeof(path));
+	if (ret)
+		return ret;
+	ret = st_meta_read(path, &m);
+	if (ret)
+		return ret;
+	ret = cb_fmt(key, cap, "%s", m.key);
+	st_meta_fini(&m);
+	return ret;
+}
+
 int st_meta_write(const char *path, const struct st_meta *m)
 {
 	size_t len = st_meta_encoded_size(m);
