@@ -235,27 +235,19 @@ static bool still_valid(const struct st_fill *f, const struct st_origin_reply *r
 	return reply->last_modified && reply->last_modified == old->last_modified;
 }
 
+static int refresh_created(struct st_meta *m, struct cb_index_rec *rec, void *arg)
+{
+	(void)arg;
+	m->created = time(NULL);
+	rec->created = m->created;
+	return 0;
+}
+
 /* Revalidated: the cached version is good for another max_cache_age. */
 static void refresh(struct st_fill_mgr *fm, struct st_fill *f)
 {
-	char path[CB_PATH_TMP];
-	struct cb_index_rec cur;
-	struct st_meta m;
-
-	cb_index_lock(fm->ix);
-	if (cb_index_lookup(fm->ix, f->id, &cur) == 0 && cur.gen == f->rec_in.gen &&
-	    cur.shard < fm->ss->n) {
-		st_path_meta(fm->ss->s[cur.shard].path, f->id, path, sizeof(path));
-		if (st_meta_read(path, &m) == 0) {
-			m.created = time(NULL);
-			if (m.gen == cur.gen && st_meta_write(path, &m) == 0) {
-				cur.created = m.created;
-				cb_index_put(fm->ix, &cur);
-			}
-			st_meta_fini(&m);
-		}
-	}
-	cb_index_unlock(fm->ix);
+	/* Replaced or evicted meanwhile: nothing to refresh. */
+	st_meta_update(fm->ss, fm->ix, f->id, f->rec_in.gen, refresh_created, NULL);
 	pthread_mutex_lock(&fm->lock);
 	f->state = ST_FILL_DONE;
 	fm->stats.fills_done++;

@@ -133,6 +133,36 @@ int st_version_publish(const struct st_shards *ss, struct cb_index *ix, struct s
 	return ret;
 }
 
+int st_meta_update(const struct st_shards *ss, struct cb_index *ix, const uint8_t id[ST_ID_LEN],
+		   uint64_t gen, int (*fn)(struct st_meta *m, struct cb_index_rec *rec, void *arg),
+		   void *arg)
+{
+	char path[CB_PATH_TMP];
+	struct cb_index_rec rec;
+	struct st_meta m;
+	int ret;
+
+	cb_index_lock(ix);
+	ret = -ENOENT;
+	if (cb_index_lookup(ix, id, &rec) != 0 || (gen && rec.gen != gen) || rec.shard >= ss->n)
+		goto out;
+	ret = st_path_meta(ss->s[rec.shard].path, id, path, sizeof(path));
+	if (ret)
+		goto out;
+	ret = st_meta_read(path, &m);
+	if (ret)
+		goto out;
+	ret = m.gen == rec.gen ? fn(&m, &rec, arg) : -ESTALE;
+	if (ret == 0)
+		ret = st_meta_write(path, &m);
+	if (ret == 0)
+		ret = cb_index_put(ix, &rec);
+	st_meta_fini(&m);
+out:
+	cb_index_unlock(ix);
+	return ret;
+}
+
 int st_import_file(const struct cfg *c, const struct st_shards *ss, struct cb_index *ix,
 		   const char *src, const char *url, struct st_import_result *res, char *err,
 		   size_t errlen)

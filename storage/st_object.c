@@ -10,6 +10,7 @@
 #include "cb_common.h"
 #include "cb_io.h"
 #include "cb_log.h"
+#include "st_import.h"
 #include "st_rebuild.h"
 
 #include <errno.h>
@@ -256,32 +257,26 @@ bool st_obj_present(const struct st_obj *o, uint64_t first, uint64_t last)
 	return true;
 }
 
+static int clear_piece(struct st_meta *m, struct cb_index_rec *rec, void *arg)
+{
+	uint32_t p = *(const uint32_t *)arg;
+
+	m->present[p >> 3] &= (uint8_t) ~(1u << (p & 7));
+	m->flags &= ~(uint32_t)ST_META_COMPLETE;
+	rec->flags &= (uint16_t)~ST_META_COMPLETE;
+	rec->pieces_present = st_meta_present_count(m);
+	return 0;
+}
+
 /* Clears piece p from the metadata on disk and the index entry. */
 static void drop_piece(struct st_objcache *oc, struct st_obj *o, uint32_t p)
 {
-	const char *shard;
-	char path[CB_PATH_TMP], hex[ST_ID_HEX + 1];
-	struct cb_index_rec rec;
-	struct st_meta m;
+	char hex[ST_ID_HEX + 1];
 
 	cb_hex_encode(o->id, ST_ID_LEN, hex);
 	bit_set(o->bad, p);
-	cb_index_lock(oc->ix);
-	if (cb_index_lookup(oc->ix, o->id, &rec) == 0 && rec.gen == o->gen) {
-		shard = oc->ss->s[rec.shard].path;
-		st_path_meta(shard, o->id, path, sizeof(path));
-		if (st_meta_read(path, &m) == 0 && m.gen == o->gen) {
-			m.present[p >> 3] &= (uint8_t) ~(1u << (p & 7));
-			m.flags &= ~(uint32_t)ST_META_COMPLETE;
-			if (st_meta_write(path, &m) == 0) {
-				rec.flags &= (uint16_t)~ST_META_COMPLETE;
-				rec.pieces_present = st_meta_present_count(&m);
-				cb_index_put(oc->ix, &rec);
-			}
-			st_meta_fini(&m);
-		}
-	}
-	cb_index_unlock(oc->ix);
+	/* Replaced meanwhile: the new version has its own pieces. */
+	st_meta_update(oc->ss, oc->ix, o->id, o->gen, clear_piece, &p);
 	cb_err("object %s: piece %u failed its SHA-256 check: dropped, treated as missing", hex, p);
 }
 
