@@ -33,7 +33,7 @@ int st_url_key_of(const struct cfg *c, const char *url, char *key, size_t cap, c
 		host = url + 8;
 	else {
 		snprintf(err, errlen, "URL must start with http:// or https://: '%s'", url);
-		return -1;
+		return -EINVAL;
 	}
 	rest = strchr(host, '/');
 	if (!rest)
@@ -43,7 +43,7 @@ int st_url_key_of(const struct cfg *c, const char *url, char *key, size_t cap, c
 		p = memchr(host, ']', (size_t)(rest - host));
 		if (!p) {
 			snprintf(err, errlen, "bad IPv6 host in URL '%s'", url);
-			return -1;
+			return -EINVAL;
 		}
 		host_end = p + 1;
 	} else {
@@ -54,20 +54,20 @@ int st_url_key_of(const struct cfg *c, const char *url, char *key, size_t cap, c
 	host_len = (size_t)(host_end - host);
 	if (host_len == 0 || memchr(host, '@', (size_t)(rest - host))) {
 		snprintf(err, errlen, "URL has no usable host: '%s'", url);
-		return -1;
+		return -EINVAL;
 	}
 	if (*rest == '\0')
 		rest = "/";
 	if (st_url_split(rest, strlen(rest), &t) < 0) {
 		snprintf(err, errlen, "bad path in URL '%s'", url);
-		return -1;
+		return -EINVAL;
 	}
 	o = cfg_origin_find(c, host, host_len);
 	n = st_cache_key(host, host_len, t.path, t.path_len, t.query, t.query_len,
 			 o && o->key_query_keep, key, cap);
 	if (n < 0) {
 		snprintf(err, errlen, "URL refused (bad host or path, or too long): '%s'", url);
-		return -1;
+		return -EINVAL;
 	}
 	return n;
 }

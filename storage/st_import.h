@@ -30,8 +30,8 @@ struct st_import_result {
 /*
  * Cache key of an absolute http:// or https:// URL (port dropped, host
  * lower-cased, path normalised, query kept only if the URL's origin is
- * configured with key_query = keep). Returns the key length or -1 with a
- * reason in err.
+ * configured with key_query = keep). Returns the key length, or -EINVAL
+ * with a reason in err.
  */
 int st_url_key_of(const struct cfg *c, const char *url, char *key, size_t cap, char *err,
 		  size_t errlen);

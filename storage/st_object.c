@@ -35,10 +35,16 @@ struct st_objcache *st_objcache_new(const struct st_shards *ss, struct cb_index 
 				    unsigned max_open)
 {
 	struct st_objcache *oc = calloc(1, sizeof(*oc));
+	int ret;
 
 	if (!oc)
 		return NULL;
-	pthread_mutex_init(&oc->lock, NULL);
+	ret = pthread_mutex_init(&oc->lock, NULL);
+	if (ret) {
+		free(oc);
+		errno = ret;
+		return NULL;
+	}
 	oc->ss = ss;
 	oc->ix = ix;
 	oc->max_open = max_open ? max_open : 1024;
