@@ -163,70 +163,94 @@ out:
 	return ret;
 }
 
-int st_import_file(const struct cfg *c, const struct st_shards *ss, struct cb_index *ix,
-		   const char *src, const char *url, struct st_import_result *res, char *err,
-		   size_t errlen)
+/* Opens the file to import; it must be a regular file. 0 or -errno (reason in err). */
+static int import_open_src(const char *src, int *in, struct stat *st, char *err, size_t errlen)
 {
-	char data[CB_PATH_TMP], dir[CB_PATH_TMP];
-	struct cb_index_rec old;
-	struct st_meta m;
-	struct stat st;
-	uint8_t *buf = NULL;
-	int in = -1, out = -1, ret, klen, have_old;
-	uint64_t off = 0;
-
-	memset(res, 0, sizeof(*res));
-	memset(&m, 0, sizeof(m));
-	data[0] = '\0';
-	klen = st_url_key_of(c, url, res->key, sizeof(res->key), err, errlen);
-	if (klen < 0)
-		return -EINVAL;
-	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0 || fstat(in, &st) < 0) {
-		ret = -errno;
+	*in = open(src, O_RDONLY | O_CLOEXEC);
+	if (*in < 0 || fstat(*in, st) < 0) {
 		snprintf(err, errlen, "cannot read %s: %s", src, strerror(errno));
-		goto out;
+		return -errno;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		ret = -EINVAL;
+	if (!S_ISREG(st->st_mode)) {
 		snprintf(err, errlen, "%s is not a regular file", src);
-		goto out;
+		return -EINVAL;
 	}
-	m.piece_size = (uint32_t)c->storage.piece_size;
-	m.size = (uint64_t)st.st_size;
-	m.npieces = st_npieces(m.size, m.piece_size);
-	if (m.npieces > ST_MAX_PIECES) {
-		ret = -EFBIG;
-		snprintf(err, errlen, "%s is too large for piece_size %u", src, m.piece_size);
-		goto out;
+	return 0;
+}
+
+/*
+ * The metadata of the new version of key (klen bytes) for the file src of st's
+ * size and date, its piece arrays allocated, a generation past any indexed
+ * one. 0, -EFBIG (too many pieces) or -ENOMEM (reason in err).
+ */
+static int import_meta_init(const struct cfg *c, struct cb_index *ix, const char *key, int klen,
+			    const char *src, const struct stat *st, struct st_meta *m, char *err,
+			    size_t errlen)
+{
+	struct cb_index_rec old;
+	int ret;
+
+	m->piece_size = (uint32_t)c->storage.piece_size;
+	m->size = (uint64_t)st->st_size;
+	m->npieces = st_npieces(m->size, m->piece_size);
+	if (m->npieces > ST_MAX_PIECES) {
+		snprintf(err, errlen, "%s is too large for piece_size %u", src, m->piece_size);
+		return -EFBIG;
 	}
-	st_content_id(res->key, (size_t)klen, m.id);
-	memcpy(m.key, res->key, (size_t)klen);
-	m.key_len = (uint16_t)klen;
-	m.created = time(NULL);
-	m.last_modified = st.st_mtime;
-	have_old = cb_index_lookup(ix, m.id, &old) == 0;
-	m.gen = st_new_gen(have_old ? old.gen : 0);
-	ret = st_meta_alloc(&m);
+	st_content_id(key, (size_t)klen, m->id);
+	memcpy(m->key, key, (size_t)klen);
+	m->key_len = (uint16_t)klen;
+	m->created = time(NULL);
+	m->last_modified = st->st_mtime;
+	m->gen = st_new_gen(cb_index_lookup(ix, m->id, &old) == 0 ? old.gen : 0);
+	ret = st_meta_alloc(m);
 	if (ret)
-		goto out;
-	res->shard = st_shards_place(ss, m.id);
-	st_path_dir(ss->s[res->shard].path, m.id, dir, sizeof(dir));
+		snprintf(err, errlen, "out of memory");
+	return ret;
+}
+
+/* Creates the data file of m's version on shard (its path in data). 0 or -errno. */
+static int import_create_data(const struct st_shards *ss, const struct st_meta *m, unsigned shard,
+			      char *data, size_t datacap, int *out, char *err, size_t errlen)
+{
+	char dir[CB_PATH_TMP];
+	int ret;
+
+	st_path_dir(ss->s[shard].path, m->id, dir, sizeof(dir));
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		ret = -errno;
-		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
-		goto out;
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-ret));
+		return ret;
 	}
-	st_path_data(ss->s[res->shard].path, m.id, m.gen, data, sizeof(data));
-	out = open(data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	buf = malloc(m.piece_size);
-	if (out < 0 || !buf) {
-		ret = out < 0 ? -errno : -ENOMEM;
+	ret = st_path_data(ss->s[shard].path, m->id, m->gen, data, datacap);
+	if (ret == 0) {
+		*out = open(data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		ret = *out < 0 ? -errno : 0;
+	}
+	if (ret) {
 		snprintf(err, errlen, "cannot create %s: %s", data, strerror(-ret));
-		goto out;
+		data[0] = '\0'; /* not ours to unlink */
 	}
-	for (uint32_t p = 0; p < m.npieces; p++) {
-		size_t want = (size_t)CB_MIN((uint64_t)m.piece_size, m.size - off), got;
+	return ret;
+}
+
+/*
+ * Copies in to out piece by piece, hashing each into m and marking it
+ * present, then syncs out. 0 or -errno (-EIO: the file shrank meanwhile).
+ */
+static int import_copy(int in, int out, struct st_meta *m, const char *src, const char *data,
+		       char *err, size_t errlen)
+{
+	uint8_t *buf = malloc(m->piece_size);
+	uint64_t off = 0;
+	int ret = 0;
+
+	if (!buf) {
+		snprintf(err, errlen, "copying %s: out of memory", src);
+		return -ENOMEM;
+	}
+	for (uint32_t p = 0; p < m->npieces; p++) {
+		size_t want = (size_t)CB_MIN((uint64_t)m->piece_size, m->size - off), got;
 
 		ret = cb_read_full(in, buf, want, &got);
 		if (ret == 0 && got != want)
@@ -237,26 +261,57 @@ int st_import_file(const struct cfg *c, const struct st_shards *ss, struct cb_in
 			snprintf(err, errlen, "copying %s: %s", src, strerror(-ret));
 			goto out;
 		}
-		SHA256(buf, got, m.hashes + (size_t)p * 32);
-		m.present[p >> 3] |= (uint8_t)(1u << (p & 7));
+		SHA256(buf, got, m->hashes + (size_t)p * 32);
+		m->present[p >> 3] |= (uint8_t)(1u << (p & 7));
 		off += got;
 	}
 	if (fsync(out) < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "fsync %s: %s", data, strerror(errno));
-		goto out;
+		snprintf(err, errlen, "fsync %s: %s", data, strerror(-ret));
 	}
+out:
+	free(buf);
+	return ret;
+}
+
+int st_import_file(const struct cfg *c, const struct st_shards *ss, struct cb_index *ix,
+		   const char *src, const char *url, struct st_import_result *res, char *err,
+		   size_t errlen)
+{
+	char data[CB_PATH_TMP];
+	struct st_meta m;
+	struct stat st;
+	int in = -1, out = -1, ret, klen, replaced;
+
+	memset(res, 0, sizeof(*res));
+	memset(&m, 0, sizeof(m));
+	data[0] = '\0';
+	klen = st_url_key_of(c, url, res->key, sizeof(res->key), err, errlen);
+	if (klen < 0)
+		return -EINVAL;
+	ret = import_open_src(src, &in, &st, err, errlen);
+	if (ret)
+		goto out;
+	ret = import_meta_init(c, ix, res->key, klen, src, &st, &m, err, errlen);
+	if (ret)
+		goto out;
+	res->shard = st_shards_place(ss, m.id);
+	ret = import_create_data(ss, &m, res->shard, data, sizeof(data), &out, err, errlen);
+	if (ret)
+		goto out;
+	ret = import_copy(in, out, &m, src, data, err, errlen);
+	if (ret)
+		goto out;
 	m.flags = ST_META_COMPLETE;
 	st_meta_content_etag(&m);
-
-	ret = st_version_publish(ss, ix, &m, res->shard, data, sizeof(data), &have_old, err,
+	ret = st_version_publish(ss, ix, &m, res->shard, data, sizeof(data), &replaced, err,
 				 errlen);
 	if (ret)
 		goto out;
 	memcpy(res->id, m.id, ST_ID_LEN);
 	res->size = m.size;
 	res->npieces = m.npieces;
-	res->replaced = have_old;
+	res->replaced = replaced;
 	memcpy(res->etag, m.etag, sizeof(res->etag));
 	data[0] = '\0'; /* keep it */
 	ret = 0;
@@ -267,7 +322,6 @@ out:
 		close(in);
 	if (out >= 0)
 		close(out);
-	free(buf);
 	st_meta_fini(&m);
 	return ret;
 }
