@@ -12,6 +12,7 @@
 #include "cb_index.h"
 
 #include "cb_common.h"
+#include "cb_io.h"
 #include "cb_log.h"
 
 #include <errno.h>
@@ -154,14 +155,15 @@ struct cb_index *cb_index_attach(const char *path)
 	struct cb_index *ix = NULL;
 	struct stat st;
 	void *base;
+	size_t got;
 	int fd, ret;
 
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
 	ret = -EPROTO;
-	if (fstat(fd, &st) < 0 || pread(fd, &hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
-	    !hdr_valid(&hdr, &st))
+	if (fstat(fd, &st) < 0 || cb_pread_full(fd, &hdr, sizeof(hdr), 0, &got) ||
+	    got != sizeof(hdr) || !hdr_valid(&hdr, &st))
 		goto out;
 	ret = -ENOMEM;
 	ix = calloc(1, sizeof(*ix));
