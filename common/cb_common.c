@@ -51,7 +51,7 @@ int cb_hex_digit(char c)
 		return c - 'a' + 10;
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
-	return -1;
+	return -EINVAL;
 }
 
 int cb_hex_decode(const char *in, size_t hexlen, uint8_t *out)

@@ -51,7 +51,7 @@ int cb_fmt(char *out, size_t cap, const char *fmt, ...) __attribute__((format(pr
 
 /* Writes 2*len lower-case hex digits and a NUL to out (2*len+1 bytes). */
 void cb_hex_encode(const uint8_t *in, size_t len, char *out);
-/* The value of one hex digit (either case), or -1. */
+/* The value of one hex digit (either case), or -EINVAL. */
 int cb_hex_digit(char c);
 
 /* An ASCII decimal digit: what every parser of ours means by DIGIT (RFC 5234 B.1). */

@@ -12,6 +12,7 @@
 #include "cb_index.h"
 
 #include "cb_common.h"
+#include "cb_io.h"
 #include "cb_log.h"
 
 #include <errno.h>
@@ -48,35 +49,61 @@ static void map_parts(struct cb_index *ix, void *base)
 	ix->mask = ix->hdr->capacity - 1;
 }
 
+/* The process-shared, robust writer lock in a fresh header; 0 or -errno. */
+static int wlock_init(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t ma;
+	int ret;
+
+	ret = pthread_mutexattr_init(&ma);
+	if (ret)
+		return -ret;
+	ret = pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+	if (ret == 0)
+		ret = pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+	if (ret == 0)
+		ret = pthread_mutex_init(m, &ma);
+	pthread_mutexattr_destroy(&ma);
+	return -ret;
+}
+
+/*
+ * The file is made under a temporary name and renamed over path only once
+ * its header is whole, so an attacher sees the old index or the new one.
+ */
 struct cb_index *cb_index_create(const char *path, unsigned capacity)
 {
 	char tmp[CB_PATH_TMP];
-	pthread_mutexattr_t ma;
-	struct cb_index *ix;
+	struct cb_index *ix = NULL;
 	uint32_t cap = 1024;
+	void *base = MAP_FAILED;
 	size_t size;
-	void *base;
-	int fd, err;
+	int fd = -1, ret;
 
 	while (cap < capacity && cap < (1u << 30))
 		cap <<= 1;
 	size = layout_size(cap);
-	if (snprintf(tmp, sizeof(tmp), "%s.new.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return NULL;
-	}
+	ret = cb_fmt(tmp, sizeof(tmp), "%s.new.%d", path, (int)getpid());
+	if (ret)
+		goto out;
+	ret = -ENOMEM;
 	ix = calloc(1, sizeof(*ix));
 	if (!ix)
-		return NULL;
+		goto out;
 	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0)
-		goto fail;
-	if (ftruncate(fd, (off_t)size) < 0)
-		goto fail_fd;
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (ftruncate(fd, (off_t)size) < 0) {
+		ret = -errno;
+		goto out;
+	}
 	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (base == MAP_FAILED)
-		goto fail_fd;
-	close(fd);
+	if (base == MAP_FAILED) {
+		ret = -errno;
+		goto out;
+	}
 	ix->map_size = size;
 	ix->hdr = base;
 	ix->hdr->layout = CB_INDEX_LAYOUT;
@@ -84,75 +111,80 @@ struct cb_index *cb_index_create(const char *path, unsigned capacity)
 	ix->hdr->capacity = cap;
 	ix->hdr->header_size = CB_INDEX_HDR_SIZE;
 	ix->hdr->file_size = size;
-	pthread_mutexattr_init(&ma);
-	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
-	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-	pthread_mutex_init(&ix->hdr->wlock, &ma);
-	pthread_mutexattr_destroy(&ma);
+	ret = wlock_init(&ix->hdr->wlock);
+	if (ret)
+		goto out;
 	map_parts(ix, base);
 	/* The magic goes last: an attacher never sees a half-made header. */
 	atomic_thread_fence(memory_order_release);
 	ix->hdr->magic = CB_INDEX_MAGIC;
 	if (rename(tmp, path) < 0) {
-		err = errno;
+		ret = -errno;
+		goto out;
+	}
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (ret && fd >= 0)
 		unlink(tmp);
-		cb_index_close(ix);
-		errno = err;
+	if (ret) {
+		if (base != MAP_FAILED)
+			munmap(base, size);
+		free(ix);
+		errno = -ret;
 		return NULL;
 	}
 	return ix;
-fail_fd:
-	err = errno;
-	close(fd);
-	unlink(tmp);
-	errno = err;
-fail:
-	err = errno;
-	free(ix);
-	errno = err;
-	return NULL;
+}
+
+/* The header of an index file must describe exactly this build's layout and the file's size. */
+static bool hdr_valid(const struct cb_index_hdr *hdr, const struct stat *st)
+{
+	return hdr->magic == CB_INDEX_MAGIC && hdr->layout == CB_INDEX_LAYOUT &&
+	       hdr->entry_size == sizeof(struct cb_index_entry) &&
+	       hdr->header_size == CB_INDEX_HDR_SIZE && hdr->capacity != 0 &&
+	       !(hdr->capacity & (hdr->capacity - 1)) &&
+	       hdr->file_size == layout_size(hdr->capacity) &&
+	       (uint64_t)st->st_size == hdr->file_size;
 }
 
 struct cb_index *cb_index_attach(const char *path)
 {
 	struct cb_index_hdr hdr;
-	struct cb_index *ix;
+	struct cb_index *ix = NULL;
 	struct stat st;
 	void *base;
-	int fd, err;
+	size_t got;
+	int fd, ret;
 
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
-	if (fstat(fd, &st) < 0 || pread(fd, &hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
-		goto fail_proto;
-	if (hdr.magic != CB_INDEX_MAGIC || hdr.layout != CB_INDEX_LAYOUT ||
-	    hdr.entry_size != sizeof(struct cb_index_entry) ||
-	    hdr.header_size != CB_INDEX_HDR_SIZE || hdr.capacity == 0 ||
-	    (hdr.capacity & (hdr.capacity - 1)) || hdr.file_size != layout_size(hdr.capacity) ||
-	    (uint64_t)st.st_size != hdr.file_size)
-		goto fail_proto;
+	ret = -EPROTO;
+	if (fstat(fd, &st) < 0 || cb_pread_full(fd, &hdr, sizeof(hdr), 0, &got) ||
+	    got != sizeof(hdr) || !hdr_valid(&hdr, &st))
+		goto out;
+	ret = -ENOMEM;
 	ix = calloc(1, sizeof(*ix));
 	if (!ix)
-		goto fail;
+		goto out;
 	base = mmap(NULL, hdr.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {
-		err = errno;
-		free(ix);
-		errno = err;
-		goto fail;
+		ret = -errno;
+		goto out;
 	}
-	close(fd);
 	ix->map_size = hdr.file_size;
 	map_parts(ix, base);
-	return ix;
-fail_proto:
-	errno = EPROTO;
-fail:
-	err = errno;
+	ret = 0;
+out:
 	close(fd);
-	errno = err;
-	return NULL;
+	if (ret) {
+		free(ix);
+		errno = -ret;
+		return NULL;
+	}
+	return ix;
 }
 
 void cb_index_close(struct cb_index *ix)

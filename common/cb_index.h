@@ -31,10 +31,15 @@ struct cb_index;
 /*
  * Creates a new, empty index file at path with room for capacity objects
  * (rounded up to a power of two), replacing any old one atomically. Returns
- * the mapped index or NULL with errno.
+ * the mapped index, or NULL with errno: ENAMETOOLONG, ENOMEM, the errno of
+ * open, ftruncate (ENOSPC), mmap or rename, or of the lock's initialisation.
+ * Nothing is left behind on failure (the old file stays).
  */
 struct cb_index *cb_index_create(const char *path, unsigned capacity);
-/* Maps an existing index file; NULL with errno (EPROTO: other layout). */
+/*
+ * Maps an existing index file; NULL with errno: open's (ENOENT, EACCES),
+ * EPROTO (another layout, or a file of the wrong size), ENOMEM, mmap's.
+ */
 struct cb_index *cb_index_attach(const char *path);
 void cb_index_close(struct cb_index *ix);
 

@@ -27,55 +27,69 @@ struct cb_policy {
 	struct cb_policy_file *f;
 };
 
+/* A mapped file of another layout, or not yet made, is started afresh. */
+static void policy_repair(struct cb_policy_file *f, const char *path)
+{
+	if (f->magic != CB_POLICY_MAGIC || f->layout != CB_POLICY_LAYOUT ||
+	    f->size != sizeof(struct cb_policy_file)) {
+		if (f->magic)
+			cb_warn("%s: another layout: starting its counters afresh", path);
+		memset(f, 0, sizeof(*f));
+		f->layout = CB_POLICY_LAYOUT;
+		f->size = sizeof(struct cb_policy_file);
+		atomic_thread_fence(memory_order_release);
+		f->magic = CB_POLICY_MAGIC;
+	}
+	/* A writer that died mid-publish leaves seq odd: make it even again. */
+	if (atomic_load(&f->seq) & 1)
+		atomic_fetch_add(&f->seq, 1);
+}
+
 struct cb_policy *cb_policy_open(const char *path, const struct cb_policy_vals *publish)
 {
-	struct cb_policy *p = calloc(1, sizeof(*p));
+	struct cb_policy *p = NULL;
 	struct stat st;
 	void *base;
-	int fd;
+	int fd, ret;
 
-	if (!p)
-		return NULL;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0 || fstat(fd, &st) < 0)
-		goto fail;
+	if (fd < 0)
+		return NULL;
+	ret = -ENOMEM;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		goto out;
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		goto out;
+	}
 	if (st.st_size != (off_t)sizeof(struct cb_policy_file)) {
 		if (st.st_size)
 			cb_warn("%s: size %lld, not %zu: starting its counters afresh", path,
 				(long long)st.st_size, sizeof(struct cb_policy_file));
-		if (ftruncate(fd, 0) < 0 || ftruncate(fd, sizeof(struct cb_policy_file)) < 0)
-			goto fail;
+		if (ftruncate(fd, 0) < 0 || ftruncate(fd, sizeof(struct cb_policy_file)) < 0) {
+			ret = -errno;
+			goto out;
+		}
 	}
 	base = mmap(NULL, sizeof(struct cb_policy_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (base == MAP_FAILED)
-		goto fail;
-	close(fd);
-	p->f = base;
-	if (p->f->magic != CB_POLICY_MAGIC || p->f->layout != CB_POLICY_LAYOUT ||
-	    p->f->size != sizeof(struct cb_policy_file)) {
-		if (p->f->magic)
-			cb_warn("%s: another layout: starting its counters afresh", path);
-		memset(p->f, 0, sizeof(*p->f));
-		p->f->layout = CB_POLICY_LAYOUT;
-		p->f->size = sizeof(struct cb_policy_file);
-		atomic_thread_fence(memory_order_release);
-		p->f->magic = CB_POLICY_MAGIC;
+	if (base == MAP_FAILED) {
+		ret = -errno;
+		goto out;
 	}
-	/* A writer that died mid-publish leaves seq odd: make it even again. */
-	if (atomic_load(&p->f->seq) & 1)
-		atomic_fetch_add(&p->f->seq, 1);
+	p->f = base;
+	policy_repair(p->f, path);
 	if (publish)
 		cb_policy_publish(p, publish);
-	return p;
-fail:
-	if (fd >= 0) {
-		int e = errno;
-
-		close(fd);
-		errno = e;
+	ret = 0;
+out:
+	close(fd);
+	if (ret) {
+		free(p);
+		errno = -ret;
+		return NULL;
 	}
-	free(p);
-	return NULL;
+	return p;
 }
 
 void cb_policy_close(struct cb_policy *p)

@@ -29,7 +29,9 @@ struct cb_policy;
 /*
  * Opens (creating if needed) the policy file. A file of another layout or
  * size is started afresh (its counters are lost, and logged). When publish
- * is given, it is published at once. NULL with errno.
+ * is given, it is published at once. NULL with errno: open's (EACCES,
+ * ENOENT for a missing folder), ENOMEM, or that of fstat, ftruncate (ENOSPC)
+ * or mmap.
  */
 struct cb_policy *cb_policy_open(const char *path, const struct cb_policy_vals *publish);
 void cb_policy_close(struct cb_policy *p);

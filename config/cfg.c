@@ -14,6 +14,7 @@
 #include "cfg_priv.h"
 
 #include "cb_common.h"
+#include "cb_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -379,10 +380,10 @@ struct cfg *cfg_load_string(const char *name, const char *text, char *err, size_
 struct cfg *cfg_load(const char *path, char *err, size_t errlen)
 {
 	struct cfg *c = NULL;
-	char *buf = NULL, *nb, eb[128];
-	size_t len = 0, cap = 0;
-	ssize_t n;
-	int fd = -1, e = 0;
+	uint8_t *buf = NULL;
+	char eb[128];
+	size_t len = 0;
+	int fd = -1, e = 0, ret;
 
 	if (!path) {
 		cfg_msg(err, errlen, "no config file given");
@@ -395,37 +396,17 @@ struct cfg *cfg_load(const char *path, char *err, size_t errlen)
 		cfg_msg(err, errlen, "%s: cannot open: %s", path, strerror_r(e, eb, sizeof(eb)));
 		goto out;
 	}
-	for (;;) {
-		if (len == cap) {
-			if (cap > CFG_FILE_MAX) {
-				e = EFBIG;
-				cfg_msg(err, errlen, "%s: file too large (max %u bytes)", path,
-					CFG_FILE_MAX);
-				goto out;
-			}
-			cap = cap ? CB_MIN(2 * cap, (size_t)CFG_FILE_MAX + 1) : 4096;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				e = ENOMEM;
-				cfg_msg(err, errlen, "%s: out of memory", path);
-				goto out;
-			}
-			buf = nb;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			e = errno;
-			cfg_msg(err, errlen, "%s: cannot read: %s", path,
-				strerror_r(e, eb, sizeof(eb)));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	c = cfg_load_buf(path, buf, len, err, errlen);
+	ret = cb_read_fd(fd, CFG_FILE_MAX, &buf, &len);
+	e = -ret;
+	if (ret == -EFBIG)
+		cfg_msg(err, errlen, "%s: file too large (max %u bytes)", path, CFG_FILE_MAX);
+	else if (ret == -ENOMEM)
+		cfg_msg(err, errlen, "%s: out of memory", path);
+	else if (ret)
+		cfg_msg(err, errlen, "%s: cannot read: %s", path, strerror_r(e, eb, sizeof(eb)));
+	if (ret)
+		goto out;
+	c = cfg_load_buf(path, (const char *)buf, len, err, errlen);
 	if (!c)
 		e = errno;
 out:
@@ -456,4 +437,11 @@ const struct cfg_origin *cfg_origin_find(const struct cfg *c, const char *host, 
 			return &c->origins[i];
 	}
 	return NULL;
+}
+
+const struct cfg_origin *cfg_origin_of_key(const struct cfg *c, const char *key, size_t len)
+{
+	const char *slash = key ? memchr(key, '/', len) : NULL;
+
+	return slash ? cfg_origin_find(c, key, (size_t)(slash - key)) : NULL;
 }

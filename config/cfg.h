@@ -111,6 +111,13 @@ void cfg_free(struct cfg *c);
 /* The origin section for host (case-insensitive, len bytes), or NULL. */
 const struct cfg_origin *cfg_origin_find(const struct cfg *c, const char *host, size_t len);
 
+/*
+ * The origin a cache key (len bytes, "host/path...", as st_cache_key makes
+ * it) belongs to: the section whose host is the key's part before its first
+ * '/'. NULL if there is none, or if the key has no '/'.
+ */
+const struct cfg_origin *cfg_origin_of_key(const struct cfg *c, const char *key, size_t len);
+
 /* Value parsers, exposed for the CLI and tests; 0 or -EINVAL / -ERANGE. */
 int cfg_parse_size(const char *s, uint64_t *out);	 /* bytes, K M G T binary suffixes */
 int cfg_parse_rate(const char *s, uint64_t *out);	 /* bits/s, k M G decimal suffixes */

@@ -356,7 +356,7 @@ int cfg_key_find(enum cfg_sect s, const char *name)
 	for (size_t i = 0; i < cfg_nkeys; i++)
 		if (cfg_keys[i].sect == s && strcmp(cfg_keys[i].name, name) == 0)
 			return (int)i;
-	return -1;
+	return -ENOENT;
 }
 
 /* Rules between keys, checked once the whole file is read. */

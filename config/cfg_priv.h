@@ -137,6 +137,7 @@ bool cfg_group_valid(const char *s);
 int cfg_parse_upstream(const char *s, struct cfg_origin *o, bool *has_path);
 
 /* The keys (cfg_keys.c). */
+/* The index in cfg_keys of key name in section s, or -ENOENT. */
 int cfg_key_find(enum cfg_sect s, const char *name);
 /* Parses v as key k of the current section and stores it; 0 or -EINVAL (error recorded). */
 int cfg_set(struct cfg_parser *p, const struct cfg_key *k, const char *key, const char *v);

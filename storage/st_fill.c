@@ -22,6 +22,7 @@
 #include "st_fill_priv.h"
 
 #include "cb_common.h"
+#include "cb_log.h"
 #include "st_object.h"
 
 #include <errno.h>
@@ -229,11 +230,16 @@ struct st_fill_mgr *st_fill_mgr_new(const struct cfg *c, const struct st_shards 
 				    void (*notify)(void *arg), void *arg)
 {
 	struct st_fill_mgr *fm = calloc(1, sizeof(*fm));
+	int ret;
 
 	if (!fm)
 		return NULL;
-	pthread_mutex_init(&fm->lock, NULL);
-	pthread_cond_init(&fm->cond, NULL);
+	ret = -pthread_mutex_init(&fm->lock, NULL);
+	if (ret)
+		goto fail;
+	ret = -pthread_cond_init(&fm->cond, NULL);
+	if (ret)
+		goto fail_lock;
 	fm->cfg = c;
 	fm->ss = ss;
 	fm->ix = ix;
@@ -242,16 +248,26 @@ struct st_fill_mgr *st_fill_mgr_new(const struct cfg *c, const struct st_shards 
 	fm->notify_arg = arg;
 	nthreads = CB_MAX(1u, CB_MIN(nthreads, (unsigned)MAX_THREADS));
 	for (unsigned i = 0; i < nthreads; i++) {
-		if (pthread_create(&fm->threads[i], NULL, st_fill_thread, fm) != 0)
+		ret = -pthread_create(&fm->threads[i], NULL, st_fill_thread, fm);
+		if (ret)
 			break;
 		fm->nthreads++;
 	}
 	if (!fm->nthreads) {
-		st_fill_mgr_free(fm);
-		errno = EAGAIN;
+		st_fill_mgr_free(fm); /* destroys the lock and the condition */
+		errno = -ret;
 		return NULL;
 	}
+	if (ret)
+		cb_warn("fills: %u of %u fetch threads started: %s", fm->nthreads, nthreads,
+			strerror(-ret));
 	return fm;
+fail_lock:
+	pthread_mutex_destroy(&fm->lock);
+fail:
+	free(fm);
+	errno = -ret;
+	return NULL;
 }
 
 void st_fill_mgr_set_policy(struct st_fill_mgr *fm, struct cb_policy *pol)

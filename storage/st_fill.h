@@ -38,7 +38,9 @@ struct st_fill;
 /*
  * Starts nthreads fetch threads. notify(arg) is called (from a fetch
  * thread, without locks held) whenever a piece lands or a fill changes
- * state. NULL with errno.
+ * state. Fewer threads than asked (but one at least) is logged, not an
+ * error. NULL with errno: ENOMEM, or pthread's (EAGAIN) when no thread
+ * could start.
  */
 struct st_fill_mgr *st_fill_mgr_new(const struct cfg *c, const struct st_shards *ss,
 				    struct cb_index *ix, struct st_objcache *oc, unsigned nthreads,

@@ -9,6 +9,7 @@
 #include "st_fill_priv.h"
 
 #include "cb_common.h"
+#include "cb_io.h"
 #include "cb_log.h"
 #include "cb_policy.h"
 #include "st_format.h"
@@ -234,27 +235,19 @@ static bool still_valid(const struct st_fill *f, const struct st_origin_reply *r
 	return reply->last_modified && reply->last_modified == old->last_modified;
 }
 
+static int refresh_created(struct st_meta *m, struct cb_index_rec *rec, void *arg)
+{
+	(void)arg;
+	m->created = time(NULL);
+	rec->created = m->created;
+	return 0;
+}
+
 /* Revalidated: the cached version is good for another max_cache_age. */
 static void refresh(struct st_fill_mgr *fm, struct st_fill *f)
 {
-	char path[CB_PATH_TMP];
-	struct cb_index_rec cur;
-	struct st_meta m;
-
-	cb_index_lock(fm->ix);
-	if (cb_index_lookup(fm->ix, f->id, &cur) == 0 && cur.gen == f->rec_in.gen &&
-	    cur.shard < fm->ss->n) {
-		st_path_meta(fm->ss->s[cur.shard].path, f->id, path, sizeof(path));
-		if (st_meta_read(path, &m) == 0) {
-			m.created = time(NULL);
-			if (m.gen == cur.gen && st_meta_write(path, &m) == 0) {
-				cur.created = m.created;
-				cb_index_put(fm->ix, &cur);
-			}
-			st_meta_fini(&m);
-		}
-	}
-	cb_index_unlock(fm->ix);
+	/* Replaced or evicted meanwhile: nothing to refresh. */
+	st_meta_update(fm->ss, fm->ix, f->id, f->rec_in.gen, refresh_created, NULL);
 	pthread_mutex_lock(&fm->lock);
 	f->state = ST_FILL_DONE;
 	fm->stats.fills_done++;
@@ -385,7 +378,7 @@ static int open_new(struct fetcher *ft, struct st_fill *f, struct cb_index_rec *
 	st_path_data(fm->ss->s[f->shard].path, f->id, m->gen, data, sizeof(data));
 	f->fd = open(data, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (f->fd < 0 || ftruncate(f->fd, (off_t)m->size) < 0 ||
-	    st_pwrite_all(f->fd, ft->buf, (size_t)*got, 0))
+	    cb_pwrite_all(f->fd, ft->buf, (size_t)*got, 0))
 		return -EIO;
 	SHA256(ft->buf, (size_t)*got, m->hashes);
 	m->present[0] |= 1;
@@ -471,6 +464,7 @@ static void do_piece(struct fetcher *ft, struct st_fill *f, uint32_t p)
 	struct st_origin_reply reply;
 	uint8_t sum[32];
 	long got;
+	int ret;
 
 	if (!buf_for(ft, m->piece_size)) {
 		fill_fail(fm, f, 502, false, "out of memory");
@@ -493,8 +487,9 @@ static void do_piece(struct fetcher *ft, struct st_fill *f, uint32_t p)
 		return;
 	}
 	SHA256(ft->buf, (size_t)got, sum);
-	if (st_pwrite_all(f->fd, ft->buf, (size_t)got, first)) {
-		cb_err("fill %s: writing piece %u: %s", f->key, p, strerror(errno));
+	ret = cb_pwrite_all(f->fd, ft->buf, (size_t)got, first);
+	if (ret) {
+		cb_err("fill %s: writing piece %u: %s", f->key, p, strerror(-ret));
 		fill_fail(fm, f, 502, false, "cannot write to the shard");
 		return;
 	}

@@ -13,13 +13,13 @@
 #include "st_format.h"
 
 #include "cb_common.h"
+#include "cb_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define HDR_LEN 96
@@ -207,77 +207,67 @@ int st_path_data(const char *shard, const uint8_t id[ST_ID_LEN], uint64_t gen, c
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
+/* The largest metadata file st_meta_decode can accept. */
+#define META_FILE_MAX (HDR_LEN + ST_KEY_MAX + ST_ETAG_MAX + (size_t)ST_MAX_PIECES * 33 + 32)
+
 int st_meta_read(const char *path, struct st_meta *m)
 {
-	uint8_t *buf = NULL;
-	struct stat stbuf;
-	size_t got = 0;
-	int fd, ret;
+	uint8_t *buf;
+	size_t len;
+	int ret;
 
 	memset(m, 0, sizeof(*m));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ret = -errno;
-	if (fstat(fd, &stbuf) < 0)
-		goto out;
-	ret = -EINVAL;
-	if (stbuf.st_size < HDR_LEN ||
-	    (uint64_t)stbuf.st_size >
-		    HDR_LEN + ST_KEY_MAX + ST_ETAG_MAX + (uint64_t)ST_MAX_PIECES * 33 + 32)
-		goto out;
-	ret = -ENOMEM;
-	buf = malloc((size_t)stbuf.st_size);
-	if (!buf)
-		goto out;
-	while (got < (size_t)stbuf.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)stbuf.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		ret = r < 0 ? -errno : -EINVAL;
-		if (r <= 0)
-			goto out;
-		got += (size_t)r;
-	}
-	ret = st_meta_decode(buf, got, m);
-out:
+	ret = cb_read_file(path, META_FILE_MAX, &buf, &len);
+	if (ret == -EFBIG)
+		return -EINVAL; /* no valid metadata is that large */
+	if (ret)
+		return ret;
+	ret = st_meta_decode(buf, len, m);
 	free(buf);
-	close(fd);
+	return ret;
+}
+
+int st_meta_read_key(const char *shard_path, const uint8_t id[ST_ID_LEN], char *key, size_t cap)
+{
+	char path[CB_PATH_TMP];
+	struct st_meta m;
+	int ret;
+
+	if (cap)
+		key[0] = '\0';
+	ret = st_path_meta(shard_path, id, path, sizeof(path));
+	if (ret)
+		return ret;
+	ret = st_meta_read(path, &m);
+	if (ret)
+		return ret;
+	ret = cb_fmt(key, cap, "%s", m.key);
+	st_meta_fini(&m);
 	return ret;
 }
 
 int st_meta_write(const char *path, const struct st_meta *m)
 {
-	size_t len = st_meta_encoded_size(m), done = 0;
+	size_t len = st_meta_encoded_size(m);
 	char tmp[CB_PATH_TMP];
 	uint8_t *buf;
-	int fd = -1, ret, n;
+	int fd = -1, ret;
 
-	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return -ENAMETOOLONG;
+	ret = cb_fmt(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	if (ret)
+		return ret;
 	buf = malloc(len);
 	if (!buf)
 		return -ENOMEM;
 	st_meta_encode(m, buf);
-	ret = -errno;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		ret = -errno;
 		goto out;
 	}
-	while (done < len) {
-		ssize_t w = write(fd, buf + done, len - done);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			ret = -errno;
-			goto out;
-		}
-		done += (size_t)w;
-	}
+	ret = cb_write_all(fd, buf, len);
+	if (ret)
+		goto out;
 	if (fsync(fd) < 0 || rename(tmp, path) < 0) {
 		ret = -errno;
 		goto out;

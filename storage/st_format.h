@@ -86,6 +86,12 @@ int st_path_data(const char *shard, const uint8_t id[ST_ID_LEN], uint64_t gen, c
 
 /* Reads and decodes a metadata file; 0, -ENOENT, -EINVAL (corrupt), -errno. */
 int st_meta_read(const char *path, struct st_meta *m);
+/*
+ * The cache key of object id from its metadata on the shard at shard_path,
+ * NUL-terminated in key (cap bytes). 0, -ENAMETOOLONG (the path, or the key
+ * for cap), or st_meta_read's errors: -ENOENT, -EINVAL (corrupt), -errno.
+ */
+int st_meta_read_key(const char *shard_path, const uint8_t id[ST_ID_LEN], char *key, size_t cap);
 /* Writes m to path atomically (tmp file in the same dir, fsync, rename); 0 or -errno. */
 int st_meta_write(const char *path, const struct st_meta *m);
 

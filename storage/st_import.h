@@ -30,8 +30,8 @@ struct st_import_result {
 /*
  * Cache key of an absolute http:// or https:// URL (port dropped, host
  * lower-cased, path normalised, query kept only if the URL's origin is
- * configured with key_query = keep). Returns the key length or -1 with a
- * reason in err.
+ * configured with key_query = keep). Returns the key length, or -EINVAL
+ * with a reason in err.
  */
 int st_url_key_of(const struct cfg *c, const char *url, char *key, size_t cap, char *err,
 		  size_t errlen);
@@ -50,9 +50,20 @@ int st_import_file(const struct cfg *c, const struct st_shards *ss, struct cb_in
 int st_version_publish(const struct st_shards *ss, struct cb_index *ix, struct st_meta *m,
 		       unsigned shard, char *data, size_t datacap, int *replaced, char *err,
 		       size_t errlen);
+/*
+ * Changes the stored version of object id in place, under the index writer
+ * lock (call it without): reads the metadata of the indexed version (gen,
+ * or whichever is indexed when gen is 0), lets fn change it and the index
+ * record, then writes the metadata and puts the record. fn returns 0 to
+ * write both, or an error to leave both as they were. 0, -ENOENT (not
+ * indexed, or of another gen), -ESTALE (the metadata is of another version
+ * than the index entry), st_meta_read's and st_meta_write's errors,
+ * -ENOSPC (index full) or fn's error.
+ */
+int st_meta_update(const struct st_shards *ss, struct cb_index *ix, const uint8_t id[ST_ID_LEN],
+		   uint64_t gen, int (*fn)(struct st_meta *m, struct cb_index_rec *rec, void *arg),
+		   void *arg);
 /* A generation number newer than old (wall-clock nanoseconds when possible). */
 uint64_t st_new_gen(uint64_t old);
-/* pwrite of all len bytes at off; 0 or -errno. */
-int st_pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off);
 
 #endif

@@ -8,7 +8,9 @@
 #include "st_object.h"
 
 #include "cb_common.h"
+#include "cb_io.h"
 #include "cb_log.h"
+#include "st_import.h"
 #include "st_rebuild.h"
 
 #include <errno.h>
@@ -33,10 +35,16 @@ struct st_objcache *st_objcache_new(const struct st_shards *ss, struct cb_index 
 				    unsigned max_open)
 {
 	struct st_objcache *oc = calloc(1, sizeof(*oc));
+	int ret;
 
 	if (!oc)
 		return NULL;
-	pthread_mutex_init(&oc->lock, NULL);
+	ret = pthread_mutex_init(&oc->lock, NULL);
+	if (ret) {
+		free(oc);
+		errno = ret;
+		return NULL;
+	}
 	oc->ss = ss;
 	oc->ix = ix;
 	oc->max_open = max_open ? max_open : 1024;
@@ -255,32 +263,26 @@ bool st_obj_present(const struct st_obj *o, uint64_t first, uint64_t last)
 	return true;
 }
 
+static int clear_piece(struct st_meta *m, struct cb_index_rec *rec, void *arg)
+{
+	uint32_t p = *(const uint32_t *)arg;
+
+	m->present[p >> 3] &= (uint8_t) ~(1u << (p & 7));
+	m->flags &= ~(uint32_t)ST_META_COMPLETE;
+	rec->flags &= (uint16_t)~ST_META_COMPLETE;
+	rec->pieces_present = st_meta_present_count(m);
+	return 0;
+}
+
 /* Clears piece p from the metadata on disk and the index entry. */
 static void drop_piece(struct st_objcache *oc, struct st_obj *o, uint32_t p)
 {
-	const char *shard;
-	char path[CB_PATH_TMP], hex[ST_ID_HEX + 1];
-	struct cb_index_rec rec;
-	struct st_meta m;
+	char hex[ST_ID_HEX + 1];
 
 	cb_hex_encode(o->id, ST_ID_LEN, hex);
 	bit_set(o->bad, p);
-	cb_index_lock(oc->ix);
-	if (cb_index_lookup(oc->ix, o->id, &rec) == 0 && rec.gen == o->gen) {
-		shard = oc->ss->s[rec.shard].path;
-		st_path_meta(shard, o->id, path, sizeof(path));
-		if (st_meta_read(path, &m) == 0 && m.gen == o->gen) {
-			m.present[p >> 3] &= (uint8_t) ~(1u << (p & 7));
-			m.flags &= ~(uint32_t)ST_META_COMPLETE;
-			if (st_meta_write(path, &m) == 0) {
-				rec.flags &= (uint16_t)~ST_META_COMPLETE;
-				rec.pieces_present = st_meta_present_count(&m);
-				cb_index_put(oc->ix, &rec);
-			}
-			st_meta_fini(&m);
-		}
-	}
-	cb_index_unlock(oc->ix);
+	/* Replaced meanwhile: the new version has its own pieces. */
+	st_meta_update(oc->ss, oc->ix, o->id, o->gen, clear_piece, &p);
 	cb_err("object %s: piece %u failed its SHA-256 check: dropped, treated as missing", hex, p);
 }
 
@@ -288,28 +290,22 @@ int st_obj_verify(struct st_objcache *oc, struct st_obj *o, uint64_t first, uint
 		  uint8_t *scratch)
 {
 	uint8_t sum[32];
+	int ret;
 
 	if (o->size == 0)
 		return 0;
 	for (uint32_t p = (uint32_t)(first / o->piece_size); p <= last / o->piece_size; p++) {
 		uint64_t off = (uint64_t)p * o->piece_size;
-		size_t len = (size_t)CB_MIN((uint64_t)o->piece_size, o->size - off), got = 0;
+		size_t len = (size_t)CB_MIN((uint64_t)o->piece_size, o->size - off), got;
 
 		if (!st_meta_has(&o->meta, p) || bit_get(o->bad, p))
 			return -ENOENT;
 		if (bit_get(o->verified, p))
 			continue;
-		while (got < len) {
-			ssize_t r = pread(o->fd, scratch + got, len - got, (off_t)(off + got));
-
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r < 0)
-				return -errno;
-			if (r == 0)
-				break; /* truncated: the hash check below fails */
-			got += (size_t)r;
-		}
+		ret = cb_pread_full(o->fd, scratch, len, off, &got);
+		if (ret)
+			return ret;
+		/* Short (truncated file): the hash check below fails. */
 		SHA256(scratch, got, sum);
 		if (got != len || memcmp(sum, o->meta.hashes + (size_t)p * 32, 32) != 0) {
 			drop_piece(oc, o, p);

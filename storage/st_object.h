@@ -39,7 +39,7 @@ struct st_obj {
 
 struct st_objcache;
 
-/* NULL with errno. ss and ix must outlive the cache. */
+/* NULL with errno (ENOMEM, or the lock's EAGAIN). ss and ix must outlive the cache. */
 struct st_objcache *st_objcache_new(const struct st_shards *ss, struct cb_index *ix,
 				    unsigned max_open);
 void st_objcache_free(struct st_objcache *oc);

@@ -121,12 +121,11 @@ static int tls_handshake(struct st_origin_conn *c, char *err, size_t errlen)
 		     inet_pton(AF_INET6, o->upstream_host, ip) == 1;
 	int ret;
 
-	errno = EPROTO;
 	if (!ctx)
-		return -1;
+		return -EPROTO;
 	c->ssl = SSL_new(ctx);
 	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd))
-		return -1;
+		return -EPROTO;
 	if (is_ip) {
 		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), o->upstream_host);
 	} else {
@@ -140,8 +139,7 @@ static int tls_handshake(struct st_origin_conn *c, char *err, size_t errlen)
 
 		if (w == -ETIMEDOUT) {
 			snprintf(err, errlen, "origin %s: TLS handshake stalled", o->host);
-			errno = ETIMEDOUT;
-			return -1;
+			return -ETIMEDOUT;
 		}
 		if (w < 0) {
 			unsigned long e = ERR_get_error();
@@ -151,8 +149,7 @@ static int tls_handshake(struct st_origin_conn *c, char *err, size_t errlen)
 
 			snprintf(err, errlen, "origin %s: TLS handshake with %s failed: %s",
 				 o->host, o->upstream_host, why ? why : "connection closed");
-			errno = EPROTO;
-			return -1;
+			return -EPROTO;
 		}
 	}
 	return 0;
@@ -273,30 +270,28 @@ static int proxy_tunnel(struct st_origin_conn *c, char *err, size_t errlen)
 	const struct cfg_origin *o = c->o;
 	struct st_http_resp resp;
 	char auth[CFG_HOST_MAX + 16], req[2 * sizeof(auth) + 64];
-	int n, head;
+	int n, head, ret;
 
 	authority(o, auth, sizeof(auth));
 	n = snprintf(req, sizeof(req), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", auth, auth);
-	errno = EPROTO;
-	if (send_all(c, req, (size_t)n) < 0) {
+	ret = send_all(c, req, (size_t)n);
+	if (ret < 0) {
 		snprintf(err, errlen, "origin %s: proxy %s:%u: sending CONNECT failed", o->host,
 			 o->proxy.host, o->proxy.port);
-		return -1;
+		return ret;
 	}
 	head = read_head(c, &resp, err, errlen);
-	if (head < 0) {
-		errno = -head;
-		return -1;
-	}
+	if (head < 0)
+		return head;
 	if (resp.status / 100 != 2) {
 		snprintf(err, errlen, "origin %s: proxy %s:%u answered %d to CONNECT %s", o->host,
 			 o->proxy.host, o->proxy.port, resp.status, auth);
-		return -1;
+		return -EPROTO;
 	}
 	if (c->head_len != (size_t)head) {
 		snprintf(err, errlen, "origin %s: proxy %s:%u sent bytes before the TLS handshake",
 			 o->host, o->proxy.host, o->proxy.port);
-		return -1;
+		return -EPROTO;
 	}
 	c->head_len = 0;
 	return 0;
@@ -311,7 +306,7 @@ struct st_origin_conn *st_origin_connect(const struct cfg_origin *o, uint64_t ti
 	struct addrinfo hints = {0}, *res = NULL, *ai;
 	struct st_origin_conn *c;
 	char portstr[8];
-	int fd = -1, ret = -EHOSTUNREACH, one = 1;
+	int fd = -1, ret, one = 1;
 
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
@@ -323,6 +318,7 @@ struct st_origin_conn *st_origin_connect(const struct cfg_origin *o, uint64_t ti
 		errno = EHOSTUNREACH;
 		return NULL;
 	}
+	ret = -EHOSTUNREACH; /* if no socket can be made */
 	for (ai = res; ai; ai = ai->ai_next) {
 		socklen_t sl = sizeof(ret);
 
@@ -353,17 +349,21 @@ struct st_origin_conn *st_origin_connect(const struct cfg_origin *o, uint64_t ti
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
+		snprintf(err, errlen, "origin %s: out of memory", o->host);
+		errno = ENOMEM;
 		return NULL;
 	}
 	c->fd = fd;
 	c->timeout_ms = timeout_ms;
 	c->o = o;
-	if (o->upstream_tls &&
-	    ((via && proxy_tunnel(c, err, errlen) < 0) || tls_handshake(c, err, errlen) < 0)) {
-		int e = errno;
-
+	ret = 0;
+	if (o->upstream_tls && via)
+		ret = proxy_tunnel(c, err, errlen);
+	if (o->upstream_tls && ret == 0)
+		ret = tls_handshake(c, err, errlen);
+	if (ret) {
 		st_origin_close(c);
-		errno = e;
+		errno = -ret;
 		return NULL;
 	}
 	return c;

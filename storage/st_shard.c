@@ -89,9 +89,17 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
-int st_shards_init(struct st_shards *ss, const struct cfg *c)
+/* Makes <shard>/<name>; 0 or -errno. */
+static int shard_subdir(const char *shard, const char *name)
 {
 	char sub[CB_PATH_TMP];
+	int ret = cb_fmt(sub, sizeof(sub), "%s/%s", shard, name);
+
+	return ret ? ret : mkdir_p(sub);
+}
+
+int st_shards_init(struct st_shards *ss, const struct cfg *c)
+{
 	struct statvfs vfs;
 	int ret;
 
@@ -99,20 +107,19 @@ int st_shards_init(struct st_shards *ss, const struct cfg *c)
 	for (unsigned i = 0; i < c->storage.nshards; i++) {
 		struct st_shard *s = &ss->s[i];
 
-		snprintf(s->path, sizeof(s->path), "%s", c->storage.shards[i]);
-		snprintf(sub, sizeof(sub), "%s/objects", s->path);
-		ret = mkdir_p(sub);
-		if (ret == 0) {
-			snprintf(sub, sizeof(sub), "%s/tmp", s->path);
-			ret = mkdir_p(sub);
-		}
+		ret = cb_fmt(s->path, sizeof(s->path), "%s", c->storage.shards[i]);
+		if (ret == 0)
+			ret = shard_subdir(s->path, "objects");
+		if (ret == 0)
+			ret = shard_subdir(s->path, "tmp");
 		if (ret) {
-			cb_err("shard %s: cannot create folders: %s", s->path, strerror(-ret));
+			cb_err("shard %s: cannot create folders: %s", c->storage.shards[i],
+			       strerror(-ret));
 			return ret;
 		}
 		if (statvfs(s->path, &vfs) < 0) {
 			ret = -errno;
-			cb_err("shard %s: statvfs: %s", s->path, strerror(errno));
+			cb_err("shard %s: statvfs: %s", s->path, strerror(-ret));
 			return ret;
 		}
 		s->fs_size = (uint64_t)vfs.f_blocks * vfs.f_frsize;

@@ -26,7 +26,11 @@ struct st_shards {
 	unsigned n;
 };
 
-/* Creates each shard's objects/ and tmp/ folders and reads its size; 0 or -errno. */
+/*
+ * Creates each shard's objects/ and tmp/ folders and reads its size; 0, or
+ * -errno of mkdir or statvfs (logged, naming the shard), -ENAMETOOLONG, or
+ * -EINVAL when the config names no shard.
+ */
 int st_shards_init(struct st_shards *ss, const struct cfg *c);
 /* The shard an object belongs on (0 .. n-1). */
 unsigned st_shards_place(const struct st_shards *ss, const uint8_t id[ST_ID_LEN]);

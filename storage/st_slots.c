@@ -1,6 +1,7 @@
 /* Client slots (see st_slots.h). */
 #include "st_slots.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,17 +29,23 @@ struct st_slots {
 struct st_slots *st_slots_new(unsigned capacity)
 {
 	struct st_slots *s = calloc(1, sizeof(*s));
+	int ret = -ENOMEM;
 
 	if (!s)
 		return NULL;
 	s->e = calloc(capacity, sizeof(*s->e));
-	if (!s->e) {
-		free(s);
-		return NULL;
-	}
+	if (!s->e)
+		goto fail;
+	ret = -pthread_mutex_init(&s->lock, NULL);
+	if (ret)
+		goto fail;
 	s->cap = capacity;
-	pthread_mutex_init(&s->lock, NULL);
 	return s;
+fail:
+	free(s->e);
+	free(s);
+	errno = -ret;
+	return NULL;
 }
 
 void st_slots_free(struct st_slots *s)

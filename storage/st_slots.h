@@ -22,7 +22,7 @@ enum { ST_SLOT_FULL = -1, ST_SLOT_QUEUED = 0, ST_SLOT_GRANTED = 1 };
 
 struct st_slots;
 
-/* A table of at most capacity clients (served and waiting). NULL on ENOMEM. */
+/* A table of at most capacity clients (served and waiting). NULL with errno (ENOMEM, EAGAIN). */
 struct st_slots *st_slots_new(unsigned capacity);
 void st_slots_free(struct st_slots *s);
 

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cb_index.h"
@@ -313,5 +314,33 @@ Test(index, piece_count_never_goes_down_under_concurrent_commits)
 	cr_assert_eq(cb_index_lookup(ix, r.id, &out), 0);
 	cr_assert_eq(out.pieces_present, 4000);
 	cr_assert_eq(w.went_down, 0);
+	cb_index_close(ix);
+}
+
+/* Start-up failures are errors with errno, and leave no file behind. */
+Test(index, create_and_attach_failures_report_errno)
+{
+	char missing[200], longp[2000];
+	struct cb_index *ix;
+
+	snprintf(missing, sizeof(missing), "%s/no/such/dir/index.shm", dir);
+	errno = 0;
+	cr_assert_null(cb_index_create(missing, 1024));
+	cr_assert_eq(errno, ENOENT);
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = '\0';
+	cr_assert_null(cb_index_create(longp, 1024));
+	cr_assert_eq(errno, ENAMETOOLONG);
+	cr_assert_null(cb_index_attach(missing));
+	cr_assert_eq(errno, ENOENT);
+	/* A directory where the file should be: rename fails, the temporary goes. */
+	cr_assert_eq(mkdir(path, 0755), 0);
+	cr_assert_null(cb_index_create(path, 1024));
+	cr_assert_eq(errno, EISDIR);
+	cr_assert_eq(rmdir(path), 0);
+	cr_assert_eq(rmdir(dir), 0, "no temporary file was left in %s", dir);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	ix = cb_index_create(path, 1024);
+	cr_assert_not_null(ix);
 	cb_index_close(ix);
 }

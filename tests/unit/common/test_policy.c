@@ -1,5 +1,6 @@
 /* Policy file, business hours, month counter, GCRA buckets. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,4 +153,11 @@ Test(bucket, shared_without_lock)
 	burst_bytes = 1000000 * (CB_BUCKET_BURST_NS / 1000000) / 1000 + 20000 + 16384;
 	cr_assert_leq(total, burst_bytes, "total %llu", (unsigned long long)total);
 	cr_assert_gt(total, 0);
+}
+
+Test(policy, open_failure_reports_errno)
+{
+	errno = 0;
+	cr_assert_null(cb_policy_open("/nonexistent-cbx/dir/policy.shm", NULL));
+	cr_assert_eq(errno, ENOENT);
 }

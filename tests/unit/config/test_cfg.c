@@ -303,6 +303,26 @@ Test(cfg, origins)
 	cfg_free(c);
 }
 
+/* A cache key names its origin by its part before the first '/'. */
+Test(cfg, origin_of_key)
+{
+	struct cfg *c = load_ok("[origin dl.example.com]\n[origin example.com]\n");
+	const char *k = "dl.example.com/a/b.iso";
+
+	cr_assert_eq(cfg_origin_of_key(c, k, strlen(k)), &c->origins[0]);
+	cr_assert_eq(cfg_origin_of_key(c, "example.com/", 12), &c->origins[1]);
+	/* len bounds the key: the '/' past it is not seen */
+	cr_assert_null(cfg_origin_of_key(c, k, 14));
+	cr_assert_null(cfg_origin_of_key(c, "dl.example.com", 14));
+	cr_assert_null(cfg_origin_of_key(c, "dl.example.co/x", 15));
+	cr_assert_null(cfg_origin_of_key(c, "x.dl.example.com/x", 18));
+	cr_assert_null(cfg_origin_of_key(c, "/dl.example.com/x", 17));
+	cr_assert_null(cfg_origin_of_key(c, "", 0));
+	cr_assert_null(cfg_origin_of_key(c, NULL, 0));
+	cr_assert_null(cfg_origin_of_key(NULL, k, strlen(k)));
+	cfg_free(c);
+}
+
 /* libinih keeps only 50 bytes of a section name; origin hosts can be longer. */
 Test(cfg, long_origin_host)
 {

@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "st_format.h"
@@ -194,6 +195,41 @@ Test(format, file_write_read_atomic)
 	st_meta_fini(&d);
 	cr_assert_eq(st_meta_read("/nonexistent/x.meta", &d), -ENOENT);
 	unlink(path);
+	rmdir(dir);
+	st_meta_fini(&m);
+}
+
+/* The key alone, from the metadata file an object's id names on a shard. */
+Test(format, meta_read_key)
+{
+	char dir[] = "/tmp/cbx-format-XXXXXX", path[256], key[ST_KEY_MAX];
+	struct st_meta m;
+	FILE *f;
+
+	cr_assert_not_null(mkdtemp(dir));
+	make_meta(&m, 100, 65536);
+	cr_assert_eq(st_meta_read_key(dir, m.id, key, sizeof(key)), -ENOENT);
+	cr_assert_str_eq(key, "");
+	snprintf(path, sizeof(path), "%s/objects", dir);
+	cr_assert_eq(mkdir(path, 0755), 0);
+	cr_assert_eq(st_path_dir(dir, m.id, path, sizeof(path)), 0);
+	cr_assert_eq(mkdir(path, 0755), 0);
+	cr_assert_eq(st_path_meta(dir, m.id, path, sizeof(path)), 0);
+	cr_assert_eq(st_meta_write(path, &m), 0);
+	cr_assert_eq(st_meta_read_key(dir, m.id, key, sizeof(key)), 0);
+	cr_assert_str_eq(key, "dl.example.com/a/b.iso");
+	cr_assert_eq(st_meta_read_key(dir, m.id, key, 5), -ENAMETOOLONG);
+	/* A damaged file gives no key. */
+	f = fopen(path, "r+");
+	cr_assert_not_null(f);
+	fputc('X', f);
+	fclose(f);
+	cr_assert_eq(st_meta_read_key(dir, m.id, key, sizeof(key)), -EINVAL);
+	unlink(path);
+	st_path_dir(dir, m.id, path, sizeof(path));
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/objects", dir);
+	rmdir(path);
 	rmdir(dir);
 	st_meta_fini(&m);
 }

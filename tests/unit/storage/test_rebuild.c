@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cb_common.h"
+#include "st_import.h"
 #include "st_rebuild.h"
 
 static struct st_shards ss;
@@ -114,4 +115,55 @@ Test(rebuild, present_count_ignores_bits_past_the_last_piece)
 	m.present[0] = 0x81;
 	cr_assert_eq(st_meta_present_count(&m), 5);
 	st_meta_fini(&m);
+}
+
+static int clear_piece1(struct st_meta *m, struct cb_index_rec *rec, void *arg)
+{
+	m->present[0] &= (uint8_t)~2u;
+	m->flags &= ~(uint32_t)ST_META_COMPLETE;
+	rec->flags &= (uint16_t)~CB_INDEX_COMPLETE;
+	rec->pieces_present = st_meta_present_count(m);
+	return arg ? *(const int *)arg : 0;
+}
+
+/* st_meta_update (st_import.h): metadata and index entry change together, or not at all. */
+Test(rebuild, meta_update_changes_metadata_and_entry_of_one_version)
+{
+	const uint32_t all[] = {0, 1, 2};
+	struct cb_index *ix = cb_index_create(ixpath, 1024);
+	char path[CB_PATH_TMP];
+	struct cb_index_rec r;
+	struct st_meta m, d;
+	uint8_t other[ST_ID_LEN] = {1};
+	int refuse = -EPERM;
+
+	cr_assert_not_null(ix);
+	store("h/obj", 3, all, 3, -1, &m);
+	cr_assert_eq(st_index_rebuild(ix, &ss), 1);
+	cr_assert_eq(st_meta_update(&ss, ix, m.id, 4, clear_piece1, NULL), -ENOENT);
+	cr_assert_eq(st_meta_update(&ss, ix, other, 0, clear_piece1, NULL), -ENOENT);
+	cr_assert_eq(st_meta_update(&ss, ix, m.id, 3, clear_piece1, &refuse), -EPERM);
+	cr_assert_eq(cb_index_lookup(ix, m.id, &r), 0);
+	cr_assert_eq(r.pieces_present, 3);
+	st_path_meta(ss.s[0].path, m.id, path, sizeof(path));
+	cr_assert_eq(st_meta_read(path, &d), 0);
+	cr_assert(st_meta_has(&d, 1));
+	st_meta_fini(&d);
+
+	cr_assert_eq(st_meta_update(&ss, ix, m.id, 3, clear_piece1, NULL), 0);
+	cr_assert_eq(cb_index_lookup(ix, m.id, &r), 0);
+	cr_assert_eq(r.pieces_present, 2);
+	cr_assert_eq(r.flags & CB_INDEX_COMPLETE, 0);
+	cr_assert_eq(st_meta_read(path, &d), 0);
+	cr_assert_not(st_meta_has(&d, 1));
+	cr_assert(st_meta_has(&d, 2));
+	cr_assert_eq(d.flags & ST_META_COMPLETE, 0);
+	st_meta_fini(&d);
+
+	/* The metadata on disk of another version than the entry: left alone. */
+	m.gen = 9;
+	cr_assert_eq(st_meta_write(path, &m), 0);
+	cr_assert_eq(st_meta_update(&ss, ix, m.id, 0, clear_piece1, NULL), -ESTALE);
+	st_meta_fini(&m);
+	cb_index_close(ix);
 }
