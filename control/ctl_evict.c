@@ -452,7 +452,7 @@ int ctl_evict_pass(struct ctl *ctl, uint64_t *out_evicted)
 /*
  * The operator's evict --to-size (keep at most `size` bytes, chosen by the
  * policy) and --older-than (unused for longer than `secs`). Pinned objects
- * stay. Objects and bytes removed in *n, *bytes.
+ * stay. Objects and bytes removed in *n, *bytes. 0 or -ENOMEM.
  */
 int ctl_evict_operator(struct ctl *ctl, bool to_size, uint64_t arg, uint64_t *n, uint64_t *bytes)
 {
@@ -478,7 +478,11 @@ int ctl_evict_operator(struct ctl *ctl, bool to_size, uint64_t arg, uint64_t *n,
 	free(g.v);
 	*n = ev->evicted - n0;
 	*bytes = ev->evicted_bytes - b0;
-	return 0;
+	/*
+	 * Publish the shards' new usage now, as a pass does: a fill waiting for
+	 * room would otherwise see the old figures until the next pass.
+	 */
+	return *n ? ctl_evict_pass(ctl, NULL) : 0;
 }
 
 bool ctl_evict_wanted(struct ctl *ctl)

@@ -57,7 +57,9 @@ static inline uint32_t st_npieces(uint64_t size, uint32_t piece_size)
 
 static inline bool st_meta_has(const struct st_meta *m, uint32_t piece)
 {
-	return m->present[piece >> 3] & (1u << (piece & 7));
+	/* Fills set bits while readers look (st_fill_fetch.c): an acquire load pairs with their
+	 * release. */
+	return __atomic_load_n(&m->present[piece >> 3], __ATOMIC_ACQUIRE) & (1u << (piece & 7));
 }
 
 /* Allocates hashes/present for m->npieces (zeroed); 0 or -ENOMEM. */
