@@ -21,6 +21,7 @@
 #include "cb_common.h"
 #include "cb_log.h"
 #include "st_format.h"
+#include "st_url.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -83,28 +84,17 @@ int ctl_object_remove(struct ctl *ctl, const uint8_t id[ST_ID_LEN], uint64_t gen
 	return ret;
 }
 
-/* The origin an object's key belongs to (the key starts with the host). */
+/* The origin an object's key belongs to (the key starts with the host): its index, or -1. */
 static int16_t origin_of(struct ctl *ctl, const struct cb_index_rec *rec)
 {
-	char path[CB_PATH_TMP];
-	struct st_meta m;
-	int16_t o = -1;
+	const struct cfg_origin *o;
+	char key[ST_KEY_MAX + 1];
 
 	if (rec->shard >= ctl->ss.n ||
-	    st_path_meta(ctl->ss.s[rec->shard].path, rec->id, path, sizeof(path)) ||
-	    st_meta_read(path, &m))
+	    st_meta_read_key(ctl->ss.s[rec->shard].path, rec->id, key, sizeof(key)))
 		return -1;
-	for (unsigned i = 0; i < ctl->cfg->norigins; i++) {
-		size_t hl = strlen(ctl->cfg->origins[i].host);
-
-		if (m.key_len > hl && m.key[hl] == '/' &&
-		    strncasecmp(m.key, ctl->cfg->origins[i].host, hl) == 0) {
-			o = (int16_t)i;
-			break;
-		}
-	}
-	st_meta_fini(&m);
-	return o;
+	o = cfg_origin_of_key(ctl->cfg, key, strlen(key));
+	return o ? (int16_t)(o - ctl->cfg->origins) : -1;
 }
 
 struct gather {

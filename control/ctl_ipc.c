@@ -1,6 +1,8 @@
 /* Control socket protocol (see ctl_ipc.h). */
 #include "ctl_ipc.h"
 
+#include "cb_io.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,21 +30,6 @@ int ctl_ipc_connect(const char *path)
 	return fd;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int ctl_ipc_send(int fd, bool json, int argc, char *const *argv)
 {
 	char hdr[64];
@@ -51,21 +38,21 @@ int ctl_ipc_send(int fd, bool json, int argc, char *const *argv)
 	if (argc < 1 || argc > CTL_MAX_ARGS)
 		return -EINVAL;
 	snprintf(hdr, sizeof(hdr), "cachebox-ctl 1\njson=%d\n", json ? 1 : 0);
-	ret = write_all(fd, hdr, strlen(hdr));
+	ret = cb_write_all(fd, hdr, strlen(hdr));
 	for (int i = 0; i < argc && ret == 0; i++) {
 		size_t len = strlen(argv[i]);
 
 		if (len > CTL_MAX_ARG)
 			return -E2BIG;
 		snprintf(hdr, sizeof(hdr), "%zu:", len);
-		ret = write_all(fd, hdr, strlen(hdr));
+		ret = cb_write_all(fd, hdr, strlen(hdr));
 		if (ret == 0)
-			ret = write_all(fd, argv[i], len);
+			ret = cb_write_all(fd, argv[i], len);
 		if (ret == 0)
-			ret = write_all(fd, "\n", 1);
+			ret = cb_write_all(fd, "\n", 1);
 	}
 	if (ret == 0)
-		ret = write_all(fd, "\n", 1);
+		ret = cb_write_all(fd, "\n", 1);
 	if (ret == 0)
 		shutdown(fd, SHUT_WR);
 	return ret;

@@ -28,18 +28,12 @@ struct list_ctx {
 static int list_one(const struct cb_index_rec *rec, void *arg)
 {
 	struct list_ctx *lc = arg;
-	char hex[ST_ID_HEX + 1], path[CB_PATH_TMP];
-	const char *key = "?";
-	struct st_meta m;
-	bool have = false;
+	char hex[ST_ID_HEX + 1], key[ST_KEY_MAX + 1] = "?";
 
 	cb_hex_encode(rec->id, ST_ID_LEN, hex);
-	if (rec->shard < lc->ctl->ss.n &&
-	    st_path_meta(lc->ctl->ss.s[rec->shard].path, rec->id, path, sizeof(path)) == 0 &&
-	    st_meta_read(path, &m) == 0) {
-		have = true;
-		key = m.key;
-	}
+	if (rec->shard >= lc->ctl->ss.n ||
+	    st_meta_read_key(lc->ctl->ss.s[rec->shard].path, rec->id, key, sizeof(key)))
+		snprintf(key, sizeof(key), "?");
 	if (lc->arr) {
 		json_array_append_new(lc->arr,
 				      json_pack("{s:s, s:I, s:i, s:b, s:b, s:i, s:o, s:o}", "id",
@@ -54,8 +48,6 @@ static int list_one(const struct cb_index_rec *rec, void *arg)
 			st_npieces(rec->size, rec->piece_size),
 			rec->flags & ST_META_COMPLETE ? "complete" : "partial", key);
 	}
-	if (have)
-		st_meta_fini(&m);
 	return 0;
 }
 
@@ -378,47 +370,39 @@ int verb_evict(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *
 	return 0;
 }
 
+static int pin_change(struct st_meta *m, struct cb_index_rec *rec, void *arg)
+{
+	bool pin = *(const bool *)arg;
+
+	m->flags = pin ? m->flags | ST_META_PINNED : m->flags & ~ST_META_PINNED;
+	rec->flags = (uint16_t)(pin ? rec->flags | ST_META_PINNED : rec->flags & ~ST_META_PINNED);
+	return 0;
+}
+
 /* pin / unpin: the flag in the metadata file (the truth) and in the index. */
 static int set_pin(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
 		   size_t errlen, bool pin)
 {
-	char hex[ST_ID_HEX + 1], path[CB_PATH_TMP];
-	struct cb_index_rec rec;
+	char hex[ST_ID_HEX + 1];
 	uint8_t id[ST_ID_LEN];
-	struct st_meta m;
-	int ret = 0;
+	int ret;
 
 	if (ctl_resolve_id(ctl, req->argv[1], id, err, errlen))
 		return -EINVAL;
 	cb_hex_encode(id, ST_ID_LEN, hex);
-	cb_index_lock(ctl->ix);
-	if (cb_index_lookup(ctl->ix, id, &rec) != 0 || rec.shard >= ctl->ss.n) {
+	ret = st_meta_update(&ctl->ss, ctl->ix, id, 0, pin_change, &pin);
+	if (ret == -ENOENT) {
 		snprintf(err, errlen, "%s is not cached", hex);
-		ret = -ENOENT;
-	} else {
-		st_path_meta(ctl->ss.s[rec.shard].path, id, path, sizeof(path));
-		ret = st_meta_read(path, &m);
-		if (ret == 0) {
-			m.flags = pin ? m.flags | ST_META_PINNED : m.flags & ~ST_META_PINNED;
-			ret = st_meta_write(path, &m);
-			st_meta_fini(&m);
-		}
-		if (ret == 0) {
-			rec.flags = (uint16_t)(pin ? rec.flags | ST_META_PINNED
-						   : rec.flags & ~ST_META_PINNED);
-			ret = cb_index_put(ctl->ix, &rec);
-		}
-		if (ret)
-			snprintf(err, errlen, "%s: %s", path, strerror(-ret));
-	}
-	cb_index_unlock(ctl->ix);
-	if (ret)
 		return ret;
+	}
+	if (ret) {
+		snprintf(err, errlen, "%s: metadata not updated: %s", hex, strerror(-ret));
+		return ret;
+	}
 	cb_info("%s %s", pin ? "pinned" : "unpinned", hex);
 	if (req->json)
 		return ctl_json_print(out, json_pack("{s:s, s:b}", "id", hex, "pinned", (int)pin));
-	else
-		fprintf(out, "%s %s\n", hex, pin ? "pinned: never evicted" : "unpinned");
+	fprintf(out, "%s %s\n", hex, pin ? "pinned: never evicted" : "unpinned");
 	return 0;
 }
 

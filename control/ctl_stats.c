@@ -11,6 +11,7 @@
 #include "cb_common.h"
 #include "cb_log.h"
 #include "st_format.h"
+#include "st_url.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -79,16 +80,12 @@ static int gather_one(const struct cb_index_rec *rec, void *arg)
 /* The key of a top object from its .meta; NULL when unknown or out of memory. */
 static char *key_of(struct ctl *ctl, const struct cb_index_rec *rec)
 {
-	char path[CB_PATH_TMP], *key = NULL;
-	struct st_meta m;
+	char key[ST_KEY_MAX + 1];
 
-	if (rec->shard < ctl->ss.n &&
-	    st_path_meta(ctl->ss.s[rec->shard].path, rec->id, path, sizeof(path)) == 0 &&
-	    st_meta_read(path, &m) == 0) {
-		key = strdup(m.key);
-		st_meta_fini(&m);
-	}
-	return key;
+	if (rec->shard >= ctl->ss.n ||
+	    st_meta_read_key(ctl->ss.s[rec->shard].path, rec->id, key, sizeof(key)))
+		return NULL;
+	return strdup(key);
 }
 
 /* Share of the bytes served that did not come from an origin (like PercentPeerCaching). */

@@ -24,6 +24,7 @@
 #include "cb_common.h"
 #include "cb_log.h"
 #include "st_object.h"
+#include "st_origin.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -280,7 +281,11 @@ void st_fill_mgr_free(struct st_fill_mgr *fm)
 	if (!fm)
 		return;
 	pthread_mutex_lock(&fm->lock);
-	fm->stop = true;
+	__atomic_store_n(&fm->stop, true, __ATOMIC_RELAXED);
+	/* A fetch stalled on a slow origin would hold the stop for its whole timeout. */
+	for (unsigned i = 0; i < fm->nslots; i++)
+		if (fm->conns[i])
+			st_origin_abort(fm->conns[i]);
 	pthread_cond_broadcast(&fm->cond);
 	pthread_mutex_unlock(&fm->lock);
 	for (unsigned i = 0; i < fm->nthreads; i++)

@@ -30,6 +30,7 @@
 /* A fetch thread's connection, kept alive between tasks of one origin. */
 struct fetcher {
 	struct st_fill_mgr *fm;
+	unsigned slot; /* its entry in fm->conns */
 	struct st_origin_conn *conn;
 	const struct cfg_origin *conn_origin;
 	uint8_t *buf;
@@ -44,10 +45,27 @@ static int status_of(long err)
 	return err == -ENOENT ? 404 : err == -ETIMEDOUT ? 504 : 502;
 }
 
+/*
+ * The connection is published in fm->conns under the lock while it is
+ * open, so that stopping the manager can cut a read stalled on a slow
+ * origin (st_fill_mgr_free) instead of waiting for its timeout.
+ */
+static void conn_publish(struct fetcher *ft, struct st_origin_conn *c)
+{
+	pthread_mutex_lock(&ft->fm->lock);
+	ft->fm->conns[ft->slot] = c;
+	pthread_mutex_unlock(&ft->fm->lock);
+	ft->conn = c;
+}
+
 static void conn_drop(struct fetcher *ft)
 {
-	st_origin_close(ft->conn);
-	ft->conn = NULL;
+	struct st_origin_conn *c = ft->conn;
+
+	if (!c)
+		return;
+	conn_publish(ft, NULL);
+	st_origin_close(c);
 }
 
 /*
@@ -62,6 +80,8 @@ static long fetch_range(struct fetcher *ft, struct st_fill *f, uint64_t first, u
 	int reusable;
 
 	for (int attempt = 0; attempt < FILL_TRIES; attempt++) {
+		if (__atomic_load_n(&ft->fm->stop, __ATOMIC_RELAXED))
+			return -ECANCELED;
 		if (attempt) {
 			usleep((useconds_t)(FILL_BACKOFF_MS * 1000) << (2 * (attempt - 1)));
 			pthread_mutex_lock(&ft->fm->lock);
@@ -71,8 +91,8 @@ static long fetch_range(struct fetcher *ft, struct st_fill *f, uint64_t first, u
 		if (ft->conn && ft->conn_origin != f->origin)
 			conn_drop(ft);
 		if (!ft->conn) {
-			ft->conn = st_origin_connect(f->origin, f->origin->timeout_ms, err,
-						     sizeof(ft->err));
+			conn_publish(ft, st_origin_connect(f->origin, f->origin->timeout_ms, err,
+							   sizeof(ft->err)));
 			ft->conn_origin = f->origin;
 			if (!ft->conn) {
 				got = -errno;
@@ -505,6 +525,8 @@ void *st_fill_thread(void *arg)
 	struct st_fill_mgr *fm = ft.fm;
 
 	pthread_mutex_lock(&fm->lock);
+	ft.slot = fm->nslots++;
+	CB_ASSERT(ft.slot < MAX_THREADS);
 	while (!fm->stop) {
 		uint32_t p;
 		struct st_fill *f = st_fill_pick(fm, &p);

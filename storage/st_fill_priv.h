@@ -63,6 +63,8 @@ struct st_fill_mgr {
 	bool stop;
 	pthread_t threads[MAX_THREADS];
 	unsigned nthreads;
+	struct st_origin_conn *conns[MAX_THREADS]; /* each fetch thread's open one, or NULL */
+	unsigned nslots;			   /* fetch threads that took a conns slot */
 	const struct cfg *cfg;
 	const struct st_shards *ss;
 	struct cb_index *ix;

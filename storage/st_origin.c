@@ -378,6 +378,11 @@ void st_origin_close(struct st_origin_conn *c)
 	free(c);
 }
 
+void st_origin_abort(struct st_origin_conn *c)
+{
+	shutdown(c->fd, SHUT_RDWR);
+}
+
 long st_origin_get_range(struct st_origin_conn *c, const char *target, uint64_t first,
 			 uint64_t last, uint8_t *buf, struct st_origin_reply *reply, int *reusable,
 			 char *err, size_t errlen)

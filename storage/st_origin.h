@@ -30,6 +30,13 @@ struct st_origin_reply {
 struct st_origin_conn *st_origin_connect(const struct cfg_origin *o, uint64_t timeout_ms, char *err,
 					 size_t errlen);
 void st_origin_close(struct st_origin_conn *c);
+/*
+ * From another thread: shuts c down so that a read or write its owner is
+ * blocked in returns at once (the owner then gets an error and closes it).
+ * The caller must know c is still open, e.g. by holding the lock under
+ * which its owner publishes and withdraws it (st_fill.c).
+ */
+void st_origin_abort(struct st_origin_conn *c);
 
 /*
  * GET target (origin-form path and query) with Range: bytes=first-last,

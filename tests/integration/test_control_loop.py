@@ -258,6 +258,10 @@ def long_verbs(app, origin):
     took = time.time() - t0
     check(app.proc.poll() is not None and took <= GRACE_S + 0.5,
           "SIGTERM during a prestage: control stopped in %.2f s (grace %.0f s)" % (took, GRACE_S))
+    # The file server cuts the fetch stalled on its origin: it needs no SIGKILL
+    # after the grace (it used to wait for the origin's 15 s timeout).
+    check(took < 2, "the file server stopped by itself, not at the end of the grace: %.2f s"
+          % took)
     t.join(10)
     check(not t.is_alive() and result.get("b") is not None and result["b"].returncode != 0,
           "the interrupted prestage got an answer: %s"

@@ -119,7 +119,12 @@ def main():
         r = curl("-o", "-", url(0))
         check(r.stdout == data(0), "the pinned object is still served")
 
-        # A quota of 9 MiB for q.test: three 4 MiB objects leave two.
+        # A quota of 9 MiB for q.test: three 4 MiB objects leave two. The cache
+        # is emptied down to the pinned object first, so that the 20 MiB limit
+        # does not take part: only the quota may evict q.test objects here.
+        app.ctl("evict", "--to-size", "4M")
+        check(sum(o["size"] for o in listing(app).values()) <= 4 * 2**20,
+              "room made for the quota test")
         for i in range(3):
             curl("-o", "/dev/null", url(i, "q.test"))
             time.sleep(0.3)  # apart in time of last use: the oldest is the one to go
