@@ -7,6 +7,7 @@
 #include "ctl.h"
 
 #include "cb_common.h"
+#include "cb_io.h"
 #include "cb_log.h"
 #include "st_http.h"
 #include "st_import.h"
@@ -129,31 +130,32 @@ static ssize_t prestage_read(struct ctl *ctl, int fd, char *buf, size_t cap)
  * its coalescing, so a client asking meanwhile costs the origin nothing
  * more), and the answer ends when the last piece is in and verified.
  */
-static int prestage_via_storage(struct ctl *ctl, const char *url, uint64_t from, uint64_t *bytes,
-				uint64_t *total, char *err, size_t errlen)
+/* The GET that makes the file server fill url from byte from; its length, or -E2BIG. */
+static int prestage_request(const char *url, uint64_t from, char *req, size_t cap)
 {
-	const struct cfg_addr *l = &ctl->cfg->server.listen;
 	const char *host = strstr(url, "://") + 3, *rest = strchr(host, '/'), *q, *colon;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-	struct st_http_resp resp;
-	char req[ST_HTTP_MAX_URI + 512], port[8], buf[65536];
-	size_t hlen, got = 0;
-	int fd = -1, ret = -EIO, n = 0;
-	ssize_t r;
+	size_t hlen;
+	int n;
 
 	if (!rest)
 		rest = "/";
 	colon = memchr(host, ':', (size_t)(rest - host));
 	hlen = (size_t)((colon && *host != '[' ? colon : rest) - host);
 	q = strchr(rest, '?');
-	n = snprintf(req, sizeof(req),
+	n = snprintf(req, cap,
 		     "GET %s%scacheHostOrigin=%.*s HTTP/1.1\r\nHost: cachebox\r\n"
 		     "Range: bytes=%llu-\r\nConnection: close\r\n\r\n",
 		     rest, q ? "&" : "?", (int)hlen, host, (unsigned long long)from);
-	if (n < 0 || (size_t)n >= sizeof(req)) {
-		snprintf(err, errlen, "URL too long");
-		return -E2BIG;
-	}
+	return n < 0 || (size_t)n >= cap ? -E2BIG : n;
+}
+
+/* A connection to the file server's listener (loopback for a wildcard); fd or -errno. */
+static int storage_connect(const struct cfg_addr *l, char *err, size_t errlen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+	char port[8];
+	int fd, ret;
+
 	snprintf(port, sizeof(port), "%u", l->port);
 	if (getaddrinfo(!l->host[0] || !strcmp(l->host, "0.0.0.0") ? "127.0.0.1"
 			: !strcmp(l->host, "::")		   ? "::1"
@@ -164,15 +166,40 @@ static int prestage_via_storage(struct ctl *ctl, const char *url, uint64_t from,
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		snprintf(err, errlen, "cannot reach the file server on %s:%u: %s", l->host, l->port,
-			 strerror(errno));
 		ret = -errno;
+		snprintf(err, errlen, "cannot reach the file server on %s:%u: %s", l->host, l->port,
+			 strerror(-ret));
+		if (fd >= 0)
+			close(fd);
+		fd = ret;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+static int prestage_via_storage(struct ctl *ctl, const char *url, uint64_t from, uint64_t *bytes,
+				uint64_t *total, char *err, size_t errlen)
+{
+	struct st_http_resp resp;
+	char req[ST_HTTP_MAX_URI + 512], buf[65536];
+	size_t got = 0;
+	int fd, ret = -EIO, n;
+	ssize_t r;
+
+	n = prestage_request(url, from, req, sizeof(req));
+	if (n < 0) {
+		snprintf(err, errlen, "URL too long");
+		return n;
+	}
+	fd = storage_connect(&ctl->cfg->server.listen, err, errlen);
+	if (fd < 0)
+		return fd;
+	ret = cb_write_all(fd, req, (size_t)n);
+	if (ret) {
+		snprintf(err, errlen, "sending to the file server: %s", strerror(-ret));
 		goto out;
 	}
-	if (write(fd, req, (size_t)n) != n) {
-		snprintf(err, errlen, "sending to the file server: %s", strerror(errno));
-		goto out;
-	}
+	ret = -EIO;
 	for (n = -2; n == -2;) {
 		r = prestage_read(ctl, fd, buf + got, sizeof(buf) - 1 - got);
 		if (r == -ECANCELED) {
@@ -227,9 +254,7 @@ static int prestage_via_storage(struct ctl *ctl, const char *url, uint64_t from,
 	}
 	ret = 0;
 out:
-	if (fd >= 0)
-		close(fd);
-	freeaddrinfo(ai);
+	close(fd);
 	return ret;
 }
 

@@ -1,6 +1,7 @@
 /*
- * Strict HTTP/1.1 request-head parser (RFC 9112), chunked body framing
- * (RFC 9112 §7.1) and IMF-fixdate (RFC 9110 §5.6.7) for the file server.
+ * Strict HTTP/1.1 request-head parser (RFC 9112) for the file server, and
+ * the response-head parser for origins (chunked framing is in
+ * st_http_chunked.c, IMF-fixdate in st_http_date.c).
  * The head parser keeps no state between reads: like picohttpparser it
  * re-scans the buffer from the start on every call, which is cheap because a
  * head is capped at ST_HTTP_MAX_HEADER_BYTES. Every limit is checked on the
@@ -15,21 +16,10 @@
 #include <string.h>
 
 #include "cb_common.h"
+#include "st_http_chars.h"
 
-#define METHOD_MAX     32	    /* longest method we bother to read; longer is 400 */
-#define CHUNK_SIZE_MAX (1ull << 62) /* per chunk and for the whole body */
-#define CHUNK_LINE_MAX 4096	    /* chunk-size line or trailer field line */
-#define HOST_MAX       255
-
-/*
- * RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
- * "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
- */
-static const uint8_t tchar_tab[256] = {
-	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['!'] = 1, ['#'] = 1, ['$'] = 1,
-	['%'] = 1,	   ['&'] = 1,	      ['\''] = 1,	 ['*'] = 1, ['+'] = 1, ['-'] = 1,
-	['.'] = 1,	   ['^'] = 1,	      ['_'] = 1,	 ['`'] = 1, ['|'] = 1, ['~'] = 1,
-};
+#define METHOD_MAX 32 /* longest method we bother to read; longer is 400 */
+#define HOST_MAX   255
 
 /* RFC 3986 §3.2.2 host (reg-name, IP-literal) and §3.2.3 ":" port, as sent in Host. */
 static const uint8_t host_tab[256] = {
@@ -38,24 +28,6 @@ static const uint8_t host_tab[256] = {
 	[')'] = 1,	   ['*'] = 1,	      ['+'] = 1,	 [','] = 1, [';'] = 1,	['='] = 1,
 	[':'] = 1,	   ['['] = 1,	      [']'] = 1,	 ['%'] = 1,
 };
-
-static inline bool is_tchar(char c)
-{
-	return tchar_tab[(unsigned char)c];
-}
-
-static inline bool is_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-/* RFC 9110 §5.5: field-vchar (VCHAR / obs-text) and SP / HTAB; every other CTL is refused. */
-static inline bool is_value_char(char ch)
-{
-	unsigned char c = (unsigned char)ch;
-
-	return (c >= 0x20 && c != 0x7f) || c == '\t';
-}
 
 /*
  * RFC 9112 §3.2 request-target bytes: visible ASCII. '#' cannot appear (a
@@ -608,180 +580,4 @@ const struct st_http_hdr *st_http_find(const struct st_http_req *req, const char
 			return h;
 	}
 	return NULL;
-}
-
-/*
- * Chunked decoder states (RFC 9112 §7.1):
- *   chunk       = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
- *   last-chunk  = 1*("0") [ chunk-ext ] CRLF
- *   chunked-body = *chunk last-chunk trailer-section CRLF
- * chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ): whitespace after
- * the size is allowed only before a ';' ("5 \r\n" is refused). Extensions
- * are skipped but may hold no CTL, so the CR that ends them is unambiguous.
- * During the trailer section "remaining" counts the trailer fields.
- */
-enum {
-	CH_SIZE_FIRST, /* first hex digit of chunk-size */
-	CH_SIZE,       /* further hex digits */
-	CH_SIZE_BWS,   /* whitespace after the size: only ';' may follow */
-	CH_EXT,	       /* inside chunk-ext, up to CR */
-	CH_SIZE_LF,    /* CR of the size line seen */
-	CH_DATA,
-	CH_DATA_CR,
-	CH_DATA_LF,
-	CH_TRAILER_START, /* start of a trailer field line or of the final CRLF */
-	CH_TRAILER_NAME,
-	CH_TRAILER_VALUE, /* OWS field-value OWS, up to CR */
-	CH_TRAILER_LF,
-	CH_END_LF,
-	CH_DONE,
-	CH_ERROR,
-};
-
-void st_http_chunked_init(struct st_http_chunked *c)
-{
-	c->state = CH_SIZE_FIRST;
-	c->remaining = 0;
-	c->total = 0;
-	c->line_len = 0;
-}
-
-/* One byte of framing (everything but chunk data); returns false on bad framing. */
-static bool chunked_step(struct st_http_chunked *c, char ch)
-{
-	int d;
-
-	switch (c->state) {
-	case CH_SIZE_FIRST:
-	case CH_SIZE:
-		d = cb_hex_digit(ch);
-		if (d >= 0) {
-			/* Overflow-checked; a chunk over 2^62 is refused outright. */
-			if (c->remaining > CHUNK_SIZE_MAX >> 4)
-				return false;
-			c->remaining = c->remaining << 4 | (unsigned)d;
-			if (c->remaining > CHUNK_SIZE_MAX)
-				return false;
-			c->state = CH_SIZE;
-			return true;
-		}
-		if (c->state == CH_SIZE_FIRST)
-			return false;
-		if (ch == '\r')
-			c->state = CH_SIZE_LF;
-		else if (ch == ';')
-			c->state = CH_EXT;
-		else if (is_ows(ch))
-			c->state = CH_SIZE_BWS;
-		else
-			return false;
-		return true;
-	case CH_SIZE_BWS:
-		if (ch == ';')
-			c->state = CH_EXT;
-		else if (!is_ows(ch))
-			return false;
-		return true;
-	case CH_EXT:
-		if (ch == '\r')
-			c->state = CH_SIZE_LF;
-		else if (!is_value_char(ch))
-			return false;
-		return true;
-	case CH_SIZE_LF:
-		if (ch != '\n')
-			return false;
-		c->line_len = 0;
-		if (c->remaining == 0) {
-			c->state = CH_TRAILER_START;
-			return true;
-		}
-		if (c->remaining > CHUNK_SIZE_MAX - c->total)
-			return false;
-		c->state = CH_DATA;
-		return true;
-	case CH_DATA_CR:
-		if (ch != '\r')
-			return false;
-		c->state = CH_DATA_LF;
-		return true;
-	case CH_DATA_LF:
-		if (ch != '\n')
-			return false;
-		c->state = CH_SIZE_FIRST;
-		c->line_len = 0;
-		c->remaining = 0;
-		return true;
-	case CH_TRAILER_START:
-		/* RFC 9112 §7.1.2: trailer fields are field lines, so no obs-fold either. */
-		if (ch == '\r') {
-			c->state = CH_END_LF;
-			return true;
-		}
-		if (!is_tchar(ch) || c->remaining == ST_HTTP_MAX_HEADERS)
-			return false;
-		c->remaining++;
-		c->state = CH_TRAILER_NAME;
-		return true;
-	case CH_TRAILER_NAME:
-		if (ch == ':')
-			c->state = CH_TRAILER_VALUE;
-		else if (!is_tchar(ch))
-			return false;
-		return true;
-	case CH_TRAILER_VALUE:
-		if (ch == '\r')
-			c->state = CH_TRAILER_LF;
-		else if (!is_value_char(ch))
-			return false;
-		return true;
-	case CH_TRAILER_LF:
-		if (ch != '\n')
-			return false;
-		c->line_len = 0;
-		c->state = CH_TRAILER_START;
-		return true;
-	case CH_END_LF:
-		if (ch != '\n')
-			return false;
-		c->state = CH_DONE;
-		return true;
-	default:
-		return false;
-	}
-}
-
-long st_http_chunked_feed(struct st_http_chunked *c, const char *buf, size_t len, bool *done)
-{
-	size_t i = 0;
-
-	*done = false;
-	if (c->state == CH_ERROR)
-		return -1;
-	if (len > LONG_MAX)
-		len = LONG_MAX;
-	while (i < len && c->state != CH_DONE) {
-		if (c->state == CH_DATA) {
-			uint64_t n = CB_MIN(c->remaining, (uint64_t)(len - i));
-
-			c->remaining -= n;
-			c->total += n;
-			i += (size_t)n;
-			if (c->remaining == 0)
-				c->state = CH_DATA_CR;
-			continue;
-		}
-		/* Size and trailer lines are capped; the CRLF after data is not a line. */
-		if (c->state != CH_DATA_CR && c->state != CH_DATA_LF &&
-		    ++c->line_len > CHUNK_LINE_MAX)
-			goto fail;
-		if (!chunked_step(c, buf[i]))
-			goto fail;
-		i++;
-	}
-	*done = c->state == CH_DONE;
-	return (long)i;
-fail:
-	c->state = CH_ERROR;
-	return -1;
 }
