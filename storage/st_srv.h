@@ -57,7 +57,8 @@
 #define CAP_LOG_INTERVAL_NS 60000000000ull
 /*
  * When an accept fails for want of descriptors or memory (EMFILE, ENFILE,
- * ENOBUFS, ENOMEM), accepting pauses this long and resumes from the tick,
+ * ENOBUFS, ENOMEM), or for any reason not one connection's own, accepting
+ * pauses this long and resumes from the tick,
  * as nginx does: re-arming at once fails at once again, a spin at 100 %
  * CPU that starves the connections the worker has. Connections wait in
  * the listen queue meanwhile.
@@ -247,8 +248,8 @@ struct worker {
 	bool accept_armed;	/* a multishot accept is in flight */
 	uint64_t accept_resume; /* when the paused accept is re-armed, 0 = not paused */
 	int accept_err;		/* errno of the last failed accept */
-	uint64_t accept_failed; /* failed accepts, and refused connections, not logged yet */
-	uint64_t refused_max, refused_client;
+	uint64_t accept_failed; /* failed accepts not logged yet */
+	uint64_t refused_max, refused_client; /* refused connections not logged yet */
 	uint64_t last_accept_log, last_refuse_log;
 };
 
