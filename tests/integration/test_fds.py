@@ -12,11 +12,18 @@
   worker): a 6th connection from 127.0.0.1 is closed at once and counted,
   one from 127.0.0.2 is served; past 8 connections in all, the next one is
   closed at once and counted under its own reason; once the connections
-  close, 127.0.0.1 is served again (its count went back down)."""
+  close, 127.0.0.1 is served again (its count went back down).
+- Start-up failures unwind: cachebox-storage run alone with a TLS
+  certificate that does not load, on a port another socket holds, and
+  under fd limits so low that some part of the start fails, exits with a
+  status and a line saying why, never by a signal (an assert), and with no
+  sanitizer report (a leak, under ASan)."""
 import os
 import resource
 import shutil
+import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -229,6 +236,67 @@ def scenario_per_client():
         app.cleanup()
 
 
+def run_storage(app, prefix=(), timeout=5):
+    """cachebox-storage alone on app's config: (exit status, its output).
+    One that does start is stopped with SIGTERM after timeout s."""
+    p = subprocess.Popen(list(prefix) + [cbtest.STORAGE, "--config", app.conf],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=20)
+    return p.returncode, out
+
+
+def clean_failure(rc, out, what):
+    bad = [m for m in cbtest.BAD_LOG_MARKERS if m in out]
+    check(rc > 0, "%s: exits with a status, not a signal (%d)" % (what, rc))
+    check(not bad, "%s: no sanitizer report or internal error: %s" % (what, out[-3000:]))
+    check("file server did not start" in out, "%s: the log says the file server did not "
+          "start: %s" % (what, out[-600:]))
+
+
+def scenario_startup_failures():
+    app = Appliance(workers=2, server_extra=[
+        "tls_cert = /nonexistent/cert.pem", "tls_key = /nonexistent/key.pem"])
+    try:
+        rc, out = run_storage(app)
+        clean_failure(rc, out, "a TLS certificate that does not load")
+        check("TLS: cannot use tls_cert" in out, "the log names the certificate")
+    finally:
+        shutil.rmtree(app.dir, ignore_errors=True)
+
+    app = Appliance(workers=2)
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", app.port))
+        holder.listen(1)
+        rc, out = run_storage(app)
+        clean_failure(rc, out, "a port another socket holds")
+        check("Address already in use" in out, "the log says the address is in use")
+    finally:
+        holder.close()
+        shutil.rmtree(app.dir, ignore_errors=True)
+
+    # Under each limit the start fails at another step of another worker
+    # (its listener, either eventfd, its ring: 4 fds a worker, measured) or
+    # succeeds; either way cleanly.
+    app = Appliance(workers=4)
+    failed = 0
+    try:
+        for limit in range(8, 24):
+            rc, out = run_storage(app, ("prlimit", "--nofile=%d:%d" % (limit, limit), "--"), 1.5)
+            bad = [m for m in cbtest.BAD_LOG_MARKERS if m in out]
+            if rc != 0 or bad:
+                failed += 1
+                check(rc > 0 and not bad, "under %d fds: a clean exit (%d), no report: %s"
+                      % (limit, rc, out[-2000:]))
+        check(failed >= 8, "fd limits make the start fail at many steps (%d of 16)" % failed)
+    finally:
+        shutil.rmtree(app.dir, ignore_errors=True)
+
+
 def main():
     if not shutil.which("prlimit"):
         print("skipped: prlimit (util-linux) is not installed")
@@ -238,6 +306,7 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
     scenario_fd_exhaustion()
     scenario_per_client()
+    scenario_startup_failures()
     finish()
 
 
