@@ -84,9 +84,8 @@ static void accept_log(struct worker *w, uint64_t now)
 
 	if (w->accept_failed &&
 	    (!w->last_accept_log || now - w->last_accept_log >= CONN_LOG_INTERVAL_NS)) {
-		cb_warn("worker %u: accept: %s: %llu failed since the last report; accepting "
-			"pauses "
-			"%llu ms after each while it lasts",
+		cb_warn("worker %u: accept: %s: %llu failed since the last report (each a %llu ms "
+			"pause unless the error was one connection's)",
 			w->idx, strerror(w->accept_err), (unsigned long long)w->accept_failed,
 			(unsigned long long)(ACCEPT_BACKOFF_NS / 1000000ull));
 		w->accept_failed = 0;
