@@ -12,7 +12,9 @@
   worker): a 6th connection from 127.0.0.1 is closed at once and counted,
   one from 127.0.0.2 is served; past 8 connections in all, the next one is
   closed at once and counted under its own reason; once the connections
-  close, 127.0.0.1 is served again (its count went back down).
+  close, 127.0.0.1 is served again (its count went back down). With two
+  workers, every connection past the 5th of 127.0.0.1 is refused, whichever
+  worker accepts it: the count is shared.
 - Start-up failures unwind: cachebox-storage run alone with a TLS
   certificate that does not load, on a port another socket holds, and
   under fd limits so low that some part of the start fails, exits with a
@@ -236,6 +238,41 @@ def scenario_per_client():
         app.cleanup()
 
 
+def scenario_per_client_two_workers():
+    """The count per address is the server's, not a worker's: with two
+    workers (SO_REUSEPORT spreads connections by port) every connection
+    past the 5th of 127.0.0.1 is refused, whichever worker takes it."""
+    app = Appliance(workers=2, server_extra=["max_connections_per_client = 5"])
+    long_header_timeout(app)
+    held = []
+    try:
+        try:
+            app.start()
+        except RuntimeError as e:
+            check(False, "the appliance starts with max_connections_per_client: %s" % e)
+            return
+        held = [connect_from(app, "127.0.0.1") for _ in range(5)]
+        wait_until(lambda: app.stats()["connections_open"] == 5, 5,
+                   "5 connections from 127.0.0.1 accepted by two workers")
+        extra = [connect_from(app, "127.0.0.1") for _ in range(6)]
+        refused = sum(1 for s in extra if closed_at_once(s))
+        for s in extra:
+            s.close()
+        check(refused == 6, "6 more from 127.0.0.1, on either worker, closed at once: %d"
+              % refused)
+        check(app.stats()["connections_refused_per_client"] == 6, "and counted: %d"
+              % app.stats()["connections_refused_per_client"])
+        held.pop().close()
+        wait_until(lambda: app.stats()["connections_open"] == 4, 5, "one of the 5 closed")
+        s = connect_from(app, "127.0.0.1")
+        held.append(s)
+        check(health_on(s) == 200, "then 127.0.0.1 is served on a new connection")
+    finally:
+        for s in held:
+            s.close()
+        app.cleanup()
+
+
 def run_storage(app, prefix=(), timeout=5):
     """cachebox-storage alone on app's config: (exit status, its output).
     One that does start is stopped with SIGTERM after timeout s."""
@@ -306,6 +343,7 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
     scenario_fd_exhaustion()
     scenario_per_client()
+    scenario_per_client_two_workers()
     scenario_startup_failures()
     finish()
 
