@@ -32,12 +32,16 @@
 /* ---- index.shm: header page, CB_MAX_WORKERS counter blocks, entry table ---- */
 
 #define CB_INDEX_MAGIC 0x3130584449584243ull /* "CBXIDX01" */
-/* 3: entries carry npieces and pieces_present (discovery answers from them) */
-#define CB_INDEX_LAYOUT	    3
-#define CB_INDEX_HDR_SIZE   CB_SHM_PAGE
-#define CB_INDEX_REC_SIZE   176
-#define CB_INDEX_ENTRY_SIZE 192
-#define CB_INDEX_STATS_SIZE (CB_MAX_WORKERS * CB_SHM_LINE)
+/*
+ * 3: entries carry npieces and pieces_present (discovery answers from them)
+ * 4: a worker's counters take two cache lines (connections refused, accept failures)
+ */
+#define CB_INDEX_LAYOUT	     4
+#define CB_INDEX_HDR_SIZE    CB_SHM_PAGE
+#define CB_INDEX_REC_SIZE    176
+#define CB_INDEX_ENTRY_SIZE  192
+#define CB_WORKER_STATS_SIZE (2 * CB_SHM_LINE)
+#define CB_INDEX_STATS_SIZE  (CB_MAX_WORKERS * CB_WORKER_STATS_SIZE)
 
 /* Bits of cb_index_rec.flags; the same values as the metadata's (st_format.h). */
 enum cb_index_flags {
@@ -87,6 +91,9 @@ struct cb_worker_stats {
 	uint64_t status_5xx;
 	uint64_t conns_open;
 	uint64_t conns_total;
+	uint64_t conns_refused_max;    /* closed at once: the worker held max_connections */
+	uint64_t conns_refused_client; /* closed at once: max_connections_per_client */
+	uint64_t accept_failures;      /* accepts failed, mostly for want of descriptors */
 } __attribute__((aligned(CB_SHM_LINE)));
 
 enum cb_index_slot { CB_SLOT_EMPTY = 0, CB_SLOT_LIVE = 1, CB_SLOT_TOMB = 2 };
@@ -117,9 +124,9 @@ _Static_assert(sizeof(struct cb_index_entry) == CB_INDEX_ENTRY_SIZE,
 _Static_assert(CB_INDEX_ENTRY_SIZE % CB_SHM_LINE == 0 && CB_INDEX_ENTRY_SIZE <= CB_SHM_PAGE,
 	       "entries are whole cache lines and fit a page");
 _Static_assert(sizeof(struct cb_index_hdr) <= CB_INDEX_HDR_SIZE, "index header fits its page");
-_Static_assert(sizeof(struct cb_worker_stats) == CB_SHM_LINE &&
+_Static_assert(sizeof(struct cb_worker_stats) == CB_WORKER_STATS_SIZE &&
 		       alignof(struct cb_worker_stats) == CB_SHM_LINE,
-	       "one cache line per worker's counters");
+	       "worker counters changed: bump CB_INDEX_LAYOUT and CB_WORKER_STATS_SIZE");
 _Static_assert(CB_INDEX_STATS_SIZE % CB_SHM_PAGE == 0, "the entry table starts on a page boundary");
 _Static_assert(CB_ID_LEN >= 12, "the table hashes id bytes 8..11");
 

@@ -51,6 +51,7 @@ struct cfg {
 		uint64_t zerocopy_threshold; /* bytes: bodies at least this large use O_DIRECT +
 						SEND_ZC */
 		unsigned max_connections;    /* per worker */
+		unsigned max_connections_per_client; /* one address, all workers; 0 = no limit */
 	} server;
 	struct {
 		char shards[CFG_MAX_SHARDS][CFG_PATH_MAX];

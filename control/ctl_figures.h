@@ -38,6 +38,7 @@ struct ctl_figures {
 	double percent_from_cache; /* of bytes_served, 0..100 */
 	uint64_t requests, hits, misses, status_4xx, status_5xx;
 	uint64_t conns_open, conns_total;
+	uint64_t conns_refused_max, conns_refused_client, accept_failures;
 	uint64_t origin_requests, origin_retries, fills_started, fills_done, fills_failed;
 	uint64_t clients_active, clients_queued, clients_max;
 	uint64_t rejected_busy, rejected_cap, throttled;

@@ -117,6 +117,9 @@ static void gather(struct ctl *ctl, struct ctl_figures *f, struct gather_arg *g)
 		f->status_5xx += s->status_5xx;
 		f->conns_open += s->conns_open;
 		f->conns_total += s->conns_total;
+		f->conns_refused_max += s->conns_refused_max;
+		f->conns_refused_client += s->conns_refused_client;
+		f->accept_failures += s->accept_failures;
 	}
 	f->origin_bytes = live->origin_bytes;
 	f->origin_requests = live->origin_requests;

@@ -263,8 +263,10 @@ int main(int argc, char **argv)
 	}
 	signals_block(&set);
 	srv = st_server_start(&sc);
-	if (!srv)
+	if (!srv) {
+		cb_err("file server did not start: %s", strerror(errno));
 		goto out;
+	}
 	cb_info("serving http://%s:%u/ from %u shard(s), %u object(s); access log %s",
 		sc.cfg->server.listen.host, sc.cfg->server.listen.port, ss.n, cb_index_count(sc.ix),
 		path);

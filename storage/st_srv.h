@@ -16,6 +16,7 @@
 #include "cb_common.h"
 #include "st_fill.h"
 #include "st_http.h"
+#include "st_peers.h"
 #include "st_range.h"
 #include "st_url.h"
 
@@ -54,6 +55,20 @@
 #define TICK_NS 200000000ull
 /* At most one "monthly upload cap reached" warning a minute per worker. */
 #define CAP_LOG_INTERVAL_NS 60000000000ull
+/*
+ * When an accept fails for want of descriptors or memory (EMFILE, ENFILE,
+ * ENOBUFS, ENOMEM), or for any reason not one connection's own, accepting
+ * pauses this long and resumes from the tick,
+ * as nginx does: re-arming at once fails at once again, a spin at 100 %
+ * CPU that starves the connections the worker has. Connections wait in
+ * the listen queue meanwhile.
+ */
+#define ACCEPT_BACKOFF_NS 500000000ull
+/*
+ * At most one line per worker this often about failed accepts, and one
+ * about refused connections, each with the count since the last line.
+ */
+#define CONN_LOG_INTERVAL_NS 10000000000ull
 /*
  * At stop, completions are reaped this many times at most while closed
  * connections drain their operations: a bound, should one never complete.
@@ -129,7 +144,8 @@ struct conn {
 	unsigned pending; /* operations in flight */
 	enum conn_state state;
 	bool recv_armed, closing, want_close, peer_eof;
-	bool head_timer; /* the header timeout of a begun head is running */
+	bool head_timer;   /* the header timeout of a begun head is running */
+	bool peer_counted; /* counted in the server's st_peers (st_peers_put at free) */
 	uint64_t deadline_ns;
 	struct conn *prev, *next;
 	char peer[64];
@@ -197,6 +213,7 @@ struct worker {
 	struct st_server *srv;
 	pthread_t thread;
 	struct io_uring ring;
+	bool ring_up; /* ring made: io_uring_queue_exit at stop */
 	int lfd;
 	int efd; /* eventfd: stop request */
 	uint64_t efd_val;
@@ -227,6 +244,13 @@ struct worker {
 	uint64_t bw_next;		  /* when the head of bwq may try again, 0 = none */
 	struct conn *bwq_head, *bwq_tail; /* connections waiting for a cap, FIFO */
 	uint64_t last_cap_log;
+	/* accepting: armed, or paused for want of descriptors (ACCEPT_BACKOFF_NS) */
+	bool accept_armed;	/* a multishot accept is in flight */
+	uint64_t accept_resume; /* when the paused accept is re-armed, 0 = not paused */
+	int accept_err;		/* errno of the last failed accept */
+	uint64_t accept_failed; /* failed accepts not logged yet */
+	uint64_t refused_max, refused_client; /* refused connections not logged yet */
+	uint64_t last_accept_log, last_refuse_log;
 };
 
 struct st_server {
@@ -236,7 +260,9 @@ struct st_server {
 	pthread_mutex_t tls_lock;
 	struct st_fill_mgr *fm;
 	struct st_slots *slots;
-	unsigned nworkers;
+	struct st_peers *peers; /* connections per client address, all workers */
+	unsigned nworkers;	/* initialised: their resources are freed at stop */
+	unsigned nstarted;	/* of those, running a thread: stopped and joined */
 	struct worker *w;
 };
 
@@ -300,7 +326,11 @@ void st_srv_notify(void *arg);
 
 /* ------------------------------------------- st_srv_conn.c: the connection */
 
-/* A connection for accepted socket fd, reading; NULL if out of memory (fd is the caller's). */
+/*
+ * A connection for accepted socket fd, reading. NULL (fd is the caller's)
+ * with errno ENOMEM, or EUSERS when its address holds
+ * max_connections_per_client connections already.
+ */
 struct conn *st_srv_conn_new(struct worker *w, int fd);
 /* Starts closing c; freed when its last operation completes. */
 void st_srv_conn_close(struct worker *w, struct conn *c);
@@ -378,8 +408,11 @@ void st_srv_on_splice(struct worker *w, struct conn *c, struct io_uring_cqe *cqe
 
 /* ------------------------------------------------ st_srv_zc.c: zero copy */
 
-/* Registers the worker's buffers; without them (w->zc_ok false) splice only. */
-void st_srv_zc_setup(struct worker *w);
+/*
+ * Registers the worker's buffers: 0, or -ENOMEM or the registration's
+ * -errno, and then (w->zc_ok false) the worker sends by splice only.
+ */
+int st_srv_zc_setup(struct worker *w);
 /* The oldest chunk of c is sent: its buffer reference goes. */
 void st_srv_zc_pop(struct worker *w, struct conn *c);
 void st_srv_zc_try_send(struct worker *w, struct conn *c, const struct seg *s);

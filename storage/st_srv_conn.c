@@ -16,6 +16,7 @@
 #include "cb_log.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -33,15 +34,18 @@ static void conn_link(struct worker *w, struct conn *c)
 	w->nconns++;
 }
 
-/* The peer's address: printable for the logs, and v4-mapped as the slot key. */
-static void conn_peer(struct conn *c)
+/*
+ * The peer's address: printable for the logs, and v4-mapped as the slot
+ * and st_peers key. false if the peer is gone already.
+ */
+static bool conn_peer(struct conn *c)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char host[INET6_ADDRSTRLEN];
 
 	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) != 0)
-		return;
+		return false;
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
 
@@ -56,6 +60,7 @@ static void conn_peer(struct conn *c)
 		snprintf(c->peer, sizeof(c->peer), "[%s]:%u", host, ntohs(a->sin6_port));
 		memcpy(c->addr, &a->sin6_addr, 16);
 	}
+	return true;
 }
 
 struct conn *st_srv_conn_new(struct worker *w, int fd)
@@ -64,14 +69,27 @@ struct conn *st_srv_conn_new(struct worker *w, int fd)
 	int one = 1;
 
 	c = aligned_alloc(CONN_ALIGN, (sizeof(*c) + CONN_ALIGN - 1) & ~(size_t)(CONN_ALIGN - 1));
-	if (!c)
+	if (!c) {
+		errno = ENOMEM;
 		return NULL;
+	}
 	memset(c, 0, sizeof(*c));
 	c->magic = CONN_MAGIC;
 	c->fd = fd;
 	c->pipe[0] = c->pipe[1] = -1;
+	if (conn_peer(c)) {
+		/* The per-client limit; a peer already gone is not counted. */
+		int ret = st_peers_take(w->srv->peers, c->addr);
+
+		if (ret < 0) {
+			c->magic = 0;
+			free(c);
+			errno = -ret;
+			return NULL;
+		}
+		c->peer_counted = ret > 0;
+	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	conn_peer(c);
 	conn_link(w, c);
 	w->stats->conns_open++;
 	w->stats->conns_total++;
@@ -105,6 +123,8 @@ void st_srv_conn_free(struct worker *w, struct conn *c)
 		st_srv_alog_line(w, c);
 	}
 	st_srv_slot_release(w, c);
+	if (c->peer_counted)
+		st_peers_put(w->srv->peers, c->addr);
 	if (c->bw_queued)
 		st_srv_bwq_remove(w, c);
 	st_srv_response_reset(w, c);

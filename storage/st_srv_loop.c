@@ -5,7 +5,9 @@
  * workers but the index (lock-free reads), the open-object cache and the
  * slot table. This file starts and stops the workers, runs each one's
  * loop (submit, reap completions in batches, dispatch each by the op kind
- * packed in its user_data), accepts connections, and on a 200 ms tick
+ * packed in its user_data), accepts connections (pausing while file
+ * descriptors are short, refusing those over max_connections and
+ * max_connections_per_client, st_peers.h), and on a 200 ms tick
  * refreshes the policy, frees idle slots, closes connections past their
  * deadline and flushes the access log. Fetch threads wake the workers
  * through an eventfd when a fill made progress.
@@ -61,27 +63,135 @@ struct io_uring_sqe *st_srv_conn_sqe(struct worker *w, struct conn *c, enum op o
 
 /* ------------------------------------------------------------ completions */
 
+/* Accepts on the worker's listener, multishot: one submission, a completion per connection. */
+static void accept_arm(struct worker *w)
+{
+	struct io_uring_sqe *sqe = st_srv_sqe_get(w);
+
+	io_uring_prep_multishot_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, st_srv_ud_make(w, OP_ACCEPT));
+	w->accept_armed = true;
+}
+
+/*
+ * The lines about failed accepts and refused connections: at most one of
+ * each per CONN_LOG_INTERVAL_NS, counting what happened since the last
+ * (called when it happens, and from the tick for what is left).
+ */
+static void accept_log(struct worker *w, uint64_t now)
+{
+	const struct cfg *cfg = w->srv->conf.cfg;
+
+	if (w->accept_failed &&
+	    (!w->last_accept_log || now - w->last_accept_log >= CONN_LOG_INTERVAL_NS)) {
+		cb_warn("worker %u: accept: %s: %llu failed since the last report (each a %llu ms "
+			"pause unless the error was one connection's)",
+			w->idx, strerror(w->accept_err), (unsigned long long)w->accept_failed,
+			(unsigned long long)(ACCEPT_BACKOFF_NS / 1000000ull));
+		w->accept_failed = 0;
+		w->last_accept_log = now;
+	}
+	if ((w->refused_max || w->refused_client) &&
+	    (!w->last_refuse_log || now - w->last_refuse_log >= CONN_LOG_INTERVAL_NS)) {
+		cb_warn("worker %u: connections refused since the last report: %llu at "
+			"max_connections %u, %llu at max_connections_per_client %u",
+			w->idx, (unsigned long long)w->refused_max, cfg->server.max_connections,
+			(unsigned long long)w->refused_client,
+			cfg->server.max_connections_per_client);
+		w->refused_max = w->refused_client = 0;
+		w->last_refuse_log = now;
+	}
+}
+
+/*
+ * Errors of one connection that accept(2) passes on (the peer reset it,
+ * a network error pending on it): the next accept may well succeed.
+ * Anything else, descriptors or memory short above all, pauses accepting.
+ */
+static bool accept_err_transient(int err)
+{
+	switch (err) {
+	case ECONNABORTED:
+	case EINTR:
+	case EAGAIN:
+	case EPERM:
+	case EPROTO:
+	case ENETDOWN:
+	case ENOPROTOOPT:
+	case EHOSTDOWN:
+	case ENONET:
+	case EHOSTUNREACH:
+	case EOPNOTSUPP:
+	case ENETUNREACH:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void accept_error(struct worker *w, int err)
+{
+	uint64_t now = cb_now_ns();
+
+	w->stats->accept_failures++;
+	w->accept_failed++;
+	w->accept_err = err;
+	if (!accept_err_transient(err))
+		w->accept_resume = now + ACCEPT_BACKOFF_NS;
+	accept_log(w, now);
+}
+
+/* A connection closed at once: the worker's cap, or its address's. */
+static void accept_refused(struct worker *w, int fd, bool per_client)
+{
+	close(fd);
+	if (per_client) {
+		w->stats->conns_refused_client++;
+		w->refused_client++;
+	} else {
+		w->stats->conns_refused_max++;
+		w->refused_max++;
+	}
+	accept_log(w, cb_now_ns());
+}
+
+/*
+ * A completion of the multishot accept. Without IORING_CQE_F_MORE the
+ * accept is over (every failure ends it) and is re-armed exactly once:
+ * here, or from the tick when accepting is paused.
+ */
 static void on_accept(struct worker *w, struct io_uring_cqe *cqe)
 {
 	int fd = cqe->res;
 
-	if (!(cqe->flags & IORING_CQE_F_MORE) && !w->stopping) {
-		struct io_uring_sqe *sqe = st_srv_sqe_get(w);
-
-		io_uring_prep_multishot_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
-		io_uring_sqe_set_data64(sqe, st_srv_ud_make(w, OP_ACCEPT));
-	}
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		w->accept_armed = false;
 	if (fd < 0) {
 		if (fd != -ECANCELED)
-			cb_warn("accept: %s", strerror(-fd));
-		return;
-	}
-	if (w->stopping || w->nconns >= w->srv->conf.cfg->server.max_connections) {
+			accept_error(w, -fd);
+	} else if (w->stopping) {
 		close(fd);
-		return;
+	} else if (w->nconns >= w->srv->conf.cfg->server.max_connections) {
+		accept_refused(w, fd, false);
+	} else if (!st_srv_conn_new(w, fd)) {
+		if (errno == EUSERS)
+			accept_refused(w, fd, true);
+		else
+			close(fd);
 	}
-	if (!st_srv_conn_new(w, fd))
-		close(fd);
+	if (!w->accept_armed && !w->accept_resume && !w->stopping)
+		accept_arm(w);
+}
+
+/* From the tick: a paused accept is re-armed when its pause is over. */
+static void accept_tick(struct worker *w, uint64_t now)
+{
+	if (w->accept_resume && now >= w->accept_resume) {
+		w->accept_resume = 0;
+		if (!w->accept_armed && !w->stopping)
+			accept_arm(w);
+	}
+	accept_log(w, now);
 }
 
 static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
@@ -245,7 +355,10 @@ static int setup_buffers(struct worker *w)
 	if (!w->tls_plain)
 		return -ENOMEM;
 
-	st_srv_zc_setup(w);
+	ret = st_srv_zc_setup(w);
+	if (ret < 0)
+		cb_warn("worker %u: no registered buffers (%s): splice only", w->idx,
+			strerror(-ret));
 	return 0;
 }
 
@@ -316,6 +429,7 @@ static void worker_reap(struct worker *w)
 /* Every TICK_NS: the policy, the slots, the deadlines, the log, the object cache. */
 static void worker_tick(struct worker *w)
 {
+	accept_tick(w, cb_now_ns());
 	st_srv_policy_refresh(w);
 	st_srv_slots_tick(w);
 	sweep_timeouts(w);
@@ -354,14 +468,11 @@ static void worker_drain(struct worker *w)
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	struct io_uring_sqe *sqe;
 	uint64_t last_sweep;
 
 	ST_SRV_CHECK_OBJ(w, WORKER_MAGIC);
 	last_sweep = cb_now_ns();
-	sqe = st_srv_sqe_get(w);
-	io_uring_prep_multishot_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
-	io_uring_sqe_set_data64(sqe, st_srv_ud_make(w, OP_ACCEPT));
+	accept_arm(w);
 	st_srv_policy_refresh(w);
 	arm_tick(w);
 	arm_wake(w);
@@ -422,18 +533,28 @@ static int worker_init(struct st_server *srv, struct worker *w, unsigned i)
 	struct io_uring_params p = {0};
 	int ret;
 
+	/* First what worker_fini needs, whatever fails below. */
 	w->magic = WORKER_MAGIC;
 	w->idx = i;
 	w->srv = srv;
-	w->lfd = -1;
-	w->efd = -1;
+	w->lfd = w->efd = w->ffd = -1;
 	w->rng = cb_wall_ns() ^ ((uint64_t)i << 32) ^ 0x9e3779b97f4a7c15ull;
 	w->stats = cb_index_stats(conf->ix, i);
 	w->lfd = listen_socket(&conf->cfg->server.listen);
 	if (w->lfd < 0)
 		return -errno;
 	w->efd = eventfd(0, EFD_CLOEXEC);
+	if (w->efd < 0) {
+		ret = -errno;
+		cb_err("worker %u: eventfd: %s", i, strerror(errno));
+		return ret;
+	}
 	w->ffd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->ffd < 0) {
+		ret = -errno;
+		cb_err("worker %u: eventfd: %s", i, strerror(errno));
+		return ret;
+	}
 	/* The ring is made here and used by the worker thread: no SINGLE_ISSUER. */
 	p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
 	ret = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
@@ -442,74 +563,110 @@ static int worker_init(struct st_server *srv, struct worker *w, unsigned i)
 		ret = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
 	}
 	if (ret < 0) {
-		cb_err("io_uring_queue_init: %s", strerror(-ret));
+		cb_err("worker %u: io_uring_queue_init: %s", i, strerror(-ret));
 		return ret;
 	}
+	w->ring_up = true;
 	ret = setup_buffers(w);
 	if (ret < 0) {
-		cb_err("io_uring buffers: %s", strerror(-ret));
+		cb_err("worker %u: io_uring buffers: %s", i, strerror(-ret));
 		return ret;
 	}
 	return 0;
 }
 
-struct st_server *st_server_start(const struct st_server_conf *conf)
+/* Frees what worker_init made of w, however far it got; its thread is joined. */
+static void worker_fini(struct worker *w)
 {
-	struct st_server *srv;
-	unsigned n = conf->cfg->server.workers;
-	int ret;
+	if (w->magic != WORKER_MAGIC)
+		return; /* never initialised */
+	if (w->ring_up)
+		io_uring_queue_exit(&w->ring);
+	if (w->lfd >= 0)
+		close(w->lfd);
+	if (w->efd >= 0)
+		close(w->efd);
+	if (w->ffd >= 0)
+		close(w->ffd);
+	free(w->br);
+	free(w->rbufs);
+	free(w->zc_mem);
+	free(w->scratch);
+	free(w->tls_plain);
+	w->magic = 0;
+}
+
+/* Workers, by default one per core, within 1..CB_MAX_WORKERS. */
+static unsigned workers_wanted(const struct cfg *cfg)
+{
+	unsigned n = cfg->server.workers;
 
 	if (n == 0)
 		n = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	n = CB_MAX(1u, CB_MIN(n, (unsigned)CB_MAX_WORKERS));
+	return CB_MAX(1u, CB_MIN(n, (unsigned)CB_MAX_WORKERS));
+}
+
+/*
+ * Starts the server: everything is made first, then the threads. On a
+ * failure everything made so far is undone by st_server_stop, which knows
+ * how far start got (nworkers initialised, nstarted running).
+ */
+struct st_server *st_server_start(const struct st_server_conf *conf)
+{
+	const struct cfg *cfg = conf->cfg;
+	unsigned n = workers_wanted(cfg);
+	struct st_server *srv;
+	int ret;
+
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return NULL;
 	srv->magic = SERVER_MAGIC;
 	srv->conf = *conf;
-	pthread_mutex_init(&srv->tls_lock, NULL);
+	ret = -pthread_mutex_init(&srv->tls_lock, NULL);
+	if (ret < 0) {
+		free(srv);
+		errno = -ret;
+		return NULL;
+	}
 	srv->slots = st_slots_new(SLOT_TABLE);
-	if (!srv->slots) {
-		free(srv);
-		return NULL;
-	}
-	if (st_srv_tls_init(srv) < 0) {
-		free(srv);
-		errno = EINVAL;
-		return NULL;
-	}
+	srv->peers = st_peers_new(cfg->server.max_connections_per_client,
+				  (uint64_t)n * cfg->server.max_connections);
 	srv->w = calloc(n, sizeof(*srv->w));
-	if (!srv->w)
+	if (!srv->slots || !srv->peers || !srv->w) {
+		ret = -ENOMEM;
+		cb_err("file server: %s", strerror(-ret));
+		goto fail;
+	}
+	ret = st_srv_tls_init(srv);
+	if (ret < 0)
 		goto fail;
 	for (unsigned i = 0; i < n; i++) {
 		ret = worker_init(srv, &srv->w[i], i);
-		if (ret < 0) {
-			errno = -ret;
+		srv->nworkers++; /* even if it failed: worker_fini frees what it made */
+		if (ret < 0)
 			goto fail;
-		}
-		srv->nworkers++;
 	}
-	srv->fm = st_fill_mgr_new(conf->cfg, conf->ss, conf->ix, conf->oc, FILL_THREADS,
-				  st_srv_notify, srv);
+	srv->fm = st_fill_mgr_new(cfg, conf->ss, conf->ix, conf->oc, FILL_THREADS, st_srv_notify,
+				  srv);
 	if (!srv->fm) {
+		ret = -errno;
 		cb_err("fill threads: %s", strerror(errno));
 		goto fail;
 	}
 	st_fill_mgr_set_policy(srv->fm, conf->pol);
 	for (unsigned i = 0; i < srv->nworkers; i++) {
-		ret = pthread_create(&srv->w[i].thread, NULL, worker_main, &srv->w[i]);
-		CB_ASSERT(ret == 0);
+		ret = -pthread_create(&srv->w[i].thread, NULL, worker_main, &srv->w[i]);
+		if (ret < 0) {
+			cb_err("worker %u: pthread_create: %s", i, strerror(-ret));
+			goto fail;
+		}
+		srv->nstarted++;
 	}
 	return srv;
 fail:
-	for (unsigned i = 0; srv->w && i < n; i++) {
-		if (srv->w[i].lfd >= 0)
-			close(srv->w[i].lfd);
-	}
-	free(srv->w);
-	SSL_CTX_free(srv->tls);
-	st_slots_free(srv->slots);
-	free(srv);
+	st_server_stop(srv);
+	errno = -ret;
 	return NULL;
 }
 
@@ -519,28 +676,20 @@ void st_server_stop(struct st_server *srv)
 
 	if (!srv)
 		return;
-	for (unsigned i = 0; i < srv->nworkers; i++)
+	ST_SRV_CHECK_OBJ(srv, SERVER_MAGIC);
+	for (unsigned i = 0; i < srv->nstarted; i++)
 		if (write(srv->w[i].efd, &one, sizeof(one)) < 0)
 			cb_warn("worker %u: wake: %s", i, strerror(errno));
-	for (unsigned i = 0; i < srv->nworkers; i++)
+	for (unsigned i = 0; i < srv->nstarted; i++)
 		pthread_join(srv->w[i].thread, NULL);
 	/* Then the fetch threads (their wake-ups go to the workers' eventfds). */
 	st_fill_mgr_free(srv->fm);
-	for (unsigned i = 0; i < srv->nworkers; i++) {
-		struct worker *w = &srv->w[i];
-
-		io_uring_queue_exit(&w->ring);
-		close(w->efd);
-		close(w->ffd);
-		free(w->br);
-		free(w->rbufs);
-		free(w->zc_mem);
-		free(w->scratch);
-		free(w->tls_plain);
-		w->magic = 0;
-	}
+	for (unsigned i = 0; i < srv->nworkers; i++)
+		worker_fini(&srv->w[i]);
 	free(srv->w);
 	SSL_CTX_free(srv->tls);
+	pthread_mutex_destroy(&srv->tls_lock);
+	st_peers_free(srv->peers);
 	st_slots_free(srv->slots);
 	srv->magic = 0;
 	free(srv);

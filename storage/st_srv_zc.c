@@ -19,24 +19,26 @@
 #include <sys/uio.h>
 
 /* Registered buffers of the O_DIRECT + SEND_ZC path; optional. */
-void st_srv_zc_setup(struct worker *w)
+int st_srv_zc_setup(struct worker *w)
 {
 	struct iovec iov[ZC_BUFS];
 	void *mem;
 	int ret;
 
 	if (posix_memalign(&mem, 4096, (size_t)ZC_BUFS * ZC_BUF_SIZE) != 0)
-		return;
-	w->zc_mem = mem;
+		return -ENOMEM;
 	for (unsigned i = 0; i < ZC_BUFS; i++) {
-		iov[i].iov_base = w->zc_mem + (size_t)i * ZC_BUF_SIZE;
+		iov[i].iov_base = (uint8_t *)mem + (size_t)i * ZC_BUF_SIZE;
 		iov[i].iov_len = ZC_BUF_SIZE;
 	}
 	ret = io_uring_register_buffers(&w->ring, iov, ZC_BUFS);
-	w->zc_ok = ret == 0;
-	if (ret)
-		cb_warn("worker %u: no registered buffers (%s): splice only", w->idx,
-			strerror(-ret));
+	if (ret < 0) {
+		free(mem);
+		return ret;
+	}
+	w->zc_mem = mem;
+	w->zc_ok = true;
+	return 0;
 }
 
 static void zc_release(struct worker *w, int buf)

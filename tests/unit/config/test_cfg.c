@@ -74,6 +74,7 @@ Test(cfg, defaults)
 	cr_assert_eq(c->server.idle_timeout_ms, 60000);
 	cr_assert_eq(c->server.zerocopy_threshold, 0);
 	cr_assert_eq(c->server.max_connections, 4096);
+	cr_assert_eq(c->server.max_connections_per_client, 1024);
 	cr_assert_eq(c->storage.nshards, 1);
 	cr_assert_str_eq(c->storage.shards[0], "./var/cache");
 	cr_assert_eq(c->storage.piece_size, M);
@@ -170,6 +171,7 @@ Test(cfg, every_key_parsed)
 				"idle_timeout = 2m\n"
 				"zerocopy_threshold = 1M\n"
 				"max_connections = 1000000\n"
+				"max_connections_per_client = 0\n"
 				"[storage]\n"
 				"shard = /mnt/nvme0/cache\n"
 				"piece_size = 64M\n"
@@ -210,6 +212,7 @@ Test(cfg, every_key_parsed)
 	cr_assert_eq(c->server.idle_timeout_ms, 120000);
 	cr_assert_eq(c->server.zerocopy_threshold, M);
 	cr_assert_eq(c->server.max_connections, 1000000);
+	cr_assert_eq(c->server.max_connections_per_client, 0);
 	cr_assert_eq(c->storage.nshards, 1);
 	cr_assert_str_eq(c->storage.shards[0], "/mnt/nvme0/cache");
 	cr_assert_eq(c->storage.piece_size, 64 * M);
@@ -511,6 +514,11 @@ static struct err_case err_cases[] = {
 	 "t.conf:2: [server] idle_timeout: duration out of range '25h' (expected 1ms to 1d)"},
 	{"[server]\nmax_connections = 0\n",
 	 "t.conf:2: [server] max_connections: number out of range '0' (expected 1 to 1000000)"},
+	{"[server]\nmax_connections_per_client = 1000001\n",
+	 "t.conf:2: [server] max_connections_per_client: number out of range '1000001' (expected 0 "
+	 "to 1000000)"},
+	{"[server]\nmax_connections_per_client = -1\n",
+	 "t.conf:2: [server] max_connections_per_client: bad number '-1'"},
 	{"[server]\nzerocopy_threshold = 1.5M\n",
 	 "t.conf:2: [server] zerocopy_threshold: bad size '1.5M'"},
 	{"[server]\ntls_cert = /c.pem\n",
