@@ -32,12 +32,16 @@
 /* ---- index.shm: header page, CB_MAX_WORKERS counter blocks, entry table ---- */
 
 #define CB_INDEX_MAGIC 0x3130584449584243ull /* "CBXIDX01" */
-/* 3: entries carry npieces and pieces_present (discovery answers from them) */
-#define CB_INDEX_LAYOUT	    3
+/*
+ * 3: entries carry npieces and pieces_present (discovery answers from them)
+ * 4: a worker's counters take two cache lines (bytes served by source)
+ */
+#define CB_INDEX_LAYOUT	    4
 #define CB_INDEX_HDR_SIZE   CB_SHM_PAGE
 #define CB_INDEX_REC_SIZE   176
 #define CB_INDEX_ENTRY_SIZE 192
-#define CB_INDEX_STATS_SIZE (CB_MAX_WORKERS * CB_SHM_LINE)
+#define CB_WSTATS_SIZE	    (2 * CB_SHM_LINE) /* one worker's counters */
+#define CB_INDEX_STATS_SIZE (CB_MAX_WORKERS * CB_WSTATS_SIZE)
 
 /* Bits of cb_index_rec.flags; the same values as the metadata's (st_format.h). */
 enum cb_index_flags {
@@ -77,16 +81,22 @@ struct cb_index_rec {
 	char etag[CB_ETAG_MAX];
 };
 
-/* Per-worker counters: written only by their worker, read by anyone. */
+/*
+ * Per-worker counters: written only by their worker, read by anyone. The
+ * request figures are counted where a response's access-log line is
+ * written, from the same fields, so they add up to the log (docs/control.md).
+ */
 struct cb_worker_stats {
-	uint64_t requests;
-	uint64_t hits; /* served wholly from the cache */
-	uint64_t misses;
-	uint64_t bytes_served; /* body bytes */
+	uint64_t requests;     /* responses, one per access-log line */
+	uint64_t hits;	       /* result HIT */
+	uint64_t misses;       /* result MISS or PARTIAL */
+	uint64_t bytes_served; /* object body bytes: bytes_cache + bytes_fill */
 	uint64_t status_4xx;
 	uint64_t status_5xx;
 	uint64_t conns_open;
 	uint64_t conns_total;
+	uint64_t bytes_cache; /* of bytes_served, of answers whose source is the cache */
+	uint64_t bytes_fill;  /* of bytes_served, of answers whose source is an origin */
 } __attribute__((aligned(CB_SHM_LINE)));
 
 enum cb_index_slot { CB_SLOT_EMPTY = 0, CB_SLOT_LIVE = 1, CB_SLOT_TOMB = 2 };
@@ -117,9 +127,9 @@ _Static_assert(sizeof(struct cb_index_entry) == CB_INDEX_ENTRY_SIZE,
 _Static_assert(CB_INDEX_ENTRY_SIZE % CB_SHM_LINE == 0 && CB_INDEX_ENTRY_SIZE <= CB_SHM_PAGE,
 	       "entries are whole cache lines and fit a page");
 _Static_assert(sizeof(struct cb_index_hdr) <= CB_INDEX_HDR_SIZE, "index header fits its page");
-_Static_assert(sizeof(struct cb_worker_stats) == CB_SHM_LINE &&
+_Static_assert(sizeof(struct cb_worker_stats) == CB_WSTATS_SIZE &&
 		       alignof(struct cb_worker_stats) == CB_SHM_LINE,
-	       "one cache line per worker's counters");
+	       "worker counters changed: bump CB_INDEX_LAYOUT and CB_WSTATS_SIZE");
 _Static_assert(CB_INDEX_STATS_SIZE % CB_SHM_PAGE == 0, "the entry table starts on a page boundary");
 _Static_assert(CB_ID_LEN >= 12, "the table hashes id bytes 8..11");
 

@@ -394,6 +394,7 @@ void st_srv_slots_tick(struct worker *w);
 /* Slot limit and monthly cap: true when the request may go on. */
 bool st_srv_admit(struct worker *w, struct conn *c, bool head);
 void st_srv_slot_release(struct worker *w, struct conn *c);
+/* Object body bytes sent since last counted: into the served totals and the month's. */
 void st_srv_count_served(struct worker *w, struct conn *c);
 uint64_t st_srv_bw_limit(struct worker *w, struct conn *c, uint64_t ready);
 void st_srv_bw_used(struct conn *c, uint64_t n);
@@ -402,7 +403,11 @@ void st_srv_bwq_remove(struct worker *w, struct conn *c);
 
 /* ------------------------------------------------- st_srv_alog.c: access log */
 
-void st_srv_alog_line(struct worker *w, struct conn *c);
+/*
+ * The response is over (sent, or cut short): counts it (request, status
+ * class, result, its last object bytes) and writes its access-log line.
+ */
+void st_srv_response_log(struct worker *w, struct conn *c);
 void st_srv_alog_flush(struct worker *w);
 
 #endif

@@ -101,8 +101,7 @@ void st_srv_conn_free(struct worker *w, struct conn *c)
 	conn_unlink(w, c);
 	if (c->status && c->state == CS_SEND) {
 		/* A response cut short (client gone, origin failed): logged with what it got. */
-		st_srv_count_served(w, c);
-		st_srv_alog_line(w, c);
+		st_srv_response_log(w, c);
 	}
 	st_srv_slot_release(w, c);
 	if (c->bw_queued)
@@ -277,7 +276,6 @@ void st_srv_input_process(struct worker *w, struct conn *c)
 	if (n < 0) {
 		/* Nothing after a bad request is ever answered. */
 		c->in_len = 0;
-		w->stats->requests++;
 		st_srv_resp_error(w, c, status ? status : 400, true);
 		st_srv_response_start(w, c);
 		return;

@@ -13,18 +13,27 @@
 #include "st_slots.h"
 
 /*
- * Body bytes sent since last counted go into the served total and the
- * month's upload: at the end of a response, and every sweep while a long
- * one runs, so stats and the monthly cap see a big download as it goes.
+ * Object body bytes sent since last counted go into the served total, by
+ * source (the cache for a HIT, an origin for a MISS or PARTIAL, as the
+ * access log says), and into the month's upload: at the end of a response,
+ * and every sweep while a long one runs, so stats and the monthly cap see
+ * a big download as it goes. Only answers that carry an object (its
+ * bytes, a multipart body of them, its pieces list) count: the bodies of
+ * errors, health checks and 503s are ours, not the cache's, and no upload
+ * the caps are about.
  */
 void st_srv_count_served(struct worker *w, struct conn *c)
 {
 	uint64_t d = c->body_sent > c->counted ? c->body_sent - c->counted : 0;
 
-	if (!d)
+	if (!d || !c->obj)
 		return;
 	c->counted += d;
 	w->stats->bytes_served += d;
+	if (c->result == RESULT_HIT)
+		w->stats->bytes_cache += d;
+	else
+		w->stats->bytes_fill += d;
 	cb_policy_add_month(w->srv->conf.pol, w->month, d);
 }
 

@@ -67,8 +67,7 @@ static void response_done(struct worker *w, struct conn *c)
 		total += c->segs[i].len;
 	if (end && total >= (uint64_t)(end - c->out) + 4)
 		c->body_sent = total - (uint64_t)(end - c->out) - 4;
-	st_srv_count_served(w, c);
-	st_srv_alog_line(w, c);
+	st_srv_response_log(w, c);
 	st_srv_slot_release(w, c);
 	st_srv_response_reset(w, c);
 	st_srv_conn_next(w, c);
