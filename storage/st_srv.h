@@ -54,6 +54,8 @@
 #define TICK_NS 200000000ull
 /* At most one "monthly upload cap reached" warning a minute per worker. */
 #define CAP_LOG_INTERVAL_NS 60000000000ull
+/* At most one line about busy 503s per 10 s per worker, with their count. */
+#define BUSY_LOG_INTERVAL_NS 10000000000ull
 /*
  * At stop, completions are reaped this many times at most while closed
  * connections drain their operations: a bound, should one never complete.
@@ -227,6 +229,7 @@ struct worker {
 	uint64_t bw_next;		  /* when the head of bwq may try again, 0 = none */
 	struct conn *bwq_head, *bwq_tail; /* connections waiting for a cap, FIFO */
 	uint64_t last_cap_log;
+	uint64_t last_busy_log, busy_unlogged; /* busy 503s since that line */
 };
 
 struct st_server {

@@ -36,8 +36,7 @@ void st_srv_alog_flush(struct worker *w)
 /*
  * The result and source fields of each result, and the counter of stats
  * each adds to. The source says where the body came from: neither the
- * cache nor an origin for a 503 for a client slot; the monthly cap's 503
- * keeps the "origin" it was always logged with.
+ * cache nor an origin for a 503 that looked no object up (slot or cap).
  */
 static const struct {
 	const char *name, *source;
@@ -48,7 +47,7 @@ static const struct {
 	[RESULT_MISS] = {"MISS", "origin", offsetof(struct cb_worker_stats, misses)},
 	[RESULT_PARTIAL] = {"PARTIAL", "origin", offsetof(struct cb_worker_stats, misses)},
 	[RESULT_BUSY] = {"BUSY", "-", 0},
-	[RESULT_CAPPED] = {"CAPPED", "origin", 0},
+	[RESULT_CAPPED] = {"CAPPED", "-", 0},
 };
 
 /* time client method content-id range status bytes HIT|MISS|PARTIAL source duration */

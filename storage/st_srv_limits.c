@@ -73,6 +73,32 @@ void st_srv_slots_tick(struct worker *w)
 }
 
 /*
+ * A 503 for want of a client slot (the queue wait ran out, or the queue is
+ * full). Counted in rejected_busy; logged at most once per
+ * BUSY_LOG_INTERVAL_NS per worker, with how many there were since the last
+ * line, so a crowd of clients cannot flood the log.
+ */
+static void answer_busy(struct worker *w, struct conn *c, bool head, uint64_t retry,
+			const char *why)
+{
+	struct cb_policy_live *live = cb_policy_live(w->srv->conf.pol);
+	uint64_t now = cb_now_ns();
+
+	__atomic_add_fetch(&live->rejected_busy, 1, __ATOMIC_RELAXED);
+	w->busy_unlogged++;
+	if (!w->last_busy_log || now - w->last_busy_log >= BUSY_LOG_INTERVAL_NS) {
+		cb_info("%s: answered 503 %llu times since the last such line (%u client "
+			"slots, queue timeout %llu ms)",
+			why, (unsigned long long)w->busy_unlogged, w->pv.max_clients,
+			(unsigned long long)w->pv.queue_timeout_ms);
+		w->last_busy_log = now;
+		w->busy_unlogged = 0;
+	}
+	c->result = RESULT_BUSY;
+	st_srv_resp_busy(w, c, head, retry, why);
+}
+
+/*
  * The slot limit and the monthly cap, before anything is looked up: true
  * when the request may go on; false when it waits (parked) or got a 503.
  */
@@ -96,11 +122,7 @@ bool st_srv_admit(struct worker *w, struct conn *c, bool head)
 		}
 		st_slots_cancel(w->srv->slots, c->slot, now);
 		c->slot_waiting = false;
-		__atomic_add_fetch(&live->rejected_busy, 1, __ATOMIC_RELAXED);
-		cb_info("%s: busy: waited %llu ms for one of %u client slots", c->peer,
-			(unsigned long long)w->pv.queue_timeout_ms, w->pv.max_clients);
-		c->result = RESULT_BUSY;
-		st_srv_resp_busy(w, c, head, retry, "busy: every client slot is taken");
+		answer_busy(w, c, head, retry, "busy: every client slot is taken");
 		return false;
 	}
 	if (w->pv.monthly_cap &&
@@ -122,9 +144,7 @@ bool st_srv_admit(struct worker *w, struct conn *c, bool head)
 		return true;
 	}
 	if (r == ST_SLOT_FULL) {
-		__atomic_add_fetch(&live->rejected_busy, 1, __ATOMIC_RELAXED);
-		c->result = RESULT_BUSY;
-		st_srv_resp_busy(w, c, head, retry, "busy: the client queue is full");
+		answer_busy(w, c, head, retry, "busy: the client queue is full");
 		return false;
 	}
 	c->slot_waiting = true;
