@@ -132,6 +132,9 @@ struct conn {
 	enum conn_state state;
 	bool recv_armed, closing, want_close, peer_eof;
 	bool head_timer; /* the header timeout of a begun head is running */
+	/* Expect: 100-continue (st_srv_conn.c): the interim answer of this request */
+	bool continue_sent, continue_sending;
+	unsigned continue_off; /* plaintext: its bytes sent so far */
 	uint64_t deadline_ns;
 	struct conn *prev, *next;
 	char peer[64];
@@ -319,6 +322,8 @@ void st_srv_response_start(struct worker *w, struct conn *c);
 /* The response is done and logged: read the next request, or linger. */
 void st_srv_conn_next(struct worker *w, struct conn *c);
 void st_srv_on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe);
+/* A send of the plaintext "100 Continue" completed with res bytes (> 0). */
+void st_srv_continue_on_send(struct worker *w, struct conn *c, int res);
 
 /* ------------------------------------------------------- st_srv_tls.c: TLS */
 

@@ -232,6 +232,10 @@ void st_srv_on_send(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
 		st_srv_conn_close(w, c);
 		return;
 	}
+	if (c->continue_sending) {
+		st_srv_continue_on_send(w, c, cqe->res);
+		return;
+	}
 	if (c->ssl) {
 		c->tls_sending = false;
 		c->tls_out_off += (size_t)cqe->res;
