@@ -34,7 +34,8 @@
 #define CB_INDEX_MAGIC 0x3130584449584243ull /* "CBXIDX01" */
 /*
  * 3: entries carry npieces and pieces_present (discovery answers from them)
- * 4: a worker's counters take two cache lines (connections refused, accept failures)
+ * 4: a worker's counters take two cache lines (connections refused, accept
+ *    failures, bytes served by source)
  */
 #define CB_INDEX_LAYOUT	     4
 #define CB_INDEX_HDR_SIZE    CB_SHM_PAGE
@@ -81,12 +82,16 @@ struct cb_index_rec {
 	char etag[CB_ETAG_MAX];
 };
 
-/* Per-worker counters: written only by their worker, read by anyone. */
+/*
+ * Per-worker counters: written only by their worker, read by anyone. The
+ * request figures are counted where a response's access-log line is
+ * written, from the same fields, so they add up to the log (docs/control.md).
+ */
 struct cb_worker_stats {
-	uint64_t requests;
-	uint64_t hits; /* served wholly from the cache */
-	uint64_t misses;
-	uint64_t bytes_served; /* body bytes */
+	uint64_t requests;     /* responses, one per access-log line */
+	uint64_t hits;	       /* result HIT */
+	uint64_t misses;       /* result MISS or PARTIAL */
+	uint64_t bytes_served; /* object body bytes: bytes_cache + bytes_fill */
 	uint64_t status_4xx;
 	uint64_t status_5xx;
 	uint64_t conns_open;
@@ -94,6 +99,8 @@ struct cb_worker_stats {
 	uint64_t conns_refused_max;    /* closed at once: the worker held max_connections */
 	uint64_t conns_refused_client; /* closed at once: max_connections_per_client */
 	uint64_t accept_failures;      /* accepts failed, mostly for want of descriptors */
+	uint64_t bytes_cache;	       /* of bytes_served, of answers whose source is the cache */
+	uint64_t bytes_fill;	       /* of bytes_served, of answers whose source is an origin */
 } __attribute__((aligned(CB_SHM_LINE)));
 
 enum cb_index_slot { CB_SLOT_EMPTY = 0, CB_SLOT_LIVE = 1, CB_SLOT_TOMB = 2 };

@@ -35,7 +35,8 @@ struct ctl_top_object {
 
 struct ctl_figures {
 	uint64_t bytes_served, origin_bytes;
-	double percent_from_cache; /* of bytes_served, 0..100 */
+	double percent_from_cache;	  /* of bytes_served, 0..100 */
+	uint64_t bytes_cache, bytes_fill; /* of bytes_served: by the access log's source */
 	uint64_t requests, hits, misses, status_4xx, status_5xx;
 	uint64_t conns_open, conns_total;
 	uint64_t conns_refused_max, conns_refused_client, accept_failures;

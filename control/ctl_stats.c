@@ -88,12 +88,16 @@ static char *key_of(struct ctl *ctl, const struct cb_index_rec *rec)
 	return strdup(key);
 }
 
-/* Share of the bytes served that did not come from an origin (like PercentPeerCaching). */
-static double cache_percent(uint64_t served, uint64_t from_origin)
+/*
+ * Share of the object bytes served that came from the cache, of those
+ * served from the cache and those served while filling from an origin:
+ * Delivery Optimization's PercentPeerCaching, cache / (cache + http).
+ */
+static double cache_percent(uint64_t from_cache, uint64_t while_filling)
 {
-	if (!served || from_origin >= served)
-		return 0;
-	return 100.0 * (double)(served - from_origin) / (double)served;
+	uint64_t all = from_cache + while_filling;
+
+	return all ? 100.0 * (double)from_cache / (double)all : 0;
 }
 
 static void gather(struct ctl *ctl, struct ctl_figures *f, struct gather_arg *g)
@@ -113,6 +117,8 @@ static void gather(struct ctl *ctl, struct ctl_figures *f, struct gather_arg *g)
 		f->hits += s->hits;
 		f->misses += s->misses;
 		f->bytes_served += s->bytes_served;
+		f->bytes_cache += s->bytes_cache;
+		f->bytes_fill += s->bytes_fill;
 		f->status_4xx += s->status_4xx;
 		f->status_5xx += s->status_5xx;
 		f->conns_open += s->conns_open;
@@ -132,7 +138,7 @@ static void gather(struct ctl *ctl, struct ctl_figures *f, struct gather_arg *g)
 	f->rejected_busy = live->rejected_busy;
 	f->rejected_cap = live->rejected_cap;
 	f->throttled = live->throttled;
-	f->percent_from_cache = cache_percent(f->bytes_served, f->origin_bytes);
+	f->percent_from_cache = cache_percent(f->bytes_cache, f->bytes_fill);
 	cb_policy_read(ctl->pol, &pv);
 	limits_from_policy(&f->limits, &pv);
 	cb_policy_now(&minute, &month);

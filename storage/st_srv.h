@@ -55,6 +55,8 @@
 #define TICK_NS 200000000ull
 /* At most one "monthly upload cap reached" warning a minute per worker. */
 #define CAP_LOG_INTERVAL_NS 60000000000ull
+/* At most one line about busy 503s per 10 s per worker, with their count. */
+#define BUSY_LOG_INTERVAL_NS 10000000000ull
 /*
  * When an accept fails for want of descriptors or memory (EMFILE, ENFILE,
  * ENOBUFS, ENOMEM), or for any reason not one connection's own, accepting
@@ -146,6 +148,9 @@ struct conn {
 	bool recv_armed, closing, want_close, peer_eof;
 	bool head_timer;   /* the header timeout of a begun head is running */
 	bool peer_counted; /* counted in the server's st_peers (st_peers_put at free) */
+	/* Expect: 100-continue (st_srv_conn.c): the interim answer of this request */
+	bool continue_sent, continue_sending;
+	unsigned continue_off; /* plaintext: its bytes sent so far */
 	uint64_t deadline_ns;
 	struct conn *prev, *next;
 	char peer[64];
@@ -251,6 +256,7 @@ struct worker {
 	uint64_t accept_failed; /* failed accepts not logged yet */
 	uint64_t refused_max, refused_client; /* refused connections not logged yet */
 	uint64_t last_accept_log, last_refuse_log;
+	uint64_t last_busy_log, busy_unlogged; /* busy 503s since that line */
 };
 
 struct st_server {
@@ -346,6 +352,8 @@ void st_srv_response_start(struct worker *w, struct conn *c);
 /* The response is done and logged: read the next request, or linger. */
 void st_srv_conn_next(struct worker *w, struct conn *c);
 void st_srv_on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe);
+/* A send of the plaintext "100 Continue" completed with res bytes (> 0). */
+void st_srv_continue_on_send(struct worker *w, struct conn *c, int res);
 
 /* ------------------------------------------------------- st_srv_tls.c: TLS */
 
@@ -427,6 +435,7 @@ void st_srv_slots_tick(struct worker *w);
 /* Slot limit and monthly cap: true when the request may go on. */
 bool st_srv_admit(struct worker *w, struct conn *c, bool head);
 void st_srv_slot_release(struct worker *w, struct conn *c);
+/* Object body bytes sent since last counted: into the served totals and the month's. */
 void st_srv_count_served(struct worker *w, struct conn *c);
 uint64_t st_srv_bw_limit(struct worker *w, struct conn *c, uint64_t ready);
 void st_srv_bw_used(struct conn *c, uint64_t n);
@@ -435,7 +444,11 @@ void st_srv_bwq_remove(struct worker *w, struct conn *c);
 
 /* ------------------------------------------------- st_srv_alog.c: access log */
 
-void st_srv_alog_line(struct worker *w, struct conn *c);
+/*
+ * The response is over (sent, or cut short): counts it (request, status
+ * class, result, its last object bytes) and writes its access-log line.
+ */
+void st_srv_response_log(struct worker *w, struct conn *c);
 void st_srv_alog_flush(struct worker *w);
 
 #endif

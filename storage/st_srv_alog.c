@@ -4,11 +4,14 @@
  * the access log fd by the sweep, when the buffer is nearly full, and at
  * stop. Each worker has its own buffer, so there is no lock. The line
  * format is a contract (docs/storage.md): time, client, method, content
- * ID, range, status, bytes, result, source and duration.
+ * ID, range, status, bytes, result, source and duration. The request
+ * figures of stats (requests, hits, misses, errors by class) are counted
+ * here too, from the fields of the same line, so the two always agree.
  */
 #include "st_srv.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,20 +34,24 @@ void st_srv_alog_flush(struct worker *w)
 }
 
 /*
- * The result and source fields of each result. The source says where the
- * body came from: a 503 for a client slot came from neither; the monthly
- * cap's 503 keeps the "origin" it was always logged with.
+ * The result and source fields of each result, and the counter of stats
+ * each adds to. The source says where the body came from: neither the
+ * cache nor an origin for a 503 that looked no object up (slot or cap).
  */
 static const struct {
 	const char *name, *source;
+	size_t counter; /* offset in struct cb_worker_stats; 0: none */
 } results[RESULT_COUNT] = {
-	[RESULT_NONE] = {"-", "-"},	    [RESULT_HIT] = {"HIT", "cache"},
-	[RESULT_MISS] = {"MISS", "origin"}, [RESULT_PARTIAL] = {"PARTIAL", "origin"},
-	[RESULT_BUSY] = {"BUSY", "-"},	    [RESULT_CAPPED] = {"CAPPED", "origin"},
+	[RESULT_NONE] = {"-", "-", 0},
+	[RESULT_HIT] = {"HIT", "cache", offsetof(struct cb_worker_stats, hits)},
+	[RESULT_MISS] = {"MISS", "origin", offsetof(struct cb_worker_stats, misses)},
+	[RESULT_PARTIAL] = {"PARTIAL", "origin", offsetof(struct cb_worker_stats, misses)},
+	[RESULT_BUSY] = {"BUSY", "-", 0},
+	[RESULT_CAPPED] = {"CAPPED", "-", 0},
 };
 
 /* time client method content-id range status bytes HIT|MISS|PARTIAL source duration */
-void st_srv_alog_line(struct worker *w, struct conn *c)
+static void alog_line(struct worker *w, struct conn *c)
 {
 	uint64_t dur_us = (cb_now_ns() - c->t_start) / 1000;
 	struct timespec ts;
@@ -67,4 +74,26 @@ void st_srv_alog_line(struct worker *w, struct conn *c)
 		(unsigned long long)(dur_us % 1000));
 	if (n > 0)
 		w->alog_len += CB_MIN((size_t)n, ALOG_CAP - w->alog_len - 1);
+}
+
+/*
+ * The response is over, sent or cut short: its last object bytes are
+ * counted, then the request with the status class and result its line
+ * shows. Every answer ends here once, whatever path built it, so no error
+ * is counted twice or missed, and `stats` adds up to the access log.
+ */
+void st_srv_response_log(struct worker *w, struct conn *c)
+{
+	struct cb_worker_stats *s = w->stats;
+
+	CB_ASSERT(c->result < RESULT_COUNT);
+	st_srv_count_served(w, c);
+	s->requests++;
+	if (c->status >= 500)
+		s->status_5xx++;
+	else if (c->status >= 400)
+		s->status_4xx++;
+	if (results[c->result].counter)
+		(*(uint64_t *)((char *)s + results[c->result].counter))++;
+	alog_line(w, c);
 }

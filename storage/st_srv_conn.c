@@ -7,7 +7,9 @@
  * rather than a reset). Pipelined requests wait in c->in and are parsed
  * only after the previous response is sent, so answers leave in order; a
  * bad request stops parsing, so nothing pipelined behind it is answered.
- * A request is answered once its whole body is buffered. Deadlines (head,
+ * A request is answered once its whole body is buffered; one that asks
+ * for it with Expect: 100-continue gets the interim "100 Continue" first,
+ * once its head is in. Deadlines (head,
  * idle, linger) are checked by the loop's sweep. A connection is freed
  * only when no operation of it is in flight (c->pending).
  */
@@ -21,6 +23,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -119,8 +122,7 @@ void st_srv_conn_free(struct worker *w, struct conn *c)
 	conn_unlink(w, c);
 	if (c->status && c->state == CS_SEND) {
 		/* A response cut short (client gone, origin failed): logged with what it got. */
-		st_srv_count_served(w, c);
-		st_srv_alog_line(w, c);
+		st_srv_response_log(w, c);
 	}
 	st_srv_slot_release(w, c);
 	if (c->peer_counted)
@@ -232,7 +234,6 @@ static long body_length(const struct conn *c, const struct st_http_req *req, siz
 	return -2;
 }
 
-/* Parses and answers the next buffered request, if any and if idle. */
 /* A head (or its body) has begun: the header timeout runs from its first byte. */
 static void input_wait(struct worker *w, struct conn *c)
 {
@@ -243,15 +244,103 @@ static void input_wait(struct worker *w, struct conn *c)
 	st_srv_recv_arm(w, c);
 }
 
+/* What a request's Expect fields ask (RFC 9110 §10.1.1). */
+enum expect { EXPECT_NONE, EXPECT_CONTINUE, EXPECT_OTHER };
+
+/*
+ * Expect = #expectation, a list whose members are case-insensitive;
+ * 100-continue is the only expectation defined, so any other member (one
+ * with parameters too) is one we cannot meet. Empty members are skipped
+ * (RFC 9110 §5.6.1), in every Expect field of the head.
+ */
+static enum expect expect_of(const struct st_http_req *req)
+{
+	static const char cont[] = "100-continue";
+	enum expect e = EXPECT_NONE;
+
+	for (unsigned i = 0; i < req->nhdrs; i++) {
+		const struct st_http_hdr *h = &req->hdrs[i];
+		const char *p = h->value.p, *end = p + h->value.len;
+
+		if (h->name.len != 6 || strncasecmp(h->name.p, "Expect", 6) != 0)
+			continue;
+		while (p < end) {
+			const char *comma = memchr(p, ',', (size_t)(end - p));
+			const char *q = comma ? comma : end, *next = comma ? comma + 1 : end;
+
+			while (p < q && (*p == ' ' || *p == '\t'))
+				p++;
+			while (q > p && (q[-1] == ' ' || q[-1] == '\t'))
+				q--;
+			if (q - p == (long)sizeof(cont) - 1 &&
+			    strncasecmp(p, cont, sizeof(cont) - 1) == 0)
+				e = EXPECT_CONTINUE;
+			else if (q > p)
+				return EXPECT_OTHER;
+			p = next;
+		}
+	}
+	return e;
+}
+
+static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+#define CONTINUE_LEN (sizeof(continue_line) - 1)
+
+/* The rest of the plaintext "100 Continue", by one send. */
+static void continue_send_rest(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe = st_srv_conn_sqe(w, c, OP_SEND);
+
+	io_uring_prep_send(sqe, c->fd, continue_line + c->continue_off,
+			   CONTINUE_LEN - c->continue_off, MSG_NOSIGNAL);
+}
+
+/*
+ * RFC 9110 §10.1.1, §15.2.1: the client waits for "100 Continue" before
+ * it sends the body. Sent once per request, before any other answer: on
+ * TLS it is sealed ahead of whatever follows; in plaintext the request
+ * is not answered until its send is done (st_srv_continue_on_send).
+ */
+static void continue_send(struct worker *w, struct conn *c)
+{
+	c->continue_sent = true;
+	if (c->ssl) {
+		if (SSL_write(c->ssl, continue_line, (int)CONTINUE_LEN) != (int)CONTINUE_LEN) {
+			st_srv_conn_close(w, c);
+			return;
+		}
+		st_srv_tls_flush(w, c);
+		return;
+	}
+	c->continue_off = 0;
+	c->continue_sending = true;
+	continue_send_rest(w, c);
+}
+
+void st_srv_continue_on_send(struct worker *w, struct conn *c, int res)
+{
+	c->continue_off += (unsigned)res;
+	if (c->continue_off < CONTINUE_LEN) {
+		continue_send_rest(w, c);
+		return;
+	}
+	c->continue_sending = false;
+	st_srv_input_process(w, c); /* the body may be in by now */
+}
+
 /*
  * The next whole request of c->in: its head's length, and *body its
  * body's; -2 when more bytes must come first (waiting for them is
- * arranged, or c closed), -1 with *status set for a bad request.
+ * arranged, or c closed), -1 with *status set for a bad request (417 for
+ * an expectation we cannot meet). A head with Expect: 100-continue whose
+ * body is not here yet gets "100 Continue" (not in HTTP/1.0, where the
+ * expectation is ignored, RFC 9110 §10.1.1).
  */
 static int input_next(struct worker *w, struct conn *c, struct st_http_req *req, long *body,
 		      int *status)
 {
 	int n = st_http_parse_request(c->in, c->in_len, req, status);
+	enum expect e;
 
 	if (n == -2) {
 		if (c->peer_eof)
@@ -262,8 +351,15 @@ static int input_next(struct worker *w, struct conn *c, struct st_http_req *req,
 	}
 	if (n < 0)
 		return -1;
+	e = expect_of(req);
+	if (e == EXPECT_OTHER) {
+		*status = 417;
+		return -1;
+	}
 	*body = body_length(c, req, (size_t)n, status);
 	if (*body == -2) {
+		if (e == EXPECT_CONTINUE && req->minor == 1 && !c->continue_sent)
+			continue_send(w, c);
 		input_wait(w, c);
 		return -2;
 	}
@@ -276,8 +372,8 @@ void st_srv_input_process(struct worker *w, struct conn *c)
 	int status = 0, n;
 	long body = 0;
 
-	if (c->closing || c->state != CS_READ)
-		return;
+	if (c->closing || c->state != CS_READ || c->continue_sending)
+		return; /* a "100 Continue" going out comes back here when sent */
 	if (c->ssl && st_srv_tls_read(w, c) < 0) { /* plaintext OpenSSL still holds */
 		st_srv_conn_close(w, c);
 		return;
@@ -293,11 +389,11 @@ void st_srv_input_process(struct worker *w, struct conn *c)
 	if (n == -2)
 		return;
 	c->head_timer = false;
+	c->continue_sent = false; /* the next request may ask for its own */
 	c->t_start = cb_now_ns();
 	if (n < 0) {
 		/* Nothing after a bad request is ever answered. */
 		c->in_len = 0;
-		w->stats->requests++;
 		st_srv_resp_error(w, c, status ? status : 400, true);
 		st_srv_response_start(w, c);
 		return;

@@ -13,18 +13,27 @@
 #include "st_slots.h"
 
 /*
- * Body bytes sent since last counted go into the served total and the
- * month's upload: at the end of a response, and every sweep while a long
- * one runs, so stats and the monthly cap see a big download as it goes.
+ * Object body bytes sent since last counted go into the served total, by
+ * source (the cache for a HIT, an origin for a MISS or PARTIAL, as the
+ * access log says), and into the month's upload: at the end of a response,
+ * and every sweep while a long one runs, so stats and the monthly cap see
+ * a big download as it goes. Only answers that carry an object (its
+ * bytes, a multipart body of them, its pieces list) count: the bodies of
+ * errors, health checks and 503s are ours, not the cache's, and no upload
+ * the caps are about.
  */
 void st_srv_count_served(struct worker *w, struct conn *c)
 {
 	uint64_t d = c->body_sent > c->counted ? c->body_sent - c->counted : 0;
 
-	if (!d)
+	if (!d || !c->obj)
 		return;
 	c->counted += d;
 	w->stats->bytes_served += d;
+	if (c->result == RESULT_HIT)
+		w->stats->bytes_cache += d;
+	else
+		w->stats->bytes_fill += d;
 	cb_policy_add_month(w->srv->conf.pol, w->month, d);
 }
 
@@ -64,6 +73,32 @@ void st_srv_slots_tick(struct worker *w)
 }
 
 /*
+ * A 503 for want of a client slot (the queue wait ran out, or the queue is
+ * full). Counted in rejected_busy; logged at most once per
+ * BUSY_LOG_INTERVAL_NS per worker, with how many there were since the last
+ * line, so a crowd of clients cannot flood the log.
+ */
+static void answer_busy(struct worker *w, struct conn *c, bool head, uint64_t retry,
+			const char *why)
+{
+	struct cb_policy_live *live = cb_policy_live(w->srv->conf.pol);
+	uint64_t now = cb_now_ns();
+
+	__atomic_add_fetch(&live->rejected_busy, 1, __ATOMIC_RELAXED);
+	w->busy_unlogged++;
+	if (!w->last_busy_log || now - w->last_busy_log >= BUSY_LOG_INTERVAL_NS) {
+		cb_info("%s: answered 503 %llu times since the last such line (%u client "
+			"slots, queue timeout %llu ms)",
+			why, (unsigned long long)w->busy_unlogged, w->pv.max_clients,
+			(unsigned long long)w->pv.queue_timeout_ms);
+		w->last_busy_log = now;
+		w->busy_unlogged = 0;
+	}
+	c->result = RESULT_BUSY;
+	st_srv_resp_busy(w, c, head, retry, why);
+}
+
+/*
  * The slot limit and the monthly cap, before anything is looked up: true
  * when the request may go on; false when it waits (parked) or got a 503.
  */
@@ -87,11 +122,7 @@ bool st_srv_admit(struct worker *w, struct conn *c, bool head)
 		}
 		st_slots_cancel(w->srv->slots, c->slot, now);
 		c->slot_waiting = false;
-		__atomic_add_fetch(&live->rejected_busy, 1, __ATOMIC_RELAXED);
-		cb_info("%s: busy: waited %llu ms for one of %u client slots", c->peer,
-			(unsigned long long)w->pv.queue_timeout_ms, w->pv.max_clients);
-		c->result = RESULT_BUSY;
-		st_srv_resp_busy(w, c, head, retry, "busy: every client slot is taken");
+		answer_busy(w, c, head, retry, "busy: every client slot is taken");
 		return false;
 	}
 	if (w->pv.monthly_cap &&
@@ -113,9 +144,7 @@ bool st_srv_admit(struct worker *w, struct conn *c, bool head)
 		return true;
 	}
 	if (r == ST_SLOT_FULL) {
-		__atomic_add_fetch(&live->rejected_busy, 1, __ATOMIC_RELAXED);
-		c->result = RESULT_BUSY;
-		st_srv_resp_busy(w, c, head, retry, "busy: the client queue is full");
+		answer_busy(w, c, head, retry, "busy: the client queue is full");
 		return false;
 	}
 	c->slot_waiting = true;

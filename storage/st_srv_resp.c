@@ -115,6 +115,8 @@ static const char *reason(int status)
 		return "URI Too Long";
 	case 416:
 		return "Range Not Satisfiable";
+	case 417:
+		return "Expectation Failed";
 	case 431:
 		return "Request Header Fields Too Large";
 	case 500:
@@ -150,10 +152,6 @@ void st_srv_resp_simple(struct worker *w, struct conn *c, int status, const char
 {
 	size_t blen = strlen(body), from = c->out_len;
 
-	if (status >= 400)
-		w->stats->status_4xx += status < 500;
-	if (status >= 500)
-		w->stats->status_5xx++;
 	status_line(w, c, status);
 	if (status == 405)
 		out_printf(c, "Allow: GET, HEAD\r\n");
@@ -208,10 +206,6 @@ void st_srv_resp_fill_failed(struct worker *w, struct conn *c, int status, bool 
 		 : status == 503 ? "cache full"
 				 : "origin failed",
 		 why);
-	if (status >= 500)
-		w->stats->status_5xx++;
-	else
-		w->stats->status_4xx++;
 	st_srv_resp_simple(w, c, status, "cachebox; fwd=miss; detail=origin-failed", body, head);
 }
 
@@ -269,7 +263,6 @@ static void object_head_end(struct conn *c, const struct st_obj *o, size_t from,
 
 static void object_416(struct worker *w, struct conn *c, const struct st_obj *o, size_t from)
 {
-	w->stats->status_4xx++;
 	c->result = RESULT_HIT;
 	status_line(w, c, 416);
 	out_printf(c, "Content-Range: bytes */%llu\r\nContent-Length: 0\r\n",
@@ -381,10 +374,6 @@ void st_srv_resp_object(struct worker *w, struct conn *c, const struct st_http_r
 	}
 	if (c->result == RESULT_NONE)
 		c->result = c->was_miss ? RESULT_MISS : RESULT_HIT;
-	if (c->result == RESULT_HIT)
-		w->stats->hits++;
-	else
-		w->stats->misses++;
 	if (rr == ST_RANGE_NONE)
 		object_200(w, c, o, from, head);
 	else if (n == 1)
@@ -442,7 +431,6 @@ void st_srv_resp_busy(struct worker *w, struct conn *c, bool head, uint64_t retr
 	char body[128];
 	int blen = snprintf(body, sizeof(body), "503 %s\n", why);
 
-	w->stats->status_5xx++;
 	status_line(w, c, 503);
 	out_printf(c,
 		   "Retry-After: %llu\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"

@@ -166,7 +166,6 @@ bool st_srv_route_ranges(struct worker *w, struct conn *c, const struct cb_index
 	    (!c->fill || st_fill_status(w->srv->fm, c->fill, &frec, &fstatus) == ST_FILL_FAILED)) {
 		bool failed = c->fill != NULL;
 
-		w->stats->misses++;
 		c->result = RESULT_MISS;
 		c->obj = NULL;
 		st_obj_put(w->srv->conf.oc, o);
@@ -211,13 +210,14 @@ void st_srv_park(struct worker *w, struct conn *c, enum conn_park how)
 	st_srv_deadline_set(w, c, w->srv->conf.cfg->server.idle_timeout_ms);
 }
 
-/* A request begins (or, parked, begins again): counted once, with its method. */
-static void request_begin(struct worker *w, struct conn *c, const struct st_http_req *req)
+/*
+ * A request begins (or, parked, begins again): its clock starts once, and
+ * its method is kept. It is counted when its access-log line is written.
+ */
+static void request_begin(struct conn *c, const struct st_http_req *req)
 {
-	if (c->park == PARK_NONE) {
-		w->stats->requests++;
+	if (c->park == PARK_NONE)
 		c->t_start = cb_now_ns();
-	}
 	c->park = PARK_NONE;
 	snprintf(c->method, sizeof(c->method), "%.*s", (int)CB_MIN(req->method_str.len, 7),
 		 req->method_str.p);
@@ -252,7 +252,6 @@ static struct st_obj *request_miss(struct worker *w, struct conn *c, const uint8
 			st_srv_resp_error(w, c, 508, false);
 			return NULL;
 		}
-		w->stats->misses++;
 		c->result = RESULT_MISS;
 		if (fstatus >= 404 && c->fill)
 			st_srv_resp_fill_failed(w, c, fstatus, head);
@@ -275,7 +274,7 @@ void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_htt
 	enum req_kind kind;
 	int status;
 
-	request_begin(w, c, req);
+	request_begin(c, req);
 	if (req->method == ST_HTTP_OTHER) {
 		st_srv_resp_error(w, c, 405, false);
 		return;

@@ -67,8 +67,7 @@ static void response_done(struct worker *w, struct conn *c)
 		total += c->segs[i].len;
 	if (end && total >= (uint64_t)(end - c->out) + 4)
 		c->body_sent = total - (uint64_t)(end - c->out) - 4;
-	st_srv_count_served(w, c);
-	st_srv_alog_line(w, c);
+	st_srv_response_log(w, c);
 	st_srv_slot_release(w, c);
 	st_srv_response_reset(w, c);
 	st_srv_conn_next(w, c);
@@ -231,6 +230,10 @@ void st_srv_on_send(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
 		return;
 	if (cqe->res <= 0) {
 		st_srv_conn_close(w, c);
+		return;
+	}
+	if (c->continue_sending) {
+		st_srv_continue_on_send(w, c, cqe->res);
 		return;
 	}
 	if (c->ssl) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Raw-socket client against the file server: pipelining, malformed and
-smuggling-prone requests, limits, timeouts and path tricks."""
+smuggling-prone requests, Expect: 100-continue, limits, timeouts and path
+tricks."""
 import os
 import socket
 import sys
@@ -21,6 +22,82 @@ def time_to_close(s, timeout):
     t0 = time.time()
     recv_all(s, timeout)
     return time.time() - t0
+
+
+def recv_for(s, seconds):
+    """Whatever s receives within seconds (less if the peer closes)."""
+    s.settimeout(0.1)
+    got = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            b = s.recv(65536)
+        except socket.timeout:
+            continue
+        if not b:
+            break
+        got += b
+    return got
+
+
+def expect_checks(app):
+    """Expect (RFC 9110 §10.1.1): 100 Continue before the body, once; the
+    final answer at once when the body is already there; 417 and close for
+    an expectation other than 100-continue; ignored in HTTP/1.0."""
+    cont = b"HTTP/1.1 100 Continue\r\n\r\n"
+    s = socket.create_connection(("127.0.0.1", app.port), timeout=5)
+    s.sendall(b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+              b"Expect: 100-continue\r\n\r\n")
+    t0 = time.monotonic()
+    first = recv_for(s, 1.0)
+    check(first == cont, "Expect: 100-continue: 100 Continue and nothing else before the "
+          "body: %r" % first)
+    s.sendall(b"hel")
+    more = recv_for(s, 0.5)
+    check(more == b"", "no answer (nor a second 100) while the body is short: %r" % more)
+    s.sendall(b"lo" + b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+              b"Expect: 100-continue\r\nConnection: close\r\n\r\n")
+    rest = recv_for(s, 1.0)
+    got = parse_responses(rest[:-len(cont)] if rest.endswith(cont) else rest)
+    check(len(got) == 1 and got[0][0] == 200 and got[0][2] == b"ok\n",
+          "after the 5 body bytes: the final answer: %r" % rest[:80])
+    check(rest.endswith(cont), "the next request on the connection gets its own 100: %r"
+          % rest[-40:])
+    s.sendall(b"hi")
+    last = recv_all(s, 3)
+    s.close()
+    check(last.startswith(b"HTTP/1.1 200") and [g[0] for g in parse_responses(last)] == [200],
+          "and its final answer after its body: %r" % last[:40])
+    check(time.monotonic() - t0 < 4, "no request waited for a 100 that never came")
+
+    # The body already there: no 100, the final answer at once; the token is case-insensitive.
+    raw = (b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+           b"Expect: 100-Continue\r\nConnection: close\r\n\r\nhello")
+    out = exchange(app, raw)
+    check(out.startswith(b"HTTP/1.1 200") and b" 100 " not in out,
+          "body sent with the head: final answer at once: %r" % out[:40])
+
+    # Any other expectation: 417 and close; nothing pipelined behind is answered.
+    follow = b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    for value in (b"something-else", b"100-continue, x-tra", b"100-continue=1"):
+        raw = (b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+               b"Expect: " + value + b"\r\n\r\n")
+        got = parse_responses(exchange(app, raw + b"hello" + follow))
+        check([g[0] for g in got] == [417] and
+              got[0][1].get("connection") == "close",
+              "Expect: %s: 417 and close: %s" % (value.decode(), [g[0] for g in got]))
+
+    # HTTP/1.0: the expectation is ignored (no 100); answered once the body is in.
+    s = socket.create_connection(("127.0.0.1", app.port), timeout=5)
+    s.sendall(b"GET /_cachebox/health HTTP/1.0\r\nContent-Length: 5\r\n"
+              b"Expect: 100-continue\r\n\r\n")
+    early = recv_for(s, 0.7)
+    s.sendall(b"hello")
+    late = recv_all(s, 3)
+    s.close()
+    check(early == b"" and late.startswith(b"HTTP/1.1 200"),
+          "HTTP/1.0 with Expect: no 100, the answer after the body: %r %r"
+          % (early, late[:20]))
 
 
 def main():
@@ -80,6 +157,7 @@ def main():
                b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         got = parse_responses(exchange(app, raw))
         check([g[0] for g in got] == [200, 200, 200], "bodies skipped: %s" % [g[0] for g in got])
+        expect_checks(app)
 
         # Limits: long URI 414, many or huge headers 431, then close.
         got = parse_responses(exchange(app, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"))

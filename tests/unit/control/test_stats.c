@@ -46,9 +46,11 @@ static char *render(void (*fn)(FILE *, const struct ctl_figures *), const struct
 	return buf;
 }
 
-/* The keys of `stats --json` as they were before the table (tests rely on them). */
+/* The keys of `stats --json`: those before the table (tests rely on them), and those added. */
 static const char *const json_keys[] = {
 	"bytes_served",
+	"bytes_served_from_cache",
+	"bytes_served_while_filling",
 	"bytes_from_origin",
 	"percent_from_cache",
 	"requests",
@@ -212,7 +214,7 @@ Test(stats, every_row_renders_in_prometheus_with_valid_names)
 	ctl_figures_fini(&f);
 }
 
-/* The metric names of /metrics before the table (dashboards and tests use them). */
+/* The metric names of /metrics before the table (dashboards and tests use them), and added. */
 Test(stats, prometheus_names_unchanged)
 {
 	static const char *const names[] = {
@@ -221,6 +223,7 @@ Test(stats, prometheus_names_unchanged)
 		"cachebox_cache_misses_total",
 		"cachebox_responses_errors_total",
 		"cachebox_served_bytes_total",
+		"cachebox_served_source_bytes_total",
 		"cachebox_origin_bytes_total",
 		"cachebox_origin_requests_total",
 		"cachebox_origin_retries_total",
