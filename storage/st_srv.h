@@ -55,6 +55,8 @@
 #define TICK_NS 200000000ull
 /* At most one "monthly upload cap reached" warning a minute per worker. */
 #define CAP_LOG_INTERVAL_NS 60000000000ull
+/* At most one warning a minute per worker that the access log cannot be written. */
+#define ALOG_WARN_INTERVAL_NS 60000000000ull
 /* At most one line about busy 503s per 10 s per worker, with their count. */
 #define BUSY_LOG_INTERVAL_NS 10000000000ull
 /*
@@ -257,6 +259,7 @@ struct worker {
 	uint64_t refused_max, refused_client; /* refused connections not logged yet */
 	uint64_t last_accept_log, last_refuse_log;
 	uint64_t last_busy_log, busy_unlogged; /* busy 503s since that line */
+	uint64_t last_alog_warn;	       /* the access log could not be written */
 };
 
 struct st_server {

@@ -10,25 +10,34 @@
  */
 #include "st_srv.h"
 
+#include "cb_io.h"
+#include "cb_log.h"
+
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+/*
+ * The buffer goes out in one write. When the log cannot be written (a full
+ * disk) the lines are dropped, not kept: serving goes on, and the failure
+ * is said at most once per ALOG_WARN_INTERVAL_NS.
+ */
 void st_srv_alog_flush(struct worker *w)
 {
 	int fd = w->srv->conf.access_fd >= 0 ? w->srv->conf.access_fd : STDERR_FILENO;
-	size_t done = 0;
+	int ret = cb_write_all(fd, w->alog, w->alog_len);
 
-	while (done < w->alog_len) {
-		ssize_t n = write(fd, w->alog + done, w->alog_len - done);
+	if (ret) {
+		uint64_t now = cb_now_ns();
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		done += (size_t)n;
+		if (!w->last_alog_warn || now - w->last_alog_warn >= ALOG_WARN_INTERVAL_NS) {
+			cb_warn("worker %u: access log: %s; its lines are dropped until it can be "
+				"written",
+				w->idx, strerror(-ret));
+			w->last_alog_warn = now;
+		}
 	}
 	w->alog_len = 0;
 }

@@ -491,6 +491,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* A bound, listening SO_REUSEPORT socket for a; fd or -errno (logged). */
 static int listen_socket(const struct cfg_addr *a)
 {
 	struct addrinfo hints = {0}, *res = NULL;
@@ -504,8 +505,7 @@ static int listen_socket(const struct cfg_addr *a)
 	ret = getaddrinfo(a->host[0] ? a->host : NULL, port, &hints, &res);
 	if (ret) {
 		cb_err("listen %s:%u: %s", a->host, a->port, gai_strerror(ret));
-		errno = EINVAL;
-		return -1;
+		return -EINVAL;
 	}
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -517,13 +517,12 @@ static int listen_socket(const struct cfg_addr *a)
 	freeaddrinfo(res);
 	return fd;
 fail:
-	ret = errno;
-	cb_err("listen %s:%u: %s", a->host, a->port, strerror(errno));
+	ret = -errno;
+	cb_err("listen %s:%u: %s", a->host, a->port, strerror(-ret));
 	if (fd >= 0)
 		close(fd);
 	freeaddrinfo(res);
-	errno = ret;
-	return -1;
+	return ret;
 }
 
 /* Worker i's listener, eventfds, ring and buffers; 0 or -errno (logged). */
@@ -541,8 +540,11 @@ static int worker_init(struct st_server *srv, struct worker *w, unsigned i)
 	w->rng = cb_wall_ns() ^ ((uint64_t)i << 32) ^ 0x9e3779b97f4a7c15ull;
 	w->stats = cb_index_stats(conf->ix, i);
 	w->lfd = listen_socket(&conf->cfg->server.listen);
-	if (w->lfd < 0)
-		return -errno;
+	if (w->lfd < 0) {
+		ret = w->lfd;
+		w->lfd = -1;
+		return ret;
+	}
 	w->efd = eventfd(0, EFD_CLOEXEC);
 	if (w->efd < 0) {
 		ret = -errno;
