@@ -16,6 +16,17 @@
 #define CFG_MAX_ORIGINS 64
 #define CFG_PATH_MAX	512
 #define CFG_HOST_MAX	256
+#define CFG_MAX_CIDRS	32
+
+/*
+ * An IPv4 or IPv6 prefix, both kept in the 16-byte form: IPv4 as the mapped
+ * address ::ffff:a.b.c.d with prefix + 96, so one matcher serves both.
+ */
+struct cfg_cidr {
+	uint8_t addr[16];
+	uint8_t prefix; /* 0..128 over the 16-byte form */
+	bool v4;	/* written as IPv4 (prefix - 96 is its IPv4 prefix) */
+};
 
 struct cfg_addr {
 	char host[CFG_HOST_MAX]; /* numeric IPv4/IPv6 literal or name, as written */
@@ -81,6 +92,16 @@ struct cfg {
 		bool enabled;
 		bool backend_dpdk; /* backend = socket | dpdk */
 		uint16_t port;
+		bool has_address;	   /* address = IPv4/prefix, for the dpdk backend */
+		struct cfg_cidr address;   /* host bits kept: the port's own address */
+		struct cfg_addr advertise; /* numeric IP; host "" = unset, port 0 = default */
+		bool allowed_any;	   /* allowed_sources = any */
+		unsigned nallowed;	   /* 0 and not any: on-link only */
+		struct cfg_cidr allowed[CFG_MAX_CIDRS];
+		uint32_t rate_per_source;      /* QUERYs/s per source address, burst twice that */
+		uint32_t rate_global;	       /* QUERYs/s in all */
+		uint64_t announce_interval_ms; /* 0 = at start only */
+		uint64_t auth_window_ms;
 		char group_id[64];
 		char group_key_file[CFG_PATH_MAX];
 		char dpdk_args[CFG_PATH_MAX];
@@ -126,5 +147,29 @@ int cfg_parse_duration_ms(const char *s, uint64_t *out); /* ms s m h d; bare num
 int cfg_parse_bool(const char *s, bool *out);		 /* true/false yes/no on/off 1/0 */
 int cfg_parse_addr(const char *s, struct cfg_addr *out); /* host:port, [v6]:port */
 int cfg_parse_hours(const char *s, unsigned *start, unsigned *end); /* HH:MM-HH:MM */
+/*
+ * One prefix of n bytes: "a.b.c.d/len" (len 0..32) or "v6/len" (0..128), a
+ * bare address meaning /32 or /128. Host bits set past the prefix are
+ * refused (-EINVAL): "10.1.2.3/8" is more likely a typo than a wish for
+ * 10.0.0.0/8. Shared by the config keys and dataplane/dp_sources.
+ */
+int cfg_parse_cidr(const char *s, size_t n, struct cfg_cidr *out);
+/*
+ * An interface address "a.b.c.d/len" (IPv4 only, len 1..32, required): host
+ * bits are the point here, so they are kept. 0.0.0.0, multicast and
+ * 255.255.255.255 are refused.
+ */
+int cfg_parse_ifaddr(const char *s, struct cfg_cidr *out);
+/*
+ * A list of prefixes separated by commas and/or blanks, or the one word
+ * "any". Empty gives *n = 0 and *any false. On -EINVAL or -ERANGE, *bad and
+ * *badlen point at the offending element; -ENOSPC: more than max.
+ */
+int cfg_parse_cidr_list(const char *s, struct cfg_cidr *out, unsigned max, unsigned *n, bool *any,
+			const char **bad, size_t *badlen);
+/* Whether addr (16-byte form) lies inside c. */
+bool cfg_cidr_contains(const struct cfg_cidr *c, const uint8_t addr[16]);
+/* An "IP" or "IP:port" (IPv6: "v6" or "[v6]:port"), numeric only; port 0 = none given. */
+int cfg_parse_ip_port(const char *s, struct cfg_addr *out);
 
 #endif

@@ -76,6 +76,19 @@ const struct cfg_key cfg_keys[] = {
 	{CFG_S_DISCOVERY, "enabled", CFG_T_BOOL, CFG_G(discovery.enabled)},
 	{CFG_S_DISCOVERY, "backend", CFG_T_BACKEND, CFG_G(discovery.backend_dpdk)},
 	{CFG_S_DISCOVERY, "port", CFG_T_PORT, CFG_G(discovery.port)},
+	{CFG_S_DISCOVERY, "address", CFG_T_IFADDR, CFG_G(discovery.address), .flags = CFG_F_EMPTY},
+	{CFG_S_DISCOVERY, "advertise", CFG_T_IP_PORT, CFG_G(discovery.advertise),
+	 .flags = CFG_F_EMPTY},
+	{CFG_S_DISCOVERY, "allowed_sources", CFG_T_CIDR_LIST, CFG_G(discovery.allowed),
+	 .flags = CFG_F_EMPTY},
+	{CFG_S_DISCOVERY, "rate_per_source", CFG_T_UINT, CFG_G(discovery.rate_per_source), 1,
+	 1000000, 0, "1 to 1000000"},
+	{CFG_S_DISCOVERY, "rate_global", CFG_T_UINT, CFG_G(discovery.rate_global), 1, 100000000, 0,
+	 "1 to 100000000"},
+	{CFG_S_DISCOVERY, "announce_interval", CFG_T_DURATION,
+	 CFG_G(discovery.announce_interval_ms), 0, CFG_DAY_MS, 0, "0 to 1d"},
+	{CFG_S_DISCOVERY, "auth_window", CFG_T_DURATION, CFG_G(discovery.auth_window_ms), 1000,
+	 CFG_DAY_MS, 0, "1s to 1d"},
 	{CFG_S_DISCOVERY, "group_id", CFG_T_GUID, CFG_G(discovery.group_id), .flags = CFG_F_EMPTY},
 	{CFG_S_DISCOVERY, "group_key_file", CFG_T_PATH, CFG_G(discovery.group_key_file),
 	 .flags = CFG_F_EMPTY},
@@ -245,6 +258,60 @@ static int cfg_set_choice(struct cfg_parser *p, const struct cfg_choice *ch, con
 	return 0;
 }
 
+/* The [discovery] keys holding prefixes and numeric addresses (config/cfg_net.c). */
+static int cfg_set_net(struct cfg_parser *p, const struct cfg_key *k, const char *key,
+		       const char *v)
+{
+	struct cfg *c = p->c;
+	char shown[CFG_SHOW_MAX + 8];
+	const char *bad;
+	size_t badlen;
+	int ret;
+
+	switch (k->type) {
+	case CFG_T_IFADDR:
+		c->discovery.has_address = false;
+		memset(&c->discovery.address, 0, sizeof(c->discovery.address));
+		if (!*v)
+			return 0;
+		ret = cfg_parse_ifaddr(v, &c->discovery.address);
+		if (ret < 0)
+			return cfg_bad(p, key, ret, "interface address", v,
+				       "a.b.c.d/len, len 1 to 32, unicast");
+		c->discovery.has_address = true;
+		return 0;
+	case CFG_T_IP_PORT:
+		memset(&c->discovery.advertise, 0, sizeof(c->discovery.advertise));
+		if (!*v)
+			return 0;
+		ret = cfg_parse_ip_port(v, &c->discovery.advertise);
+		if (ret < 0)
+			return cfg_bad(p, key, ret, "address", v,
+				       "numeric IP or IP:port, [v6]:port with a port");
+		return 0;
+	case CFG_T_CIDR_LIST:
+		ret = cfg_parse_cidr_list(v, c->discovery.allowed, CFG_MAX_CIDRS,
+					  &c->discovery.nallowed, &c->discovery.allowed_any, &bad,
+					  &badlen);
+		if (ret == -ENOSPC) {
+			cfg_fail_key(p, p->lineno, p->sect, p->origin, key,
+				     "too many prefixes (max %d)", CFG_MAX_CIDRS);
+			return -EINVAL;
+		}
+		if (ret < 0) {
+			cfg_fail_key(p, p->lineno, p->sect, p->origin, key,
+				     "bad prefix '%s' (expected a.b.c.d[/0-32] or v6[/0-128], "
+				     "host bits zero, or \"any\")",
+				     cfg_show_n(bad, badlen, shown, sizeof(shown)));
+			return -EINVAL;
+		}
+		return 0;
+	default:
+		CB_ASSERT(!"not a network key type");
+		return -EINVAL;
+	}
+}
+
 /* The keys whose value is an address, a name or a window rather than a number or a path. */
 static int cfg_set_special(struct cfg_parser *p, const struct cfg_key *k, const char *key,
 			   const char *v, char *field)
@@ -304,6 +371,10 @@ static int cfg_set_special(struct cfg_parser *p, const struct cfg_key *k, const 
 		CB_ASSERT(sizeof(guid) <= k->size);
 		memcpy(field, guid, sizeof(guid));
 		return 0;
+	case CFG_T_IFADDR:
+	case CFG_T_IP_PORT:
+	case CFG_T_CIDR_LIST:
+		return cfg_set_net(p, k, key, v);
 	case CFG_T_GROUP:
 		if (!cfg_group_valid(v))
 			return cfg_bad(p, key, -EINVAL, "group name", v, NULL);
@@ -433,6 +504,10 @@ void cfg_defaults(struct cfg *c)
 	c->discovery.enabled = true;
 	c->discovery.backend_dpdk = false;
 	c->discovery.port = 8004;
+	c->discovery.rate_per_source = 100;
+	c->discovery.rate_global = 1000000;
+	c->discovery.announce_interval_ms = 0;
+	c->discovery.auth_window_ms = 30 * 1000;
 
 	strcpy(c->control.socket, "./var/control.sock");
 	strcpy(c->control.metrics_listen.host, "127.0.0.1");

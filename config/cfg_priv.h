@@ -60,6 +60,9 @@ enum cfg_type {
 	CFG_T_UPSTREAM,
 	CFG_T_PROXY,
 	CFG_T_KEY_QUERY,
+	CFG_T_IFADDR,	 /* IPv4 address/prefix of an interface */
+	CFG_T_IP_PORT,	 /* numeric IP or IP:port */
+	CFG_T_CIDR_LIST, /* prefixes, or "any" */
 };
 
 #define CFG_F_EMPTY  1u /* an empty value is allowed (and means "none") */

@@ -99,6 +99,14 @@ Test(cfg, defaults)
 	cr_assert_str_empty(c->discovery.group_id);
 	cr_assert_str_empty(c->discovery.group_key_file);
 	cr_assert_str_empty(c->discovery.dpdk_args);
+	cr_assert_not(c->discovery.has_address);
+	cr_assert_str_empty(c->discovery.advertise.host);
+	cr_assert_not(c->discovery.allowed_any);
+	cr_assert_eq(c->discovery.nallowed, 0);
+	cr_assert_eq(c->discovery.rate_per_source, 100);
+	cr_assert_eq(c->discovery.rate_global, 1000000);
+	cr_assert_eq(c->discovery.announce_interval_ms, 0);
+	cr_assert_eq(c->discovery.auth_window_ms, 30000);
 	cr_assert_str_eq(c->control.socket, "./var/control.sock");
 	cr_assert_str_empty(c->control.allowed_group);
 	cr_assert_str_eq(c->control.metrics_listen.host, "127.0.0.1");
@@ -650,6 +658,39 @@ static struct err_case err_cases[] = {
 	 "t.conf:2: [origin a.example] key_query: bad key_query 'sort' (expected drop or keep)"},
 	{"[origin a.example]\nquota = lots\n",
 	 "t.conf:2: [origin a.example] quota: bad size 'lots'"},
+	/* [discovery] network keys and limits */
+	{"[discovery]\naddress = 192.0.2.10\n",
+	 "t.conf:2: [discovery] address: bad interface address '192.0.2.10' (expected "
+	 "a.b.c.d/len, len 1 to 32, unicast)"},
+	{"[discovery]\naddress = 192.0.2.10/33\n",
+	 "t.conf:2: [discovery] address: interface address out of range '192.0.2.10/33' "
+	 "(expected a.b.c.d/len, len 1 to 32, unicast)"},
+	{"[discovery]\naddress = 2001:db8::1/64\n",
+	 "t.conf:2: [discovery] address: bad interface address '2001:db8::1/64' (expected "
+	 "a.b.c.d/len, len 1 to 32, unicast)"},
+	{"[discovery]\nadvertise = box.example\n",
+	 "t.conf:2: [discovery] advertise: bad address 'box.example' (expected numeric IP or "
+	 "IP:port, [v6]:port with a port)"},
+	{"[discovery]\nallowed_sources = 10.0.0.0/8, 10.1.2.3/8\n",
+	 "t.conf:2: [discovery] allowed_sources: bad prefix '10.1.2.3/8' (expected "
+	 "a.b.c.d[/0-32] or v6[/0-128], host bits zero, or \"any\")"},
+	{"[discovery]\nallowed_sources = any 10.0.0.0/8\n",
+	 "t.conf:2: [discovery] allowed_sources: bad prefix 'any' (expected "
+	 "a.b.c.d[/0-32] or v6[/0-128], host bits zero, or \"any\")"},
+	{"[discovery]\nrate_per_source = 0\n",
+	 "t.conf:2: [discovery] rate_per_source: number out of range '0' (expected 1 to "
+	 "1000000)"},
+	{"[discovery]\nrate_global = 100000001\n",
+	 "t.conf:2: [discovery] rate_global: number out of range '100000001' (expected 1 to "
+	 "100000000)"},
+	{"[discovery]\nannounce_interval = 2d\n",
+	 "t.conf:2: [discovery] announce_interval: duration out of range '2d' (expected 0 to "
+	 "1d)"},
+	{"[discovery]\nauth_window = 999ms\n",
+	 "t.conf:2: [discovery] auth_window: duration out of range '999ms' (expected 1s to "
+	 "1d)"},
+	{"[discovery]\nauth_window = soon\n",
+	 "t.conf:2: [discovery] auth_window: bad duration 'soon'"},
 	/* the first error wins, and comment lines count */
 	{"; c\n\n# c\n[server]\nworkers = x\nfoo = 1\n",
 	 "t.conf:5: [server] workers: bad number 'x'"},
@@ -1075,4 +1116,229 @@ Test(cfg, parsers_refuse_null)
 	cr_assert_eq(cfg_parse_bool(NULL, &b), -EINVAL);
 	cr_assert_eq(cfg_parse_addr(NULL, &a), -EINVAL);
 	cr_assert_eq(cfg_parse_addr("a:1", NULL), -EINVAL);
+}
+
+/* [discovery] network keys (config/cfg_net.c). */
+
+static const uint8_t v4map[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+Test(cfg, discovery_keys)
+{
+	struct cfg *c =
+		load_ok("[discovery]\n"
+			"address = 192.0.2.10/24\n"
+			"advertise = 192.0.2.10:8080\n"
+			"allowed_sources = 10.0.0.0/8,192.168.1.0/24  2001:db8::/32, 203.0.113.7\n"
+			"rate_per_source = 5\n"
+			"rate_global = 100000000\n"
+			"announce_interval = 10m\n"
+			"auth_window = 5s\n");
+	uint8_t want[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 10};
+
+	cr_assert(c->discovery.has_address);
+	cr_assert(c->discovery.address.v4);
+	cr_assert_eq(c->discovery.address.prefix, 96 + 24);
+	cr_assert_eq(memcmp(c->discovery.address.addr, want, 16), 0);
+	cr_assert_str_eq(c->discovery.advertise.host, "192.0.2.10");
+	cr_assert_eq(c->discovery.advertise.port, 8080);
+	cr_assert_not(c->discovery.allowed_any);
+	cr_assert_eq(c->discovery.nallowed, 4);
+	cr_assert_eq(c->discovery.allowed[0].prefix, 96 + 8);
+	cr_assert_eq(c->discovery.allowed[0].addr[12], 10);
+	cr_assert_eq(c->discovery.allowed[1].prefix, 96 + 24);
+	cr_assert_not(c->discovery.allowed[2].v4);
+	cr_assert_eq(c->discovery.allowed[2].prefix, 32);
+	cr_assert_eq(c->discovery.allowed[2].addr[0], 0x20);
+	cr_assert_eq(c->discovery.allowed[2].addr[1], 0x01);
+	cr_assert_eq(c->discovery.allowed[3].prefix, 128);
+	cr_assert_eq(c->discovery.rate_per_source, 5);
+	cr_assert_eq(c->discovery.rate_global, 100000000);
+	cr_assert_eq(c->discovery.announce_interval_ms, 600000);
+	cr_assert_eq(c->discovery.auth_window_ms, 5000);
+	cfg_free(c);
+
+	c = load_ok("[discovery]\naddress =\nadvertise =\nallowed_sources =\n");
+	assert_same_as_defaults(c);
+	cfg_free(c);
+
+	c = load_ok("[discovery]\nallowed_sources = any\nadvertise = [2001:db8::1]:80\n");
+	cr_assert(c->discovery.allowed_any);
+	cr_assert_eq(c->discovery.nallowed, 0);
+	cr_assert_str_eq(c->discovery.advertise.host, "2001:db8::1");
+	cr_assert_eq(c->discovery.advertise.port, 80);
+	cfg_free(c);
+
+	c = load_ok("[discovery]\nadvertise = 2001:db8::1\n");
+	cr_assert_str_eq(c->discovery.advertise.host, "2001:db8::1");
+	cr_assert_eq(c->discovery.advertise.port, 0);
+	cfg_free(c);
+}
+
+Test(cfg, too_many_prefixes)
+{
+	char text[CFG_MAX_CIDRS * 4 + 64];
+	size_t n = (size_t)snprintf(text, sizeof(text), "[discovery]\nallowed_sources =");
+
+	for (unsigned i = 0; i <= CFG_MAX_CIDRS; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, " ::"); /* fits one line */
+	snprintf(text + n, sizeof(text) - n, "\n");
+	load_fails(text, "t.conf:2: [discovery] allowed_sources: too many prefixes (max 32)");
+}
+
+struct cidr_case {
+	char in[64];
+	int ret;
+	uint8_t prefix;
+	bool v4;
+};
+
+static struct cidr_case cidr_cases[] = {
+	{"10.0.0.0/8", 0, 104, true},
+	{"0.0.0.0/0", 0, 96, true},
+	{"192.0.2.1", 0, 128, true},
+	{"192.0.2.1/32", 0, 128, true},
+	{"::/0", 0, 0, false},
+	{"2001:db8::/32", 0, 32, false},
+	{"fe80::1/128", 0, 128, false},
+	{"::ffff:10.0.0.0/104", 0, 104, false},
+	{"10.0.0.0/33", -ERANGE, 0, false},
+	{"2001:db8::/129", -ERANGE, 0, false},
+	{"10.0.0.0/1000", -ERANGE, 0, false},
+	{"10.0.0.1/8", -EINVAL, 0, false}, /* host bits set */
+	{"2001:db8::1/32", -EINVAL, 0, false},
+	{"10.0.0.0/", -EINVAL, 0, false},
+	{"10.0.0.0/x", -EINVAL, 0, false},
+	{"10.0.0.0/-1", -EINVAL, 0, false},
+	{"10.0.0.0/+8", -EINVAL, 0, false},
+	{"10.0.0/8", -EINVAL, 0, false},
+	{"010.0.0.0/8", -EINVAL, 0, false},
+	{"256.0.0.0/8", -EINVAL, 0, false},
+	{"/8", -EINVAL, 0, false},
+	{"", -EINVAL, 0, false},
+	{"host.example/8", -EINVAL, 0, false},
+	{"1:2:3:4:5:6:7:8:9/64", -EINVAL, 0, false},
+	{"[::1]/128", -EINVAL, 0, false},
+};
+
+ParameterizedTestParameters(cfg, cidr)
+{
+	return cr_make_param_array(struct cidr_case, cidr_cases,
+				   sizeof(cidr_cases) / sizeof(cidr_cases[0]));
+}
+
+ParameterizedTest(struct cidr_case *tc, cfg, cidr)
+{
+	struct cfg_cidr c;
+	int ret = cfg_parse_cidr(tc->in, strlen(tc->in), &c);
+
+	cr_assert_eq(ret, tc->ret, "%s: %d", tc->in, ret);
+	if (ret == 0) {
+		cr_assert_eq(c.prefix, tc->prefix, "%s", tc->in);
+		cr_assert_eq(c.v4, tc->v4, "%s", tc->in);
+		if (tc->v4)
+			cr_assert_eq(memcmp(c.addr, v4map, sizeof(v4map)), 0);
+	}
+}
+
+Test(cfg, cidr_contains)
+{
+	struct cfg_cidr c;
+	uint8_t a[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3};
+
+	cr_assert_eq(cfg_parse_cidr("10.0.0.0/8", 10, &c), 0);
+	cr_assert(cfg_cidr_contains(&c, a));
+	a[12] = 11;
+	cr_assert_not(cfg_cidr_contains(&c, a));
+	cr_assert_eq(cfg_parse_cidr("10.0.0.0/9", 10, &c), 0);
+	a[12] = 10;
+	a[13] = 127;
+	cr_assert(cfg_cidr_contains(&c, a));
+	a[13] = 128;
+	cr_assert_not(cfg_cidr_contains(&c, a));
+	cr_assert_eq(cfg_parse_cidr("0.0.0.0/0", 9, &c), 0);
+	cr_assert(cfg_cidr_contains(&c, a));
+	a[10] = 0; /* no longer IPv4-mapped: outside every IPv4 prefix */
+	cr_assert_not(cfg_cidr_contains(&c, a));
+	cr_assert_eq(cfg_parse_cidr("::/0", 4, &c), 0);
+	cr_assert(cfg_cidr_contains(&c, a));
+}
+
+Test(cfg, ifaddr)
+{
+	struct cfg_cidr c;
+
+	cr_assert_eq(cfg_parse_ifaddr("192.0.2.10/24", &c), 0);
+	cr_assert_eq(c.prefix, 120);
+	cr_assert_eq(c.addr[15], 10);
+	cr_assert_eq(cfg_parse_ifaddr("10.0.0.1/32", &c), 0);
+	cr_assert_eq(cfg_parse_ifaddr("10.0.0.1/0", &c), -ERANGE);
+	cr_assert_eq(cfg_parse_ifaddr("10.0.0.1/33", &c), -ERANGE);
+	cr_assert_eq(cfg_parse_ifaddr("10.0.0.1", &c), -EINVAL);
+	cr_assert_eq(cfg_parse_ifaddr("0.0.0.0/8", &c), -EINVAL);
+	cr_assert_eq(cfg_parse_ifaddr("224.0.0.1/4", &c), -EINVAL);
+	cr_assert_eq(cfg_parse_ifaddr("255.255.255.255/32", &c), -EINVAL);
+	cr_assert_eq(cfg_parse_ifaddr("::1/64", &c), -EINVAL);
+	cr_assert_eq(cfg_parse_ifaddr("", &c), -EINVAL);
+}
+
+Test(cfg, cidr_list)
+{
+	struct cfg_cidr l[2];
+	const char *bad;
+	size_t badlen;
+	unsigned n;
+	bool any;
+
+	cr_assert_eq(cfg_parse_cidr_list("", l, 2, &n, &any, &bad, &badlen), 0);
+	cr_assert_eq(n, 0);
+	cr_assert_not(any);
+	cr_assert_eq(cfg_parse_cidr_list(" ,, ", l, 2, &n, &any, &bad, &badlen), 0);
+	cr_assert_eq(n, 0);
+	cr_assert_eq(cfg_parse_cidr_list("any", l, 2, &n, &any, &bad, &badlen), 0);
+	cr_assert(any);
+	cr_assert_eq(cfg_parse_cidr_list("10.0.0.0/8,\t::1", l, 2, &n, &any, &bad, &badlen), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_not(any);
+	cr_assert_eq(cfg_parse_cidr_list("10.0.0.0/8 ::1 ::2", l, 2, &n, &any, &bad, &badlen),
+		     -ENOSPC);
+	cr_assert_eq(cfg_parse_cidr_list("10.0.0.0/8 10.0.0.0/99", l, 2, &n, &any, &bad, &badlen),
+		     -ERANGE);
+	cr_assert_eq(badlen, 11);
+	cr_assert_eq(strncmp(bad, "10.0.0.0/99", badlen), 0);
+	cr_assert_eq(cfg_parse_cidr_list("ANY", l, 2, &n, &any, &bad, &badlen), -EINVAL);
+}
+
+struct ipport_case {
+	char in[64];
+	int ret;
+	char host[48];
+	uint16_t port;
+};
+
+static struct ipport_case ipport_cases[] = {
+	{"192.0.2.1", 0, "192.0.2.1", 0},     {"192.0.2.1:8003", 0, "192.0.2.1", 8003},
+	{"2001:db8::1", 0, "2001:db8::1", 0}, {"[2001:db8::1]:443", 0, "2001:db8::1", 443},
+	{"[2001:db8::1]", -EINVAL, "", 0},    {"[192.0.2.1]:80", -EINVAL, "", 0},
+	{"192.0.2.1:0", -ERANGE, "", 0},      {"192.0.2.1:65536", -ERANGE, "", 0},
+	{"192.0.2.1:", -EINVAL, "", 0},	      {"192.0.2.1:x", -EINVAL, "", 0},
+	{"box.example:80", -EINVAL, "", 0},   {"2001:db8::1:80x", -EINVAL, "", 0},
+	{"[2001:db8::1]80", -EINVAL, "", 0},  {"", -EINVAL, "", 0},
+};
+
+ParameterizedTestParameters(cfg, ip_port)
+{
+	return cr_make_param_array(struct ipport_case, ipport_cases,
+				   sizeof(ipport_cases) / sizeof(ipport_cases[0]));
+}
+
+ParameterizedTest(struct ipport_case *tc, cfg, ip_port)
+{
+	struct cfg_addr a;
+	int ret = cfg_parse_ip_port(tc->in, &a);
+
+	cr_assert_eq(ret, tc->ret, "%s: %d", tc->in, ret);
+	if (ret == 0) {
+		cr_assert_str_eq(a.host, tc->host);
+		cr_assert_eq(a.port, tc->port);
+	}
 }
