@@ -186,45 +186,25 @@ static size_t cfg_colons(const char *s, size_t n)
 int cfg_parse_ip_port(const char *s, struct cfg_addr *out)
 {
 	struct cfg_addr a = {{0}};
-	size_t n = strlen(s), hl;
-	const char *h = s, *rest;
+	size_t n = strlen(s);
 	uint8_t ip[16];
-	bool v4;
+	bool v4, bracket = n && s[0] == '[';
 	int ret;
 
-	if (n && s[0] == '[') {
-		const char *rb = memchr(s, ']', n);
-
-		if (!rb)
+	if (!bracket && cfg_colons(s, n) > 1) { /* a bare IPv6 literal: no port */
+		if (n >= sizeof(a.host) || cfg_ip_n(s, n, ip, &v4) < 0)
 			return -EINVAL;
-		h = s + 1;
-		hl = (size_t)(rb - h);
-		rest = rb + 1;
-		if (cfg_ip_n(h, hl, ip, &v4) < 0 || v4 || rest == s + n)
-			return -EINVAL; /* brackets are for IPv6 with a port */
-	} else if (cfg_colons(s, n) > 1) {
-		hl = n; /* a bare IPv6 literal: no port */
-		rest = s + n;
-		if (cfg_ip_n(h, hl, ip, &v4) < 0)
-			return -EINVAL;
-	} else {
-		const char *colon = memchr(s, ':', n);
-
-		hl = colon ? (size_t)(colon - s) : n;
-		rest = s + hl;
-		if (cfg_ip_n(h, hl, ip, &v4) < 0 || !v4)
-			return -EINVAL;
+		memcpy(a.host, s, n + 1);
+		*out = a;
+		return 0;
 	}
-	if (rest != s + n) {
-		if (*rest != ':')
-			return -EINVAL;
-		ret = cfg_port_n(rest + 1, (size_t)(s + n - rest - 1), &a.port);
-		if (ret < 0)
-			return ret;
-	}
-	CB_ASSERT(hl < sizeof(a.host));
-	memcpy(a.host, h, hl);
-	a.host[hl] = '\0';
+	/* The host:port split of every address key, then: numeric only, and
+	 * brackets are for IPv6 with a port. */
+	ret = cfg_hostport(s, n, &a, false);
+	if (ret < 0)
+		return ret;
+	if (cfg_ip_n(a.host, strlen(a.host), ip, &v4) < 0 || v4 == bracket || (bracket && !a.port))
+		return -EINVAL;
 	*out = a;
 	return 0;
 }

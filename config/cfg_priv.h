@@ -135,6 +135,11 @@ int cfg_parse_uint(const char *s, uint64_t *out);
 int cfg_parse_percent(const char *s, uint64_t *out);
 bool cfg_host_valid(const char *h, size_t len);
 int cfg_port_n(const char *s, size_t n, uint16_t *out);
+/*
+ * Splits "host:port" or "[v6]:port" (n bytes) into host, without brackets,
+ * and port; without need_port the ":port" may be missing (port 0).
+ */
+int cfg_hostport(const char *s, size_t n, struct cfg_addr *out, bool need_port);
 int cfg_parse_guid(const char *s, char out[37]);
 bool cfg_group_valid(const char *s);
 int cfg_parse_upstream(const char *s, struct cfg_origin *o, bool *has_path);

@@ -259,7 +259,7 @@ int cfg_port_n(const char *s, size_t n, uint16_t *out)
  * and port. Without need_port the ":port" may be missing (port 0). A bare
  * IPv6 literal needs its brackets: "::1:80" would be ambiguous.
  */
-static int cfg_hostport(const char *s, size_t n, struct cfg_addr *out, bool need_port)
+int cfg_hostport(const char *s, size_t n, struct cfg_addr *out, bool need_port)
 {
 	const char *h = s, *rest;
 	size_t hl;
