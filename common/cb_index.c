@@ -149,7 +149,7 @@ static bool hdr_valid(const struct cb_index_hdr *hdr, const struct stat *st)
 	       (uint64_t)st->st_size == hdr->file_size;
 }
 
-struct cb_index *cb_index_attach(const char *path)
+static struct cb_index *index_map(const char *path, bool ro)
 {
 	struct cb_index_hdr hdr;
 	struct cb_index *ix = NULL;
@@ -158,7 +158,7 @@ struct cb_index *cb_index_attach(const char *path)
 	size_t got;
 	int fd, ret;
 
-	fd = open(path, O_RDWR | O_CLOEXEC);
+	fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
 	ret = -EPROTO;
@@ -169,7 +169,8 @@ struct cb_index *cb_index_attach(const char *path)
 	ix = calloc(1, sizeof(*ix));
 	if (!ix)
 		goto out;
-	base = mmap(NULL, hdr.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	base = mmap(NULL, hdr.file_size, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		    0);
 	if (base == MAP_FAILED) {
 		ret = -errno;
 		goto out;
@@ -185,6 +186,16 @@ out:
 		return NULL;
 	}
 	return ix;
+}
+
+struct cb_index *cb_index_attach(const char *path)
+{
+	return index_map(path, false);
+}
+
+struct cb_index *cb_index_attach_ro(const char *path)
+{
+	return index_map(path, true);
 }
 
 void cb_index_close(struct cb_index *ix)

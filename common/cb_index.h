@@ -1,7 +1,7 @@
 /*
  * The shared index: content ID -> object entry, in one shared-memory file
  * (<state_dir>/index.shm) mapped by the file server, the control process
- * and, later, the discovery responder, which links only this library
+ * and the discovery responder, which links only this library
  * (cb_shm) and not the storage engine. Layout (common/cb_shm.h, versioned
  * by CB_INDEX_LAYOUT): a header page, per-worker statistics, then an
  * open-addressing table of fixed-size entries (linear probing, power-of-two
@@ -41,6 +41,12 @@ struct cb_index *cb_index_create(const char *path, unsigned capacity);
  * EPROTO (another layout, or a file of the wrong size), ENOMEM, mmap's.
  */
 struct cb_index *cb_index_attach(const char *path);
+/*
+ * The same, mapped PROT_READ from a descriptor opened O_RDONLY: for readers
+ * that must not write (the dataplane). Only cb_index_lookup, foreach, count
+ * and capacity may be called on it; a writer call faults.
+ */
+struct cb_index *cb_index_attach_ro(const char *path);
 void cb_index_close(struct cb_index *ix);
 
 /* Lock-free lookup: 0 and *out filled, or -ENOENT. */

@@ -92,6 +92,56 @@ out:
 	return p;
 }
 
+struct cb_policy *cb_policy_attach_ro(const char *path)
+{
+	struct cb_policy *p = NULL;
+	struct stat st;
+	void *base;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	ret = -ENOMEM;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		goto out;
+	ret = -EPROTO;
+	if (fstat(fd, &st) < 0 || st.st_size != (off_t)sizeof(struct cb_policy_file))
+		goto out;
+	base = mmap(NULL, sizeof(struct cb_policy_file), PROT_READ, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		ret = -errno;
+		goto out;
+	}
+	p->f = base;
+	ret = 0;
+	if (p->f->magic != CB_POLICY_MAGIC || p->f->layout != CB_POLICY_LAYOUT ||
+	    p->f->size != sizeof(struct cb_policy_file)) {
+		munmap(base, sizeof(struct cb_policy_file));
+		ret = -EPROTO;
+	}
+out:
+	close(fd);
+	if (ret) {
+		free(p);
+		errno = -ret;
+		return NULL;
+	}
+	return p;
+}
+
+unsigned cb_policy_free_slots(const struct cb_policy *p)
+{
+	struct cb_policy_vals v;
+	uint64_t active = __atomic_load_n(&p->f->live.active_clients, __ATOMIC_RELAXED);
+
+	cb_policy_read(p, &v);
+	if (active >= v.max_clients)
+		return 0;
+	return v.max_clients - active > 255 ? 255 : (unsigned)(v.max_clients - active);
+}
+
 void cb_policy_close(struct cb_policy *p)
 {
 	if (!p)

@@ -1,7 +1,7 @@
 /*
  * Policy and live counters shared by cachebox-control and the file server:
- * one small file, <state_dir>/policy.shm, mapped MAP_SHARED by both (and,
- * later, read by the dataplane for its free slots). It is
+ * one small file, <state_dir>/policy.shm, mapped MAP_SHARED by both, and
+ * read-only by the dataplane for its free slots. It is
  * a regular file on purpose: the monthly upload total in it survives a
  * restart of either process (and of the box, once the kernel has written
  * the page back; control also msyncs it every few seconds).
@@ -34,7 +34,17 @@ struct cb_policy;
  * or mmap.
  */
 struct cb_policy *cb_policy_open(const char *path, const struct cb_policy_vals *publish);
+/*
+ * Maps an existing policy file read-only (the dataplane): never creates or
+ * repairs it. NULL with errno: open's (ENOENT: control has not made it yet),
+ * EPROTO (another layout or size), ENOMEM, mmap's. Only cb_policy_read and
+ * cb_policy_free_slots may be called on it.
+ */
+struct cb_policy *cb_policy_attach_ro(const char *path);
 void cb_policy_close(struct cb_policy *p);
+/* Client slots free now: max_clients - active_clients, clamped to 0..255 (an OFFER's free_slots).
+ */
+unsigned cb_policy_free_slots(const struct cb_policy *p);
 /* Control only: makes msync happen now (the monthly total). */
 void cb_policy_sync(struct cb_policy *p);
 

@@ -3,16 +3,20 @@
  * cachebox processes map MAP_SHARED, <state_dir>/index.shm (the index and the
  * per-worker counters, common/cb_index.h) and <state_dir>/policy.shm (the
  * published policy and the live counters, common/cb_policy.h). Control, the
- * file server and, later, the dataplane compile against this one header, so
+ * file server and the dataplane compile against this one header, so
  * it must not depend on anything but libc and pthreads. Each file carries a
  * magic and a layout version in its header; an attacher refuses (index) or
  * starts afresh (policy) on any mismatch. The sizes below are pinned with
  * _Static_assert: a change to any struct here breaks the build until its
  * size constant, and with it the layout version, is bumped on purpose.
  *
- * Only cb_index.c and cb_policy.c touch the file structs (cb_index_hdr,
- * cb_index_entry, cb_policy_file) directly; everyone else goes through
- * their functions.
+ * A third file, <state_dir>/discovery.shm (common/cb_disc.h), is written by
+ * the dataplane alone: its state and its counters, which control reads for
+ * status, stats and /metrics.
+ *
+ * Only cb_index.c, cb_policy.c and cb_disc.c touch the file structs
+ * (cb_index_hdr, cb_index_entry, cb_policy_file, cb_disc_file) directly;
+ * everyone else goes through their functions.
  */
 #ifndef CB_SHM_H
 #define CB_SHM_H
@@ -203,5 +207,60 @@ _Static_assert(sizeof(struct cb_policy_vals) == CB_POLICY_VALS_SIZE,
 _Static_assert(sizeof(struct cb_policy_file) == CB_POLICY_FILE_SIZE,
 	       "policy file changed: bump CB_POLICY_LAYOUT and CB_POLICY_FILE_SIZE");
 _Static_assert(CB_POLICY_FILE_SIZE <= CB_SHM_PAGE, "policy.shm is one page");
+
+/* ---- discovery.shm: the dataplane's state and per-lane counters ---- */
+
+#define CB_DISC_MAGIC	  0x3143534458584243ull /* "CBXXDSC1" */
+#define CB_DISC_LAYOUT	  1
+#define CB_DISC_LANES	  16 /* packet loops (DPDK lcores, socket threads) with counters */
+#define CB_DISC_DROPS	  16 /* room for the drop reasons of dp_codec.h's DP_DROP_TABLE */
+#define CB_DISC_LANE_SIZE (4 * CB_SHM_LINE)
+#define CB_DISC_FILE_SIZE (2 * CB_SHM_PAGE)
+#define CB_DISC_TEXT	  96
+
+enum cb_disc_state {
+	CB_DISC_STOPPED = 0, /* never started, or stopped cleanly (BYE sent) */
+	CB_DISC_STARTING = 1,
+	CB_DISC_RUNNING = 2, /* the backend is up and answering */
+};
+
+/*
+ * One packet loop's counters: written only by that loop (relaxed stores),
+ * read by anyone. drops[] is indexed by enum dp_drop (slot 0, "accepted",
+ * stays 0). Every datagram to the discovery port is counted once in rx and
+ * then once in exactly one of offers, ignored or drops[].
+ */
+struct cb_disc_lane {
+	uint64_t rx;	    /* datagrams to the discovery port (or frames, for dpdk) */
+	uint64_t queries;   /* well-formed QUERYs */
+	uint64_t offers;    /* OFFERs sent */
+	uint64_t ignored;   /* well-formed but not a QUERY (another box's ANNOUNCE...) */
+	uint64_t announces; /* ANNOUNCE datagrams sent */
+	uint64_t byes;	    /* BYE datagrams sent */
+	uint64_t tx_failed; /* replies built but not sent (queue full, send error) */
+	uint64_t arp_replies;
+	uint64_t not_ours; /* dpdk: frames that are not for the discovery port, dropped */
+	uint64_t drops[CB_DISC_DROPS];
+} __attribute__((aligned(CB_SHM_LINE)));
+
+struct cb_disc_file {
+	uint64_t magic; /* CB_DISC_MAGIC, written last when made afresh */
+	uint32_t layout;
+	uint32_t size;
+	_Atomic uint32_t state; /* enum cb_disc_state */
+	uint32_t pid;
+	int64_t started;	      /* wall seconds of the last start */
+	uint64_t starts;	      /* starts since the file was made */
+	uint64_t reloads;	      /* group key files re-read */
+	char backend[16];	      /* "socket" or "dpdk" */
+	char listen[CB_DISC_TEXT];    /* what it answers on, e.g. "0.0.0.0:8004" */
+	char advertise[CB_DISC_TEXT]; /* what OFFERs say, e.g. "192.0.2.10:8003", or "interface" */
+	struct cb_disc_lane lane[CB_DISC_LANES] __attribute__((aligned(CB_SHM_LINE)));
+};
+
+_Static_assert(sizeof(struct cb_disc_lane) == CB_DISC_LANE_SIZE,
+	       "discovery counters changed: bump CB_DISC_LAYOUT and CB_DISC_LANE_SIZE");
+_Static_assert(sizeof(struct cb_disc_file) <= CB_DISC_FILE_SIZE,
+	       "discovery file grew: bump CB_DISC_LAYOUT and CB_DISC_FILE_SIZE");
 
 #endif
