@@ -149,7 +149,7 @@ int main(int argc, char **argv)
 	}
 	ret = run_backend(&run) < 0 ? 1 : 0;
 	if (ret == 0)
-		cb_info("stopped: BYE sent");
+		cb_info("stopped");
 out:
 	if (run.disc)
 		cb_disc_set_state(run.disc, CB_DISC_STOPPED);

@@ -7,6 +7,12 @@
  * and local address a QUERY came to, which gives the on-link check its
  * subnet and the reply its source address (the interface's own, never the
  * broadcast address a QUERY was sent to).
+ *
+ * With [discovery] address set, discovery runs on the one interface that
+ * holds that address: QUERYs arriving on any other are dropped (counted as
+ * not_ours) and ANNOUNCE and BYE go out on it alone. Without it, every
+ * interface answers and every IPv4 interface with a broadcast address
+ * announces.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,6 +53,7 @@ struct sock_be {
 	struct dp_run *run;
 	struct cb_disc_lane *lane;
 	int fd4, fd6;
+	unsigned only; /* interface index of [discovery] address, 0 = every interface */
 	struct sock_iface ifs[SOCK_IFACES];
 	unsigned nifs;
 	struct sock_slot slot[DP_BURST];
@@ -213,7 +220,7 @@ static void rx_prepare(struct sock_be *be)
  * slot's control data into the reply's (same interface, the local address
  * the QUERY reached as source, or the interface's for a broadcast).
  */
-static void peer_of(struct sock_be *be, unsigned i, struct dp_src *src)
+static unsigned peer_of(struct sock_be *be, unsigned i, struct dp_src *src)
 {
 	struct msghdr *h = &be->rx[i].msg_hdr;
 	unsigned index = 0;
@@ -242,6 +249,7 @@ static void peer_of(struct sock_be *be, unsigned i, struct dp_src *src)
 		}
 	}
 	src->iface = iface_of(be, index, src->addr, v4);
+	return index;
 }
 
 /* Receives one batch on fd, answers it, sends the answers. */
@@ -261,7 +269,11 @@ static void batch(struct sock_be *be, int fd, const struct dp_now *now)
 
 		if (h->msg_flags & MSG_TRUNC)
 			len = sizeof(be->slot[i].buf); /* longer than any valid datagram */
-		peer_of(be, (unsigned)i, &src);
+		if (peer_of(be, (unsigned)i, &src) != be->only && be->only) {
+			cb_disc_add(&be->lane->rx, 1);
+			cb_disc_add(&be->lane->not_ours, 1);
+			continue;
+		}
 		len = dp_resp_handle(be->run->resp, be->lane, be->slot[i].buf, len, &src, now);
 		if (!len)
 			continue;
@@ -290,7 +302,7 @@ static void announce(struct sock_be *be, enum dp_type type, const struct dp_now 
 		struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr = f->bcast_addr};
 		int len;
 
-		if (!f->bcast)
+		if (!f->bcast || (be->only && f->index != be->only))
 			continue;
 		to.sin_port = htons(be->run->cfg->discovery.port);
 		len = dp_resp_announce(be->run->resp, type, &f->cidr, now, buf, sizeof(buf));
@@ -302,15 +314,23 @@ static void announce(struct sock_be *be, enum dp_type type, const struct dp_now 
 		sent++;
 	}
 	cb_disc_add(type == DP_T_BYE ? &be->lane->byes : &be->lane->announces, sent);
-	cb_dbg("%s sent on %u interfaces", type == DP_T_BYE ? "BYE" : "ANNOUNCE", sent);
+	if (type == DP_T_BYE)
+		cb_info("BYE sent on %u interface(s)", sent);
+	else
+		cb_dbg("ANNOUNCE sent on %u interface(s)", sent);
 }
 
 static void publish_text(struct sock_be *be)
 {
 	char listen[CB_DISC_TEXT], adv[CB_DISC_TEXT];
+	char ifname[IF_NAMESIZE] = "";
 
-	snprintf(listen, sizeof(listen), "0.0.0.0:%u%s", be->run->cfg->discovery.port,
-		 be->fd6 >= 0 ? " [::]" : "");
+	if (be->only && if_indextoname(be->only, ifname))
+		snprintf(listen, sizeof(listen), "0.0.0.0:%u%s on %s", be->run->cfg->discovery.port,
+			 be->fd6 >= 0 ? " [::]" : "", ifname);
+	else
+		snprintf(listen, sizeof(listen), "0.0.0.0:%u%s", be->run->cfg->discovery.port,
+			 be->fd6 >= 0 ? " [::]" : "");
 	dp_resp_describe(be->run->resp, adv, sizeof(adv));
 	cb_disc_set_text(be->run->disc, listen, adv);
 }
@@ -346,6 +366,27 @@ static void loop(struct sock_be *be)
 	}
 }
 
+/* The interface holding [discovery] address, when it is set: 0, or -ENODEV (logged). */
+static int only_find(struct sock_be *be, const struct cfg *c)
+{
+	char a[INET_ADDRSTRLEN];
+
+	if (!c->discovery.has_address)
+		return 0;
+	for (unsigned i = 0; i < be->nifs; i++) {
+		if (be->ifs[i].cidr.v4 &&
+		    memcmp(be->ifs[i].cidr.addr, c->discovery.address.addr, 16) == 0) {
+			be->only = be->ifs[i].index;
+			return 0;
+		}
+	}
+	inet_ntop(AF_INET, c->discovery.address.addr + 12, a, sizeof(a));
+	cb_err("socket backend: [discovery] address %s is on no interface that is up (ip addr "
+	       "add %s/%u dev IFACE, or leave address empty to answer on every interface)",
+	       a, a, c->discovery.address.prefix - 96);
+	return -ENODEV;
+}
+
 int dp_sock_run(struct dp_run *run)
 {
 	static struct sock_be be; /* one backend per process; too large for the stack */
@@ -360,6 +401,13 @@ int dp_sock_run(struct dp_run *run)
 	if (ret < 0)
 		return ret;
 	ifaces_refresh(&be);
+	ret = only_find(&be, run->cfg);
+	if (ret < 0) {
+		close(be.fd4);
+		if (be.fd6 >= 0)
+			close(be.fd6);
+		return ret;
+	}
 	publish_text(&be);
 	cb_disc_set_state(run->disc, CB_DISC_RUNNING);
 	cb_info("socket backend answering on UDP port %u (IPv4%s)", run->cfg->discovery.port,

@@ -24,6 +24,9 @@ BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
 CONTROL = os.path.join(BUILD, "control", "cachebox-control")
 CTL = os.path.join(BUILD, "control", "cacheboxctl")
 STORAGE = os.path.join(BUILD, "storage", "cachebox-storage")
+DATAPLANE = os.path.join(BUILD, "dataplane", "cachebox-dataplane")
+sys.path.insert(0, os.path.join(ROOT, "dataplane"))
+import cachebox_ask  # noqa: E402  (the discovery client, a second codec for the tests)
 
 BAD_LOG_MARKERS = ("AddressSanitizer", "UndefinedBehaviorSanitizer", "runtime error:",
                    "LeakSanitizer", "internal error")
@@ -100,6 +103,42 @@ def make_file(path, size, seed):
             f.write(rnd.randbytes(n))
             left -= n
     return path
+
+
+# discovery.shm (common/cb_shm.h struct cb_disc_file): header, then CB_DISC_LANES lanes.
+DISC_LANES, DISC_LANE_SIZE, DISC_LANES_AT = 16, 256, 256
+DISC_FIELDS = ("rx", "queries", "offers", "ignored", "announces", "byes", "tx_failed",
+               "arp_replies", "not_ours")
+DISC_DROPS = ("none", "invalid", "wrong_group", "unauthenticated", "bad_mac", "stale", "replay",
+              "rate_limited", "bad_source")  # enum dp_drop order (dataplane/dp_codec.h)
+DISC_STATES = ("stopped", "starting", "running")
+
+
+def read_discovery(state_dir):
+    """The dataplane's state and its counters summed over lanes, or None before it ran."""
+    import struct
+    try:
+        with open(os.path.join(state_dir, "discovery.shm"), "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return None
+    magic, layout, size, state, pid = struct.unpack_from("<QIIII", raw, 0)
+    if magic != 0x3143534458584243 or layout != 1 or len(raw) != size:
+        return None
+    out = {"state": DISC_STATES[state] if state < 3 else state, "pid": pid,
+           "backend": raw[48:64].split(b"\0")[0].decode(),
+           "listen": raw[64:160].split(b"\0")[0].decode(),
+           "advertise": raw[160:256].split(b"\0")[0].decode(),
+           "drops": dict.fromkeys(DISC_DROPS[1:], 0)}
+    out.update(dict.fromkeys(DISC_FIELDS, 0))
+    for i in range(DISC_LANES):
+        vals = struct.unpack_from("<%dQ" % (len(DISC_FIELDS) + 16), raw,
+                                  DISC_LANES_AT + i * DISC_LANE_SIZE)
+        for k, v in zip(DISC_FIELDS, vals):
+            out[k] += v
+        for k, v in zip(DISC_DROPS[1:], vals[len(DISC_FIELDS) + 1:]):
+            out["drops"][k] += v
+    return out
 
 
 def content_id(key):
