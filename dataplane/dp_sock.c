@@ -284,10 +284,14 @@ static void batch(struct sock_be *be, int fd, const struct dp_now *now)
 	}
 	for (unsigned done = 0; done < ntx; done += (unsigned)sent) {
 		sent = sendmmsg(fd, be->tx + done, ntx - done, MSG_DONTWAIT);
-		if (sent <= 0) {
-			cb_disc_add(&be->lane->tx_failed, ntx - done);
+		if (sent > 0)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+			cb_disc_add(&be->lane->tx_failed, ntx - done); /* the queue is full */
 			break;
 		}
+		cb_disc_add(&be->lane->tx_failed, 1); /* this one cannot go: skip it */
+		sent = 1;
 	}
 }
 
