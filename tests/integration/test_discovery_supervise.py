@@ -274,6 +274,7 @@ def keyed(tmp):
         time.sleep(4)
         logs = app.logs()
         failures = logs.count("exited with status 1 after")
+        print("bad key file: %d failed starts in %.1f s" % (failures, time.monotonic() - t0))
         check(2 <= failures <= 5,
               "with a bad key file control backs off: %d failed starts in %.1f s"
               % (failures, time.monotonic() - t0))
