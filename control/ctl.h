@@ -2,7 +2,8 @@
  * cachebox-control's pieces: the supervisor (ctl_main.c), the serving of
  * the control socket and the metrics port on their own threads
  * (ctl_serve.c), the verbs on objects (ctl_objects.c), and the figures:
- * stats, limits and the Prometheus endpoint (ctl_stats.c). The threads and
+ * stats, limits and the Prometheus endpoint (ctl_stats.c), with the
+ * discovery dataplane's state and counters (ctl_disc.c). The threads and
  * what each may touch are described at the top of ctl_serve.c.
  */
 #ifndef CTL_H
