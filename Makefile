@@ -41,6 +41,7 @@ run: build
 	@echo "  $(BUILD)/control/cacheboxctl import FILE http://localhost/PATH    # put a file in the cache"
 	@echo "  curl -r 0-1023 'http://127.0.0.1:8003/PATH?cacheHostOrigin=localhost'  # fetch a range"
 	@echo "  $(BUILD)/control/cacheboxctl status                                # what runs where"
+	@echo "  python3 dataplane/cachebox_ask.py 127.0.0.1                        # ask the box (discovery, UDP 8004)"
 	exec $(BUILD)/control/cachebox-control --config $(CONFIG)
 
 test: build

@@ -2,7 +2,8 @@
  * cachebox-control's pieces: the supervisor (ctl_main.c), the serving of
  * the control socket and the metrics port on their own threads
  * (ctl_serve.c), the verbs on objects (ctl_objects.c), and the figures:
- * stats, limits and the Prometheus endpoint (ctl_stats.c). The threads and
+ * stats, limits and the Prometheus endpoint (ctl_stats.c), with the
+ * discovery dataplane's state and counters (ctl_disc.c). The threads and
  * what each may touch are described at the top of ctl_serve.c.
  */
 #ifndef CTL_H
@@ -31,20 +32,30 @@
 /* After the file server is stopped, how long running verbs get to end. */
 #define CTL_JOB_GRACE_MS 1000
 
+/* A dataplane that died while answering, after this long up, is restarted at the least back-off. */
+#define DP_ANSWERED_MS 1000
+/* ctl_child_last_status() before the first death, and for an adopted child (no wait status). */
+#define CTL_NO_STATUS INT_MIN
+#define CTL_ENDED     (-1)
+
 /*
  * A supervised process. Written by the main thread only; other threads read
- * pid and restarts through ctl_child_pid() / ctl_child_restarts().
+ * pid, restarts and last_status through ctl_child_pid() /
+ * ctl_child_restarts() / ctl_child_last_status().
  */
 struct child {
 	const char *name;
 	char exe[PATH_MAX];
+	const char *extra_arg; /* after --config FILE ("--attach"), or NULL */
+	bool pdeathsig;	       /* dies with control (PR_SET_PDEATHSIG): not adoptable */
 	pid_t pid;
 	uint64_t started_ns;
 	uint64_t restart_at_ns; /* 0 = not scheduled */
 	unsigned backoff_ms;
 	unsigned restarts;
-	int pidfd; /* an adopted process (not our child): its pidfd, else -1 */
-	char pidfile[PATH_MAX];
+	int last_status;	/* wait status of the last death, CTL_ENDED, or CTL_NO_STATUS */
+	int pidfd;		/* an adopted process (not our child): its pidfd, else -1 */
+	char pidfile[PATH_MAX]; /* "" = none */
 };
 
 /*
@@ -69,7 +80,9 @@ struct ctl {
 	struct cb_policy *pol;
 	struct ctl_evict *ev;
 	struct child storage;
-	int lfd, sfd, mfd; /* control socket, signalfd, metrics listener */
+	struct child dataplane; /* [discovery] enabled and its executable found, else pid 0 */
+	bool dp_supervised;	/* the dataplane is control's child (enabled and found) */
+	int lfd, sfd, mfd;	/* control socket, signalfd, metrics listener */
 	gid_t allowed_gid;
 	bool has_allowed_gid;
 
@@ -92,6 +105,16 @@ static inline unsigned ctl_child_restarts(const struct child *ch)
 {
 	return __atomic_load_n(&ch->restarts, __ATOMIC_RELAXED);
 }
+
+static inline int ctl_child_last_status(const struct child *ch)
+{
+	return __atomic_load_n(&ch->last_status, __ATOMIC_RELAXED);
+}
+
+/* "exited with status 1", "killed by signal 9", "ended" (CTL_ENDED), "" (CTL_NO_STATUS). */
+void ctl_status_text(int status, char *buf, size_t cap);
+/* True when pid runs an executable whose name starts with name (/proc/PID/exe). */
+bool ctl_pid_runs(pid_t pid, const char *name);
 
 /* True once control is stopping: long verbs end early with -ECANCELED. */
 static inline bool ctl_stopping(const struct ctl *ctl)
@@ -139,11 +162,13 @@ bool ctl_serve_drain(struct ctl *ctl, uint64_t deadline_ns);
 int ctl_dispatch(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err,
 		 size_t errlen);
 /*
- * Reads the config file's [limits] again and publishes them, and asks the
- * file server to take its TLS certificate again. Caller holds ctl->lock for
- * writing. 0, or -EINVAL with the reason in err.
+ * Reads the config file's [limits] again and publishes them, asks the file
+ * server to take its TLS certificate again and the dataplane to re-read its
+ * group key file (SIGHUP to each). Caller holds ctl->lock for writing. 0,
+ * or -EINVAL with the reason in err. *keys (may be NULL): the dataplane
+ * was asked.
  */
-int ctl_reload(struct ctl *ctl, char *err, size_t errlen);
+int ctl_reload(struct ctl *ctl, bool *keys, char *err, size_t errlen);
 
 typedef int (*verb_fn)(struct ctl *, const struct ctl_request *, FILE *, char *, size_t);
 
@@ -194,5 +219,23 @@ int ctl_object_remove(struct ctl *ctl, const uint8_t id[ST_ID_LEN], uint64_t gen
 
 /* The Prometheus text exposition of the same figures as stats. */
 void ctl_metrics_write(struct ctl *ctl, FILE *out);
+
+/*
+ * The discovery dataplane as control sees it (ctl_disc.c), from
+ * <state_dir>/discovery.shm, mapped afresh for each read (the dataplane
+ * makes the file, and may make it again). Any thread.
+ */
+struct cb_disc_info;
+/* 0 or -errno (-ENOENT: no dataplane ever started with this state_dir). */
+int ctl_disc_read(const struct ctl *ctl, struct cb_disc_info *out);
+/* Main thread: the file says pid was answering (RUNNING under that pid) when it died. */
+bool ctl_disc_was_answering(const struct ctl *ctl, pid_t pid);
+/* Main thread, at start: stops a dataplane an earlier control left running (it holds the port). */
+void ctl_disc_stop_orphan(const struct ctl *ctl);
+/* status: the dataplane's line and discovery's, or its JSON object (NULL: out of memory). */
+void ctl_disc_status_text(const struct ctl *ctl, FILE *out);
+json_t *ctl_disc_status_json(const struct ctl *ctl);
+/* stats and /metrics: the discovery figures into f. */
+void ctl_disc_figures(const struct ctl *ctl, struct ctl_figures *f);
 
 #endif

@@ -1,6 +1,8 @@
 /* The stats table and its three renderings (see ctl_figures.h). */
 #include "ctl_figures.h"
 
+#include "cb_shm.h" /* CB_DISC_DROPS */
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -105,9 +107,49 @@ const struct ctl_stat ctl_stats[] = {
 	 F(evicted_bytes)},
 	{NULL, "storage restarts", "cachebox_storage_restarts_total", C, NULL,
 	 "Restarts of cachebox-storage.", CTL_STAT_COUNT, F(restarts)},
+	/* Discovery (cachebox-dataplane, UDP 8004); status has its state in words. */
+	{NULL, "discovery answering", "cachebox_discovery_running", G, NULL,
+	 "cachebox-dataplane is running and answering (0 or 1).", CTL_STAT_BOOL, F(disc_running)},
+	{NULL, "discovery restarts", "cachebox_discovery_restarts_total", C, NULL,
+	 "Restarts of cachebox-dataplane.", CTL_STAT_COUNT, F(disc_restarts)},
+	{"discovery.rx", "discovery datagrams received", "cachebox_discovery_received_total", C,
+	 NULL, "Datagrams (dpdk: frames) received on the discovery port.", CTL_STAT_COUNT,
+	 F(disc_rx)},
+	{"discovery.queries", "discovery QUERYs well formed", "cachebox_discovery_queries_total", C,
+	 NULL, "Well-formed discovery QUERYs.", CTL_STAT_COUNT, F(disc_queries)},
+	{"discovery.offers", "discovery OFFERs sent", "cachebox_discovery_offers_total", C, NULL,
+	 "Discovery OFFERs sent.", CTL_STAT_COUNT, F(disc_offers)},
+	{"discovery.ignored", "discovery datagrams ignored", "cachebox_discovery_ignored_total", C,
+	 NULL, "Well-formed discovery datagrams that are not QUERYs.", CTL_STAT_COUNT,
+	 F(disc_ignored)},
+	{"discovery.announces", "discovery ANNOUNCEs sent", "cachebox_discovery_announces_total", C,
+	 NULL, "Discovery ANNOUNCE datagrams sent.", CTL_STAT_COUNT, F(disc_announces)},
+	{"discovery.byes", "discovery BYEs sent", "cachebox_discovery_byes_total", C, NULL,
+	 "Discovery BYE datagrams sent.", CTL_STAT_COUNT, F(disc_byes)},
+	{"discovery.tx_failed", "discovery sends failed", "cachebox_discovery_tx_failed_total", C,
+	 NULL, "Discovery replies built but not sent.", CTL_STAT_COUNT, F(disc_tx_failed)},
+	{"discovery.arp_replies", "discovery ARP replies", "cachebox_discovery_arp_replies_total",
+	 C, NULL, "ARP replies sent by the dpdk backend.", CTL_STAT_COUNT, F(disc_arp_replies)},
+	{"discovery.not_ours", "discovery frames not ours", "cachebox_discovery_not_ours_total", C,
+	 NULL, "Frames the dpdk backend dropped as not for the discovery port.", CTL_STAT_COUNT,
+	 F(disc_not_ours)},
+/* One row per reason of dataplane/dp_codec.h's table, one labelled metric. */
+#define DROP_ROW(id, name)                                                                         \
+	{"discovery.drops." name,                                                                  \
+	 "discovery dropped: " name,                                                               \
+	 "cachebox_discovery_drops_total",                                                         \
+	 C,                                                                                        \
+	 "reason=\"" name "\"",                                                                    \
+	 "Discovery datagrams answered with silence, by reason.",                                  \
+	 CTL_STAT_COUNT,                                                                           \
+	 F(disc_drops[DP_DROP_##id])},
+	DP_DROP_TABLE(DROP_ROW)
+#undef DROP_ROW
 };
 
 const int ctl_nstats = (int)(sizeof(ctl_stats) / sizeof(ctl_stats[0]));
+
+_Static_assert(DP_DROP_COUNT <= CB_DISC_DROPS, "discovery.shm counts every drop reason");
 
 #undef F
 #define F(field) offsetof(struct ctl_shard_figures, field)
@@ -222,6 +264,37 @@ static bool put(json_t *o, const char *key, json_t *value)
 	return value && json_object_set_new(o, key, value) == 0;
 }
 
+/*
+ * put() for a row's key, whose dots name nested objects ("discovery.rx"
+ * is key rx of object discovery), made when first met. Takes the reference.
+ */
+static bool put_path(json_t *root, const char *key, json_t *value)
+{
+	const char *dot;
+
+	while ((dot = strchr(key, '.'))) {
+		char name[64];
+		json_t *sub;
+
+		if ((size_t)(dot - key) >= sizeof(name))
+			break;
+		memcpy(name, key, (size_t)(dot - key));
+		name[dot - key] = '\0';
+		sub = json_object_get(root, name);
+		if (!sub && !put(root, name, sub = json_object()))
+			break;
+		if (!json_is_object(sub))
+			break;
+		root = sub;
+		key = dot + 1;
+	}
+	if (dot) {
+		json_decref(value);
+		return false;
+	}
+	return put(root, key, value);
+}
+
 static bool put_arrays(json_t *root, const struct ctl_figures *f)
 {
 	json_t *shards = json_array(), *top = json_array();
@@ -262,7 +335,8 @@ json_t *ctl_figures_json(const struct ctl_figures *f)
 	if (!root)
 		return NULL;
 	for (int i = 0; i < ctl_nstats; i++)
-		if (ctl_stats[i].key && !put(root, ctl_stats[i].key, stat_json(&ctl_stats[i], f)))
+		if (ctl_stats[i].key &&
+		    !put_path(root, ctl_stats[i].key, stat_json(&ctl_stats[i], f)))
 			goto fail;
 	if (!put(root, "limits", ctl_limits_json(&f->limits)) || !put_arrays(root, f))
 		goto fail;

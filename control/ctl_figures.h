@@ -19,6 +19,7 @@
 
 #include "cfg.h"
 #include "ctl_limits.h"
+#include "dp_codec.h" /* DP_DROP_TABLE: the discovery drop reasons */
 
 #define CTL_TOP_N 10
 
@@ -46,6 +47,11 @@ struct ctl_figures {
 	uint64_t month, month_bytes, monthly_cap, cap_reached; /* month: YYYYMM */
 	uint64_t business_now, rate_now, rate_client;
 	uint64_t objects, objects_complete, evicted, evicted_bytes, restarts;
+	/* discovery: discovery.shm, every lane summed (0 when the dataplane never ran) */
+	uint64_t disc_running, disc_restarts;
+	uint64_t disc_rx, disc_queries, disc_offers, disc_ignored, disc_announces, disc_byes;
+	uint64_t disc_tx_failed, disc_arp_replies, disc_not_ours;
+	uint64_t disc_drops[DP_DROP_COUNT]; /* by enum dp_drop; [DP_DROP_NONE] stays 0 */
 	struct ctl_limits limits;
 	unsigned nshards, ntop;
 	struct ctl_shard_figures shard[CFG_MAX_SHARDS];
@@ -62,7 +68,8 @@ enum ctl_stat_kind {
 };
 
 struct ctl_stat {
-	const char *key;	/* JSON key; NULL: not in the JSON (it is under "limits") */
+	/* JSON key, dots nesting objects ("discovery.drops.invalid"); NULL: not in the JSON */
+	const char *key;
 	const char *label;	/* text */
 	const char *prom;	/* Prometheus metric; NULL: not exported */
 	const char *prom_type;	/* "counter" or "gauge" */

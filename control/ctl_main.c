@@ -1,8 +1,9 @@
 /*
  * cachebox-control: the appliance's one entry point. It creates the shared
- * index and rebuilds it from the shards, starts cachebox-storage as a child
- * (restarting it with back-off when it dies), answers cacheboxctl on the
- * control socket, and on SIGTERM/SIGINT stops the child and itself.
+ * index and rebuilds it from the shards, starts cachebox-storage and (with
+ * [discovery] enabled) cachebox-dataplane as children, restarting each with
+ * back-off when it dies, answers cacheboxctl on the control socket, and on
+ * SIGTERM/SIGINT stops the children and itself.
  *
  * The control socket admits root, the user running the appliance, and
  * members of [control] allowed_group; anyone else is refused (SO_PEERCRED)
@@ -31,6 +32,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -43,7 +45,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: cachebox-control --config FILE\n"
 		   "\n"
 		   "Starts the cachebox appliance: builds the shared index from the shards,\n"
-		   "starts cachebox-storage (HTTP on [server] listen) and keeps it running,\n"
+		   "starts cachebox-storage (HTTP on [server] listen) and, with [discovery]\n"
+		   "enabled, cachebox-dataplane (UDP [discovery] port), keeps them running,\n"
 		   "and answers cacheboxctl on [control] socket. SIGTERM or Ctrl-C stops all.\n"
 		   "\n"
 		   "  -c, --config FILE  configuration file (INI, see config/cachebox.conf)\n"
@@ -52,7 +55,8 @@ static void usage(FILE *f)
 
 /* ------------------------------------------------------------ supervision */
 
-static int find_exe(const char *name, char *out, size_t cap)
+/* name next to cachebox-control, or in the build tree's folder subdir beside control/. */
+static int find_exe(const char *name, const char *subdir, char *out, size_t cap)
 {
 	char self[PATH_MAX], *dir;
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -63,7 +67,7 @@ static int find_exe(const char *name, char *out, size_t cap)
 	/* Installed side by side, or in the build tree. */
 	if (cb_fmt(out, cap, "%s/%s", dir, name) == 0 && access(out, X_OK) == 0)
 		return 0;
-	if (cb_fmt(out, cap, "%s/../storage/%s", dir, name) == 0 && access(out, X_OK) == 0)
+	if (cb_fmt(out, cap, "%s/../%s/%s", dir, subdir, name) == 0 && access(out, X_OK) == 0)
 		return 0;
 	return -ENOENT;
 }
@@ -74,11 +78,45 @@ static void write_pidfile(struct child *ch)
 	char tmp[PATH_MAX + 8];
 	FILE *f;
 
+	if (!ch->pidfile[0])
+		return;
 	snprintf(tmp, sizeof(tmp), "%s.new", ch->pidfile);
 	f = fopen(tmp, "w");
 	if (!f || fprintf(f, "%d\n", (int)ch->pid) < 0 || fclose(f) != 0 ||
 	    rename(tmp, ch->pidfile) < 0)
 		cb_warn("pid file %s: %s", ch->pidfile, strerror(errno));
+}
+
+bool ctl_pid_runs(pid_t pid, const char *name)
+{
+	char proc[64], exe[PATH_MAX];
+	const char *base;
+	ssize_t n;
+
+	if (pid <= 1)
+		return false;
+	snprintf(proc, sizeof(proc), "/proc/%d/exe", (int)pid);
+	n = readlink(proc, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	base = strrchr(exe, '/');
+	base = base ? base + 1 : exe;
+	return strncmp(base, name, strlen(name)) == 0; /* " (deleted)" after a rebuild */
+}
+
+void ctl_status_text(int status, char *buf, size_t cap)
+{
+	if (status == CTL_NO_STATUS)
+		snprintf(buf, cap, "%s", "");
+	else if (status == CTL_ENDED)
+		snprintf(buf, cap, "ended");
+	else if (WIFEXITED(status))
+		snprintf(buf, cap, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, cap, "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, cap, "ended (wait status %#x)", (unsigned)status);
 }
 
 /*
@@ -88,9 +126,6 @@ static void write_pidfile(struct child *ch)
  */
 static bool child_adopt(struct child *ch)
 {
-	char proc[64], exe[PATH_MAX];
-	const char *base;
-	ssize_t n;
 	int pid = 0, fd;
 	FILE *f = fopen(ch->pidfile, "r");
 
@@ -101,14 +136,7 @@ static bool child_adopt(struct child *ch)
 		return false;
 	}
 	fclose(f);
-	snprintf(proc, sizeof(proc), "/proc/%d/exe", pid);
-	n = readlink(proc, exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return false;
-	exe[n] = '\0';
-	base = strrchr(exe, '/');
-	base = base ? base + 1 : exe;
-	if (strncmp(base, ch->name, strlen(ch->name)) != 0)
+	if (!ctl_pid_runs(pid, ch->name))
 		return false; /* the pid is someone else's now */
 	fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (fd < 0) {
@@ -122,8 +150,15 @@ static bool child_adopt(struct child *ch)
 	return true;
 }
 
+/*
+ * Forks and execs ch: "EXE --config FILE [extra_arg]". A child with
+ * pdeathsig gets SIGTERM when control dies (the main thread, which forks,
+ * lives as long as the process), so it cannot outlive a killed control and
+ * hold its port against the next one.
+ */
 static void child_start(struct ctl *ctl, struct child *ch)
 {
+	pid_t parent = getpid();
 	pid_t pid = fork();
 
 	if (pid < 0) {
@@ -136,7 +171,14 @@ static void child_start(struct ctl *ctl, struct child *ch)
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		execl(ch->exe, ch->exe, "--config", ctl->config_path, "--attach", (char *)NULL);
+		if (ch->pdeathsig &&
+		    (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)) {
+			fprintf(stderr, "cachebox-control: %s: control is gone, not starting\n",
+				ch->name);
+			_exit(127);
+		}
+		/* extra_arg NULL ends the list there */
+		execl(ch->exe, ch->exe, "--config", ctl->config_path, ch->extra_arg, (char *)NULL);
 		fprintf(stderr, "cachebox-control: exec %s: %s\n", ch->exe, strerror(errno));
 		_exit(127);
 	}
@@ -147,53 +189,87 @@ static void child_start(struct ctl *ctl, struct child *ch)
 	write_pidfile(ch);
 }
 
-static void child_reaped(struct child *ch, int status)
+/*
+ * ch died with status (CTL_ENDED for an adopted one): one log line, and
+ * its restart is scheduled. The back-off doubles from BACKOFF_MIN_MS to
+ * BACKOFF_MAX_MS, and starts again from the least after STABLE_MS up, or
+ * when the child had been answering (answered: a dataplane killed or
+ * crashed while serving is not one that cannot start). A child that exited
+ * 1 at start (a bad key file, a port taken) therefore backs off.
+ */
+static void child_reaped(struct child *ch, int status, bool answered)
 {
 	uint64_t up_ms = (cb_now_ns() - ch->started_ns) / 1000000ull;
+	char what[64];
 
-	if (status == -1)
-		cb_warn("%s (pid %d) ended after %llu ms", ch->name, (int)ch->pid,
-			(unsigned long long)up_ms);
-	else if (WIFEXITED(status))
-		cb_warn("%s (pid %d) exited with status %d after %llu ms", ch->name, (int)ch->pid,
-			WEXITSTATUS(status), (unsigned long long)up_ms);
-	else
-		cb_warn("%s (pid %d) killed by signal %d after %llu ms", ch->name, (int)ch->pid,
-			WTERMSIG(status), (unsigned long long)up_ms);
-	__atomic_store_n(&ch->pid, 0, __ATOMIC_RELEASE);
-	if (up_ms >= STABLE_MS)
+	if (up_ms >= STABLE_MS || answered)
 		ch->backoff_ms = BACKOFF_MIN_MS;
+	ctl_status_text(status, what, sizeof(what));
+	cb_warn("%s (pid %d) %s after %llu ms%s; restarting it in %u ms", ch->name, (int)ch->pid,
+		what, (unsigned long long)up_ms,
+		status != CTL_ENDED && WIFEXITED(status) && WEXITSTATUS(status) == 1 && !answered
+			? " (it could not start: its log line above says why)"
+			: "",
+		ch->backoff_ms);
+	__atomic_store_n(&ch->pid, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&ch->last_status, status, __ATOMIC_RELAXED);
 	ch->restart_at_ns = cb_now_ns() + (uint64_t)ch->backoff_ms * 1000000ull;
-	cb_info("restarting %s in %u ms", ch->name, ch->backoff_ms);
 	ch->backoff_ms = CB_MIN(ch->backoff_ms * 2, (unsigned)BACKOFF_MAX_MS);
 	__atomic_store_n(&ch->restarts, ch->restarts + 1, __ATOMIC_RELAXED);
 }
 
-static void child_stop(struct child *ch)
+static void child_gone(struct child *ch)
+{
+	__atomic_store_n(&ch->pid, 0, __ATOMIC_RELEASE);
+	if (ch->pidfile[0])
+		unlink(ch->pidfile);
+}
+
+/* True once ch (a child of ours, or an adopted process) has ended; reaps ours. */
+static bool child_ended(struct child *ch)
+{
+	int status;
+	pid_t r;
+
+	if (ch->pidfd >= 0)
+		return kill(ch->pid, 0) < 0 && errno == ESRCH;
+	r = waitpid(ch->pid, &status, WNOHANG);
+	return r == ch->pid || (r < 0 && errno == ECHILD);
+}
+
+/*
+ * SIGTERM to every running child in the order given (the dataplane first,
+ * so its BYE goes out while the file server still serves), then waits for
+ * all of them together: those still running after STOP_GRACE_MS get SIGKILL.
+ */
+static void children_stop(struct child *const *chs, unsigned n)
 {
 	uint64_t until = cb_now_ns() + STOP_GRACE_MS * 1000000ull;
+	unsigned left = 0;
 	int status;
 
-	if (ch->pid <= 0)
-		return;
-	kill(ch->pid, SIGTERM);
-	while (cb_now_ns() < until) {
-		pid_t r = ch->pidfd >= 0 ? (kill(ch->pid, 0) < 0 ? ch->pid : 0)
-					 : waitpid(ch->pid, &status, WNOHANG);
-
-		if (r == ch->pid || (r < 0 && errno == ECHILD)) {
-			__atomic_store_n(&ch->pid, 0, __ATOMIC_RELEASE);
-			unlink(ch->pidfile);
-			return;
-		}
+	for (unsigned i = 0; i < n; i++)
+		if (chs[i]->pid > 0 && kill(chs[i]->pid, SIGTERM) == 0)
+			left++;
+		else
+			child_gone(chs[i]);
+	while (left && cb_now_ns() < until) {
 		usleep(20000);
+		for (unsigned i = 0; i < n; i++)
+			if (chs[i]->pid > 0 && child_ended(chs[i])) {
+				child_gone(chs[i]);
+				left--;
+			}
 	}
-	cb_warn("%s did not stop within %d ms: killing it", ch->name, STOP_GRACE_MS);
-	kill(ch->pid, SIGKILL);
-	if (ch->pidfd < 0)
-		waitpid(ch->pid, &status, 0);
-	__atomic_store_n(&ch->pid, 0, __ATOMIC_RELEASE);
-	unlink(ch->pidfile);
+	for (unsigned i = 0; i < n; i++) {
+		if (chs[i]->pid <= 0)
+			continue;
+		cb_warn("%s did not stop within %d ms: killing it", chs[i]->name, STOP_GRACE_MS);
+		kill(chs[i]->pid, SIGKILL);
+		if (chs[i]->pidfd < 0)
+			waitpid(chs[i]->pid, &status, 0);
+		child_gone(chs[i]);
+	}
 }
 
 /* -------------------------------------------------------------- the verbs */
@@ -214,12 +290,13 @@ int verb_status(struct ctl *ctl, const struct ctl_request *req, FILE *out, char 
 								ctl->ss.s[i].path, "fs_size",
 								(json_int_t)ctl->ss.s[i].fs_size));
 		return ctl_json_print(
-			out, json_pack("{s:i, s:i, s:i, s:s, s:i, s:i, s:i, s:o*}", "control_pid",
-				       (int)getpid(), "storage_pid", (int)spid, "storage_restarts",
-				       (int)restarts, "listen", c->server.listen.host, "port",
-				       (int)c->server.listen.port, "objects",
-				       (int)cb_index_count(ctl->ix), "index_capacity",
-				       (int)cb_index_capacity(ctl->ix), "shards", shards));
+			out, json_pack("{s:i, s:i, s:i, s:s, s:i, s:i, s:i, s:o*, s:o*}",
+				       "control_pid", (int)getpid(), "storage_pid", (int)spid,
+				       "storage_restarts", (int)restarts, "listen",
+				       c->server.listen.host, "port", (int)c->server.listen.port,
+				       "objects", (int)cb_index_count(ctl->ix), "index_capacity",
+				       (int)cb_index_capacity(ctl->ix), "shards", shards,
+				       "discovery", ctl_disc_status_json(ctl)));
 	}
 	fprintf(out, "cachebox-control  pid %d\n", (int)getpid());
 	if (spid > 0)
@@ -234,19 +311,21 @@ int verb_status(struct ctl *ctl, const struct ctl_request *req, FILE *out, char 
 	for (unsigned i = 0; i < ctl->ss.n; i++)
 		fprintf(out, "shard %-11u %s (filesystem %llu MiB)\n", i, ctl->ss.s[i].path,
 			(unsigned long long)(ctl->ss.s[i].fs_size >> 20));
+	ctl_disc_status_text(ctl, out);
 	return 0;
 }
 
 /*
  * reload: the [limits] of the config file are read again and published
- * (the file server adopts them within 200 ms, connections kept), and the
- * file server takes the TLS certificate again (SIGHUP). 0, or -EINVAL with
- * the config's error in err (nothing changed then). ctl->lock is held for
- * writing (the limits and the policy change).
+ * (the file server adopts them within 200 ms, connections kept), the file
+ * server takes the TLS certificate again and the dataplane its group key
+ * file (SIGHUP to each). 0, or -EINVAL with the config's error in err
+ * (nothing changed then). ctl->lock is held for writing (the limits and
+ * the policy change).
  */
-int ctl_reload(struct ctl *ctl, char *err, size_t errlen)
+int ctl_reload(struct ctl *ctl, bool *keys, char *err, size_t errlen)
 {
-	pid_t spid = ctl_child_pid(&ctl->storage);
+	pid_t spid = ctl_child_pid(&ctl->storage), dpid = ctl_child_pid(&ctl->dataplane);
 	struct cb_policy_vals v;
 	struct cfg *fresh = cfg_load(ctl->config_path, err, errlen);
 
@@ -264,26 +343,44 @@ int ctl_reload(struct ctl *ctl, char *err, size_t errlen)
 			(int)spid);
 	else
 		cb_warn("reload: cachebox-storage is not running");
+	if (keys)
+		*keys = false;
+	if (dpid > 0 && kill(dpid, SIGHUP) == 0) {
+		cb_info("reload: asked cachebox-dataplane (pid %d) to re-read its group key file",
+			(int)dpid);
+		if (keys)
+			*keys = true;
+	} else if (ctl->dp_supervised) {
+		cb_warn("reload: cachebox-dataplane is not running (it reads its keys when it "
+			"starts)");
+	}
 	return 0;
 }
 
 int verb_reload(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen)
 {
+	bool keys = false;
 	int ret;
 
 	if (ctl_child_pid(&ctl->storage) <= 0) {
 		snprintf(err, errlen, "cachebox-storage is not running");
 		return -ESRCH;
 	}
-	ret = ctl_reload(ctl, err, errlen);
+	ret = ctl_reload(ctl, &keys, err, errlen);
 	if (ret)
 		return ret;
 	if (req->json)
-		return ctl_json_print(out,
-				      json_pack("{s:[s,s]}", "reloaded", "limits", "tls_cert"));
-	else
-		fprintf(out, "reloaded [limits] and the TLS certificate (other settings take a "
-			     "restart)\n");
+		return ctl_json_print(
+			out, keys ? json_pack("{s:[s,s,s]}", "reloaded", "limits", "tls_cert",
+					      "discovery_keys")
+				  : json_pack("{s:[s,s]}", "reloaded", "limits", "tls_cert"));
+	fprintf(out, "reloaded [limits] and the TLS certificate");
+	if (keys)
+		fprintf(out, "; cachebox-dataplane re-reads its group key file");
+	else if (ctl->dp_supervised)
+		fprintf(out, "; cachebox-dataplane is not running, its keys are read when it "
+			     "starts");
+	fprintf(out, " (other settings take a restart)\n");
 	return 0;
 }
 
@@ -320,9 +417,15 @@ static void on_signal(struct ctl *ctl, const struct signalfd_siginfo *si, bool *
 		int status;
 		pid_t pid;
 
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 			if (pid == ctl->storage.pid)
-				child_reaped(&ctl->storage, status);
+				child_reaped(&ctl->storage, status, false);
+			else if (pid == ctl->dataplane.pid)
+				child_reaped(&ctl->dataplane, status,
+					     cb_now_ns() - ctl->dataplane.started_ns >=
+							     DP_ANSWERED_MS * 1000000ull &&
+						     ctl_disc_was_answering(ctl, pid));
+		}
 	} else if (si->ssi_signo == SIGHUP) {
 		ctl_serve_reload_async(ctl);
 	} else {
@@ -331,9 +434,19 @@ static void on_signal(struct ctl *ctl, const struct signalfd_siginfo *si, bool *
 	}
 }
 
+/* The poll timeout (ms, at most max) until ch's restart is due. */
+static int restart_timeout(const struct child *ch, int max)
+{
+	uint64_t now = cb_now_ns(), at = ch->restart_at_ns;
+
+	if (!at)
+		return max;
+	return now >= at ? 0 : (int)CB_MIN((at - now) / 1000000ull + 1, (uint64_t)max);
+}
+
 /*
  * The supervisor's loop: signals, the adopted child's pidfd, the restart
- * timer, the policy's msync, and accept. Nothing in it waits on a client,
+ * timers, the policy's msync, and accept. Nothing in it waits on a client,
  * a verb or ctl->lock, so a restart is due within its back-off.
  */
 static void supervise(struct ctl *ctl)
@@ -346,13 +459,11 @@ static void supervise(struct ctl *ctl)
 					{ctl->lfd, POLLIN, 0},
 					{ctl->mfd, POLLIN, 0},
 					{ctl->storage.pidfd, POLLIN, 0}};
-		int timeout = 1000, n; /* the policy's msync looks this often */
+		/* the policy's msync looks at least once a second */
+		int timeout =
+			restart_timeout(&ctl->dataplane, restart_timeout(&ctl->storage, 1000));
+		int n;
 
-		if (ctl->storage.restart_at_ns) {
-			uint64_t now = cb_now_ns(), at = ctl->storage.restart_at_ns;
-
-			timeout = now >= at ? 0 : (int)CB_MIN((at - now) / 1000000ull + 1, 1000ull);
-		}
 		n = poll(pfd, ctl->storage.pidfd >= 0 ? 4 : 3, timeout);
 		if (n < 0 && errno != EINTR) {
 			cb_err("poll: %s", strerror(errno));
@@ -372,7 +483,7 @@ static void supervise(struct ctl *ctl)
 			/* The adopted file server ended: no status to reap, restart it. */
 			close(ctl->storage.pidfd);
 			ctl->storage.pidfd = -1;
-			child_reaped(&ctl->storage, -1);
+			child_reaped(&ctl->storage, CTL_ENDED, false);
 		}
 		if (cb_now_ns() - last_sync >= 5000000000ull) {
 			last_sync = cb_now_ns();
@@ -381,6 +492,9 @@ static void supervise(struct ctl *ctl)
 		if (!stop && ctl->storage.restart_at_ns &&
 		    cb_now_ns() >= ctl->storage.restart_at_ns)
 			child_start(ctl, &ctl->storage);
+		if (!stop && ctl->dataplane.restart_at_ns &&
+		    cb_now_ns() >= ctl->dataplane.restart_at_ns)
+			child_start(ctl, &ctl->dataplane);
 	}
 }
 
@@ -424,6 +538,30 @@ static int open_shared(struct ctl *ctl)
 }
 
 /*
+ * The dataplane, when [discovery] is enabled. Not finding its executable
+ * leaves discovery off (logged; status says "stopped") and the file server
+ * serving: discovery is never a reason for the cache not to run.
+ */
+static void dataplane_init(struct ctl *ctl)
+{
+	struct child *dp = &ctl->dataplane;
+
+	dp->name = "cachebox-dataplane";
+	dp->pdeathsig = true;
+	dp->backoff_ms = BACKOFF_MIN_MS;
+	if (!ctl->cfg->discovery.enabled) {
+		cb_info("[discovery] enabled = false: no cachebox-dataplane started");
+		return;
+	}
+	if (find_exe(dp->name, "dataplane", dp->exe, sizeof(dp->exe)) < 0) {
+		cb_err("cannot find the cachebox-dataplane executable next to cachebox-control: "
+		       "discovery is off, the file server runs without it");
+		return;
+	}
+	ctl->dp_supervised = true;
+}
+
+/*
  * Everything between a loaded config and the supervisor's loop: the
  * allowed group, the state dir, locks, shards, index and policy, the
  * eviction state, signals, listeners, the eviction thread and the child.
@@ -459,6 +597,7 @@ static int start_up(struct ctl *ctl)
 	if (ret < 0)
 		return ret;
 	ctl->storage.name = "cachebox-storage";
+	ctl->storage.extra_arg = "--attach";
 	ctl->storage.backoff_ms = BACKOFF_MIN_MS;
 	cb_fmt(ctl->storage.pidfile, sizeof(ctl->storage.pidfile), "%s/storage.pid",
 	       ctl->cfg->appliance.state_dir);
@@ -470,11 +609,12 @@ static int start_up(struct ctl *ctl)
 		cb_err("eviction: out of memory");
 		return ret;
 	}
-	ret = find_exe("cachebox-storage", ctl->storage.exe, sizeof(ctl->storage.exe));
+	ret = find_exe("cachebox-storage", "storage", ctl->storage.exe, sizeof(ctl->storage.exe));
 	if (ret) {
 		cb_err("cannot find the cachebox-storage executable next to cachebox-control");
 		return ret;
 	}
+	dataplane_init(ctl);
 	/* Blocked before any thread starts, so every thread inherits the mask. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -498,6 +638,10 @@ static int start_up(struct ctl *ctl)
 		return ret;
 	if (ctl->storage.pid <= 0)
 		child_start(ctl, &ctl->storage);
+	if (ctl->dp_supervised) {
+		ctl_disc_stop_orphan(ctl);
+		child_start(ctl, &ctl->dataplane);
+	}
 	cb_info("cachebox is up: http://%s:%u/ (health: /_cachebox/health), control socket %s",
 		ctl->cfg->server.listen.host, ctl->cfg->server.listen.port,
 		ctl->cfg->control.socket);
@@ -511,7 +655,12 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct ctl ctl = {.lfd = -1, .sfd = -1, .mfd = -1, .storage.pidfd = -1};
+	struct ctl ctl = {.lfd = -1,
+			  .sfd = -1,
+			  .mfd = -1,
+			  .storage = {.pidfd = -1, .last_status = CTL_NO_STATUS},
+			  .dataplane = {.pidfd = -1, .last_status = CTL_NO_STATUS}};
+	struct child *const children[] = {&ctl.dataplane, &ctl.storage};
 	bool drained = true;
 	char err[512];
 	int opt, ret = 1;
@@ -546,7 +695,7 @@ int main(int argc, char **argv)
 	/* New clients find no socket; running verbs see `stopping` and end. */
 	unlink(ctl.cfg->control.socket);
 	ctl_serve_stop(&ctl);
-	child_stop(&ctl.storage);
+	children_stop(children, 2);
 	drained = ctl_serve_drain(&ctl, cb_now_ns() + CTL_JOB_GRACE_MS * 1000000ull);
 	cb_info("stopped");
 	ret = 0;

@@ -519,7 +519,7 @@ static void *job_main(void *arg)
 		break;
 	case CTL_JOB_RELOAD:
 		pthread_rwlock_wrlock(&ctl->lock);
-		if (ctl_reload(ctl, err, sizeof(err)) != 0)
+		if (ctl_reload(ctl, NULL, err, sizeof(err)) != 0)
 			cb_warn("SIGHUP: reload refused: %s", err);
 		pthread_rwlock_unlock(&ctl->lock);
 		break;

@@ -151,6 +151,7 @@ static void gather(struct ctl *ctl, struct ctl_figures *f, struct gather_arg *g)
 	f->rate_client = pv.rate_client_bps;
 	f->clients_max = pv.max_clients;
 	f->restarts = ctl_child_restarts(&ctl->storage);
+	ctl_disc_figures(ctl, f);
 	cb_index_foreach(ctl->ix, gather_one, g);
 	ctl_evict_counts(ctl, &f->evicted, &f->evicted_bytes);
 	f->nshards = CB_MIN(ctl->ss.n, (unsigned)CFG_MAX_SHARDS);

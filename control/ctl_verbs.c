@@ -20,8 +20,9 @@
 #endif
 
 const struct ctl_verb ctl_verbs[] = {
-	{"status", "", 0, 0, CTL_VOPT_NONE, "processes, listeners, shards and object count",
-	 CTL_LOCK_NONE, HANDLER(verb_status)},
+	{"status", "", 0, 0, CTL_VOPT_NONE,
+	 "processes, listeners, shards, object count and discovery", CTL_LOCK_NONE,
+	 HANDLER(verb_status)},
 	{"stats", "", 0, 0, CTL_VOPT_NONE,
 	 "bytes from the cache and from origins, hits, clients, rejections, shards, top objects",
 	 CTL_LOCK_READ, HANDLER(verb_stats)},
@@ -51,7 +52,8 @@ const struct ctl_verb ctl_verbs[] = {
 	 "show the slot limit and caps, or change them now (the limits options below)",
 	 CTL_LOCK_WRITE, HANDLER(verb_limits)},
 	{"reload", "", 0, 0, CTL_VOPT_NONE,
-	 "read [limits] again and take the TLS certificate again, without dropping connections",
+	 "read [limits] again, take the TLS certificate and the discovery group keys again, "
+	 "without dropping connections",
 	 CTL_LOCK_WRITE, HANDLER(verb_reload)},
 };
 

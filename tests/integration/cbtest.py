@@ -86,6 +86,15 @@ def free_port():
     return port
 
 
+def free_udp_port():
+    """A UDP port free on the IPv4 wildcard (where cachebox-dataplane binds)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -151,8 +160,12 @@ def read_file(path):
 
 
 class Appliance:
+    """discovery: the [discovery] lines. Off by default, so that scenarios
+    about the file server start no dataplane and need no UDP port; a
+    discovery scenario passes e.g. ("enabled = true", "port = %d" % free_udp_port())."""
+
     def __init__(self, extra="", piece_size="64K", origins=("dl.example.com",), workers=2,
-                 server_extra=(), storage_extra=()):
+                 server_extra=(), storage_extra=(), discovery=("enabled = false",)):
         self.dir = tempfile.mkdtemp(prefix="cbx-it-")
         self.port = free_port()
         self.state = os.path.join(self.dir, "var")
@@ -168,8 +181,7 @@ class Appliance:
                 storage_extra) + [
             "[control]", "socket = %s/control.sock" % self.state,
             "metrics_listen = 127.0.0.1:%d" % free_port(),
-            "[discovery]", "enabled = false",
-        ]
+            "[discovery]"] + list(discovery)
         for o in origins:
             lines += ["[origin %s]" % o, "upstream = http://127.0.0.1:9"]
         with open(self.conf, "w") as f:

@@ -6,6 +6,15 @@
 
 #include "ctl_figures.h"
 
+/* The drop reasons' names from the table itself (dp_drop_name() is in dp_proto, not linked). */
+static const char *dp_drop_name_of(int r)
+{
+#define NAME(id, name) [DP_DROP_##id] = name,
+	static const char *const names[DP_DROP_COUNT] = {DP_DROP_TABLE(NAME)};
+#undef NAME
+	return names[r];
+}
+
 /* Every row a distinct value, so a row rendering another's field is seen. */
 static void made_up(struct ctl_figures *f)
 {
@@ -83,9 +92,31 @@ static const char *const json_keys[] = {
 	"objects_complete",
 	"evicted",
 	"evicted_bytes",
+	"discovery",
 	"shards",
 	"top_objects",
 };
+
+/* The keys of stats' "discovery" object, and of its "drops" object (DP_DROP_TABLE's names). */
+static const char *const discovery_keys[] = {
+	"rx",	"queries",   "offers",	    "ignored",	"announces",
+	"byes", "tx_failed", "arp_replies", "not_ours", "drops",
+};
+static const char *const drop_keys[] = {
+	"invalid", "wrong_group", "unauthenticated", "bad_mac",
+	"stale",   "replay",	  "rate_limited",    "bad_source",
+};
+
+/* The value under a row's key, whose dots nest objects. */
+static json_t *get_path(json_t *j, const char *key)
+{
+	char buf[128], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", key);
+	for (char *p = strtok_r(buf, ".", &save); p && j; p = strtok_r(NULL, ".", &save))
+		j = json_object_get(j, p);
+	return j;
+}
 
 #define NKEYS (sizeof(json_keys) / sizeof(json_keys[0]))
 
@@ -96,7 +127,7 @@ Test(stats, json_parses_and_has_the_keys)
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *out = open_memstream(&buf, &len);
-	json_t *j, *sh, *top;
+	json_t *j, *sh, *top, *disc, *drops;
 
 	made_up(&f);
 	cr_assert_eq(ctl_json_print(out, ctl_figures_json(&f)), 0);
@@ -108,8 +139,19 @@ Test(stats, json_parses_and_has_the_keys)
 		cr_assert_not_null(json_object_get(j, json_keys[i]), "no %s", json_keys[i]);
 	for (int i = 0; i < ctl_nstats; i++)
 		if (ctl_stats[i].key && ctl_stats[i].kind == CTL_STAT_COUNT)
-			cr_assert_eq(json_integer_value(json_object_get(j, ctl_stats[i].key)),
-				     1000 + i, "%s", ctl_stats[i].key);
+			cr_assert_eq(json_integer_value(get_path(j, ctl_stats[i].key)), 1000 + i,
+				     "%s", ctl_stats[i].key);
+	disc = json_object_get(j, "discovery");
+	cr_assert_eq(json_object_size(disc), sizeof(discovery_keys) / sizeof(discovery_keys[0]));
+	for (size_t i = 0; i < sizeof(discovery_keys) / sizeof(discovery_keys[0]); i++)
+		cr_assert_not_null(json_object_get(disc, discovery_keys[i]), "no discovery.%s",
+				   discovery_keys[i]);
+	drops = json_object_get(disc, "drops");
+	cr_assert_eq(json_object_size(drops), DP_DROP_COUNT - 1);
+	cr_assert_eq(json_object_size(drops), sizeof(drop_keys) / sizeof(drop_keys[0]));
+	for (size_t i = 0; i < sizeof(drop_keys) / sizeof(drop_keys[0]); i++)
+		cr_assert(json_is_integer(json_object_get(drops, drop_keys[i])),
+			  "no discovery.drops.%s", drop_keys[i]);
 	cr_assert_float_eq(json_real_value(json_object_get(j, "percent_from_cache")), 37.5, 1e-9);
 	cr_assert_str_eq(json_string_value(json_object_get(j, "month")), "2026-12");
 	cr_assert(json_is_true(json_object_get(j, "business_hours_now")));
@@ -202,7 +244,7 @@ Test(stats, every_row_renders_in_prometheus_with_valid_names)
 		else
 			snprintf(want, sizeof(want), "%s%s%s%s %d\n", s->prom,
 				 s->prom_label ? "{" : "", s->prom_label ? s->prom_label : "",
-				 s->prom_label ? "}" : "", 1000 + i);
+				 s->prom_label ? "}" : "", s->kind == CTL_STAT_BOOL ? 1 : 1000 + i);
 		cr_assert(strstr(prom, want), "no sample %s in\n%s", want, prom);
 	}
 	cr_assert(strstr(prom, "cachebox_shard_cached_bytes{shard=\"0\"} 4096\n"), "%s", prom);
@@ -210,6 +252,14 @@ Test(stats, every_row_renders_in_prometheus_with_valid_names)
 	/* One HELP per metric, even for labelled ones. */
 	cr_assert_null(strstr(strstr(prom, "# HELP cachebox_rejected_total") + 1,
 			      "# HELP cachebox_rejected_total"));
+	cr_assert_null(strstr(strstr(prom, "# HELP cachebox_discovery_drops_total") + 1,
+			      "# HELP cachebox_discovery_drops_total"));
+	/* one sample per drop reason, each named as DP_DROP_TABLE names it */
+	for (int r = 1; r < DP_DROP_COUNT; r++) {
+		snprintf(want, sizeof(want), "cachebox_discovery_drops_total{reason=\"%s\"} ",
+			 dp_drop_name_of(r));
+		cr_assert(strstr(prom, want), "no %s in\n%s", want, prom);
+	}
 	free(prom);
 	ctl_figures_fini(&f);
 }
@@ -249,6 +299,18 @@ Test(stats, prometheus_names_unchanged)
 		"cachebox_evicted_objects_total",
 		"cachebox_evicted_bytes_total",
 		"cachebox_storage_restarts_total",
+		"cachebox_discovery_running",
+		"cachebox_discovery_restarts_total",
+		"cachebox_discovery_received_total",
+		"cachebox_discovery_queries_total",
+		"cachebox_discovery_offers_total",
+		"cachebox_discovery_ignored_total",
+		"cachebox_discovery_announces_total",
+		"cachebox_discovery_byes_total",
+		"cachebox_discovery_tx_failed_total",
+		"cachebox_discovery_arp_replies_total",
+		"cachebox_discovery_not_ours_total",
+		"cachebox_discovery_drops_total",
 	};
 	struct ctl_figures f;
 	char *prom, want[128];
