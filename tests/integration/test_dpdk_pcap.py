@@ -36,10 +36,8 @@ BCAST_MAC = b"\xff" * 6
 OURS, NET_BCAST, PEER, PEER2 = "192.0.2.10", "192.0.2.255", "192.0.2.77", "192.0.2.78"
 KEY_ID, KEY = 7, bytes(range(32))
 GROUP = "3f1a6c2e-8b4d-4e5f-9a0b-1c2d3e4f5a6b"
-DROPS = ["none", "invalid", "wrong_group", "unauthenticated", "bad_mac", "stale", "replay",
-         "rate_limited", "bad_source"]  # dp_codec.h's DP_DROP_TABLE, in order
-LANE_FIELDS = ["rx", "queries", "offers", "ignored", "announces", "byes", "tx_failed",
-               "arp_replies", "not_ours"]
+DROPS = cbtest.DISC_DROPS
+LANE_FIELDS = cbtest.DISC_LANE_FIELDS
 
 
 # ---- frames ----
@@ -180,26 +178,8 @@ def corpus(obj_id):
     return c
 
 
-# ---- discovery.shm (common/cb_shm.h: header, then 16 lanes of 256 bytes from offset 256) ----
-
 def disc_counters(state):
-    try:
-        with open(os.path.join(state, "discovery.shm"), "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return None
-    out = {k: 0 for k in LANE_FIELDS + DROPS}
-    if len(data) < 256 + 16 * 256 or struct.unpack_from("<I", data, 8)[0] != 1:
-        return None
-    for lane in range(16):
-        vals = struct.unpack_from("<9Q16Q", data, 256 + lane * 256)
-        for k, v in zip(LANE_FIELDS, vals[:9]):
-            out[k] += v
-        for k, v in zip(DROPS, vals[9:]):
-            out[k] += v
-    out["listen"] = data[64:160].split(b"\0")[0].decode()
-    out["state"] = struct.unpack_from("<I", data, 16)[0]
-    return out
+    return cbtest.discovery_shm(state)
 
 
 def diff(after, before):
@@ -268,7 +248,7 @@ def dpdk_run(app, conf, log_path, frames):
     before = disc_counters(app.state) or {}
     proc = run_dataplane(conf, log_path)
     seen = wait_until(lambda: proc.poll() is not None or (
-        (c := disc_counters(app.state)) and c["state"] == 2 and
+        (c := disc_counters(app.state)) and c["state"] == "running" and
         c["rx"] - before.get("rx", 0) >= len(frames)), 30,
                       "the dpdk dataplane saw all %d frames" % len(frames))
     if not seen or proc.poll() is not None:
@@ -299,7 +279,7 @@ def socket_compare(app, base_conf, log_path, cases, pcap_replies):
         f.write(base_conf + "address = %s/24\n" % OURS + "backend = socket\nport = %d\n" % port)
     proc = run_dataplane(conf, log_path)
     try:
-        wait_until(lambda: (c := disc_counters(app.state)) and c["state"] == 2 and
+        wait_until(lambda: (c := disc_counters(app.state)) and c["state"] == "running" and
                    "0.0.0.0:%d" % port in c["listen"], 10, "the socket dataplane is running")
         for name, frame, _ in cases:
             payload = frame[42:]
