@@ -44,6 +44,30 @@ def ask_peer(*args, wait=1.0):
     return [ln for ln in r.stdout.splitlines() if '"OFFER"' in ln]
 
 
+FLOOD = """
+import socket, sys, time
+sys.path.insert(0, sys.argv[1])
+import cachebox_ask as ask
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setblocking(False)
+end, sent = time.monotonic() + float(sys.argv[2]), 0
+while time.monotonic() < end and sent < 2000000:
+    try:
+        s.sendto(ask.query(), ("192.0.2.10", 8004))
+        sent += 1
+    except OSError:
+        time.sleep(0.001)  # no route, no buffer: the interface went away
+print(sent)
+"""
+
+
+def flood(seconds):
+    """QUERYs as fast as Python sends them from the peer, for seconds (bounded)."""
+    return subprocess.Popen(["ip", "netns", "exec", NS_PEER, sys.executable, "-c", FLOOD,
+                             os.path.join(cbtest.ROOT, "dataplane"), str(seconds)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
 def skip_reason():
     if os.geteuid() != 0:
         return "needs root (network namespaces, CAP_NET_RAW for net_af_packet)"
@@ -108,6 +132,9 @@ def main():
                   d["arp_replies"], d["offers"], d["tx_failed"]))
         check(d["announces"] == 1, "an ANNOUNCE at start")
 
+        # the peer goes away under load: a flood through link down, up and the veth's deletion
+        load = flood(6)
+        time.sleep(1)
         sh("ip", "-n", NS_PEER, "link", "set", IF_PEER, "down")
         time.sleep(1.5)
         check(proc.poll() is None, "alive with the peer's link down")
@@ -117,6 +144,12 @@ def main():
         sh("ip", "-n", NS_PEER, "link", "del", IF_PEER)  # takes our end with it
         time.sleep(2.5)
         check(proc.poll() is None, "alive after its interface was deleted")
+        out = load.communicate(timeout=30)[0]
+        d = cbtest.discovery_shm(state)
+        print("flood: %s QUERYs sent; dataplane: %d frames, %d offers, %d rate limited, "
+              "%d tx failed" % (out.strip()[-40:], d["rx"], d["offers"], d["rate_limited"],
+                                d["tx_failed"]))
+        check(d["rx"] > 1000, "the flood reached the dataplane (%d frames)" % d["rx"])
         proc.send_signal(signal.SIGTERM)
         try:
             rc = proc.wait(15)
