@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The DPDK backend on a real DPDK port without privileges: net_pcap reads a
 crafted capture (QUERYs by broadcast, subnet broadcast and unicast for a
-complete, a partial and an unknown object, an ARP
-request, and every kind of frame and datagram that must get silence) and
-writes what the dataplane sends to another capture. Checks: one correct
+complete, a partial and an unknown object, an ARP request, and every kind
+of frame and datagram that must get silence) and writes what the dataplane
+sends to another capture. Checks: one correct
 reply per valid QUERY and nothing for the rest, replies never longer than
 their requests, the ARP reply, ANNOUNCE and BYE, per-reason counters that
 match the corpus, and the same OFFER bytes from the socket backend for the
