@@ -2,7 +2,8 @@
 # configures meson into build/ and compiles before doing its job:
 #   make run   start the appliance in the foreground on config/cachebox.conf
 #   make test  every test: unit, integration, fuzz smoke
-# CI (.ci/run) also runs `make test-asan` (ASan+UBSan, -Dwerror=true).
+# CI (.ci/run) also runs `make test-asan` (ASan+UBSan, -Dwerror=true) and
+# `make test-nodpdk` (built with -Ddpdk=disabled: the socket backend alone).
 
 BUILD     ?= build
 CONFIG    ?= config/cachebox.conf
@@ -13,9 +14,10 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Everything a fresh Debian 12 machine lacks for building, running and testing.
 DEBS := build-essential meson ninja-build pkg-config clang libclang-rt-14-dev clang-format cppcheck \
 	liburing-dev libssl-dev openssl libjemalloc-dev libinih-dev libcriterion-dev libjansson-dev \
-	nginx aria2 curl wrk gnuplot-nox python3 iproute2 procps util-linux
+	nginx aria2 curl wrk gnuplot-nox python3 iproute2 procps util-linux \
+	libdpdk-dev dpdk ethtool
 
-.PHONY: all deps build run test test-asan bench clean
+.PHONY: all deps build run test test-asan test-nodpdk bench clean
 
 all: build
 
@@ -49,8 +51,13 @@ test: build
 test-asan:
 	$(MAKE) test BUILD=build-asan FUZZ=0 MESON_OPTS="-Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false"
 
+# Everything but DPDK still builds and answers discovery over the socket backend.
+test-nodpdk:
+	$(MAKE) build BUILD=build-nodpdk MESON_OPTS="-Ddpdk=disabled"
+	BUILD=build-nodpdk FUZZ=0 ONLY=dataplane_socket tests/run.sh
+
 bench: build
 	bench/compare.sh
 
 clean:
-	rm -rf build build-asan build-fuzz var
+	rm -rf build build-asan build-fuzz build-nodpdk var

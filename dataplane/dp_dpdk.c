@@ -333,7 +333,10 @@ static void burst(struct dpdk_be *be, struct rte_mbuf **pkts, unsigned n, const 
 		}
 		m->data_len = (uint16_t)dp_frame_reply(&be->fc, f, &d, rlen);
 		m->pkt_len = m->data_len;
-		be->tx[ntx++] = m;
+		if (m->data_len)
+			be->tx[ntx++] = m;
+		else
+			be->drop[ndrop++] = m; /* cannot happen: a reply fits its request */
 	}
 	if (arp || other) {
 		cb_disc_add(&be->lane->rx, arp + other);

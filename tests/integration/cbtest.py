@@ -13,6 +13,7 @@ import random
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -387,6 +388,41 @@ def parse_prometheus(text):
         else:
             name = name_labels
         out[(name, labels)] = float(value)
+    return out
+
+
+# discovery.shm (common/cb_shm.h struct cb_disc_file): header fields, then
+# CB_DISC_LANES lanes of 256 bytes from offset 256, each 9 counters and the
+# drops[] of dp_codec.h's DP_DROP_TABLE (slot 0 "none" stays 0).
+DISC_LANE_FIELDS = ["rx", "queries", "offers", "ignored", "announces", "byes", "tx_failed",
+                    "arp_replies", "not_ours"]
+DISC_DROPS = ["none", "invalid", "wrong_group", "unauthenticated", "bad_mac", "stale", "replay",
+              "rate_limited", "bad_source"]
+DISC_STATES = {0: "stopped", 1: "starting", 2: "running"}
+
+
+def discovery_shm(state_dir):
+    """The dataplane's shared file read directly: {"state", "pid", "reloads",
+    "backend", "listen", "advertise", and every counter summed over the
+    lanes}, or None while it does not exist or holds another layout."""
+    try:
+        with open(os.path.join(state_dir, "discovery.shm"), "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    if len(data) < 256 + 16 * 256 or struct.unpack_from("<QI", data) != (0x3143534458584243, 1):
+        return None
+    state, pid, _, _, reloads = struct.unpack_from("<IIqQQ", data, 16)
+    text = [data[a:b].split(b"\0")[0].decode(errors="replace")
+            for a, b in ((48, 64), (64, 160), (160, 256))]
+    out = {"state": DISC_STATES.get(state, state), "pid": pid, "reloads": reloads,
+           "backend": text[0], "listen": text[1], "advertise": text[2]}
+    for k in DISC_LANE_FIELDS + DISC_DROPS:
+        out[k] = 0
+    for lane in range(16):
+        vals = struct.unpack_from("<25Q", data, 256 + lane * 256)
+        for k, v in zip(DISC_LANE_FIELDS + DISC_DROPS, vals):
+            out[k] += v
     return out
 
 
