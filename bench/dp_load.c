@@ -11,8 +11,10 @@
  * ns), which the OFFER echoes, so every reply gives a query->offer latency.
  *
  * Prints one line: sent, replies, bad (datagrams that are not an OFFER of
- * ours), lost (outstanding QUERYs written off after 20 ms of silence),
- * seconds, replies/s, p50 and p99 latency in microseconds.
+ * ours), lost (sent - replies: dropped, or still in flight at the end),
+ * written_off (QUERYs no longer waited for after 20 ms of silence on their
+ * socket; a late reply still counts), seconds, replies/s, p50 and p99
+ * latency in microseconds, and this process's CPU seconds.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -266,6 +268,8 @@ static double percentile(const struct load *l, double p)
 {
 	uint64_t want = (uint64_t)((double)l->replies * p), seen = 0;
 
+	if (!l->replies)
+		return 0;
 	for (unsigned i = 0; i <= LOAD_HIST_US; i++) {
 		seen += l->hist[i];
 		if (seen > want)
@@ -299,10 +303,12 @@ static void run(struct load *l)
 			poll(pfd, l->nsocks, 1);
 	}
 	t = now_ns();
-	printf("sent=%llu replies=%llu bad=%llu lost=%llu secs=%.3f rate=%.0f p50_us=%.1f "
+	printf("sent=%llu replies=%llu bad=%llu lost=%llu written_off=%llu secs=%.3f rate=%.0f "
+	       "p50_us=%.1f "
 	       "p99_us=%.1f cpu=%.3f\n",
 	       (unsigned long long)l->sent, (unsigned long long)l->replies,
-	       (unsigned long long)l->bad, (unsigned long long)l->lost, (double)(t - t0) / 1e9,
+	       (unsigned long long)l->bad, (unsigned long long)(l->sent - l->replies),
+	       (unsigned long long)l->lost, (double)(t - t0) / 1e9,
 	       (double)l->replies / ((double)(t - t0) / 1e9), percentile(l, 0.50),
 	       percentile(l, 0.99), cpu_s());
 }

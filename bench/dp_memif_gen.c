@@ -13,8 +13,8 @@
  *
  *   dp_memif_gen EAL-ARGS -- --dst IP --src IP [--nsrc N] [--window N] [--secs S] [--id HEX]
  *
- * Prints one line like dp_load's: sent, replies, bad, lost, secs, rate,
- * p50_us, p99_us.
+ * Prints one line like dp_load's: sent, replies, bad, lost, written_off,
+ * secs, rate, p50_us, p99_us, cpu.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -300,6 +300,8 @@ static double percentile(const struct gen *g, double p)
 {
 	uint64_t want = (uint64_t)((double)g->replies * p), seen = 0;
 
+	if (!g->replies)
+		return 0;
 	for (unsigned i = 0; i <= GEN_HIST_US; i++) {
 		seen += g->hist[i];
 		if (seen > want)
@@ -327,11 +329,12 @@ static void run(struct gen *g)
 		}
 	}
 	t = rte_rdtsc();
-	printf("sent=%llu replies=%llu bad=%llu lost=%llu secs=%.3f rate=%.0f p50_us=%.1f "
+	printf("sent=%llu replies=%llu bad=%llu lost=%llu written_off=%llu secs=%.3f rate=%.0f "
+	       "p50_us=%.1f "
 	       "p99_us=%.1f cpu=%.3f\n",
 	       (unsigned long long)g->sent, (unsigned long long)g->replies,
-	       (unsigned long long)g->bad, (unsigned long long)g->lost,
-	       (double)(t - t0) / (double)g->hz,
+	       (unsigned long long)g->bad, (unsigned long long)(g->sent - g->replies),
+	       (unsigned long long)g->lost, (double)(t - t0) / (double)g->hz,
 	       (double)g->replies / ((double)(t - t0) / (double)g->hz), percentile(g, 0.50),
 	       percentile(g, 0.99), cpu_s());
 	fflush(stdout);
