@@ -35,7 +35,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 LO_WINDOW=${BENCH_LO_WINDOW:-64}
 VETH_WINDOW=${BENCH_VETH_WINDOW:-64}
-MEMIF_WINDOW=${BENCH_MEMIF_WINDOW:-512}
+MEMIF_WINDOW=${BENCH_MEMIF_WINDOW:-128}
 KEEP=0
 EAL="--no-huge -m 128 --no-shconf --no-telemetry --no-pci --log-level=*:error"
 read -r -a EAL_ARGS <<<"$EAL" # unglobbed words, for command lines
@@ -67,7 +67,7 @@ Environment only:
                   bench/dp_memif_gen (built only when DPDK is found)
   SERVER_CPU, CLIENT_CPU  cores for the responder and the generator (default 0 and 1)
   BENCH_LO_WINDOW, BENCH_VETH_WINDOW, BENCH_MEMIF_WINDOW  QUERYs outstanding in loaded runs
-                  (default 64, 64, 512)
+                  (default 64, 64, 128)
 EOF
 }
 
