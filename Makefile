@@ -53,7 +53,7 @@ test-asan:
 
 # Everything but DPDK still builds and answers discovery over the socket backend.
 test-nodpdk:
-	$(MAKE) build BUILD=build-nodpdk MESON_OPTS="-Ddpdk=disabled"
+	$(MAKE) build BUILD=build-nodpdk MESON_OPTS="-Ddpdk=disabled -Dwerror=true"
 	BUILD=build-nodpdk FUZZ=0 ONLY=dataplane_socket tests/run.sh
 
 bench: build

@@ -33,8 +33,8 @@ class Box:
         with open(self.conf, "w") as f:
             f.write("[appliance]\nstate_dir = %s\n[storage]\nshard = %s/shard0\n"
                     "[discovery]\nbackend = dpdk\naddress = %s/24\nadvertise = %s\n"
-                    "dpdk_args = %s --file-prefix=%s --vdev=net_memif0,role=%s,socket=%s\n" % (self.state, self.dir, addr, addr, EAL, name,
-                                              role, sock))
+                    "dpdk_args = %s --file-prefix=%s --vdev=net_memif0,role=%s,socket=%s\n"
+                    % (self.state, self.dir, addr, addr, EAL, name, role, sock))
 
     def start(self):
         self.log = open(self.log_path, "ab")
@@ -44,7 +44,8 @@ class Box:
                           d["pid"] == self.proc.pid, 15, "%s is running" % self.dir)
 
     def shm(self):
-        return cbtest.discovery_shm(self.state) or dict({k: 0 for k in cbtest.DISC_LANE_FIELDS}, state="none", pid=0)
+        none = dict({k: 0 for k in cbtest.DISC_LANE_FIELDS}, state="none", pid=0)
+        return cbtest.discovery_shm(self.state) or none
 
     def stop(self, sig=signal.SIGTERM):
         self.proc.send_signal(sig)

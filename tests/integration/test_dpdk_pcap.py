@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The DPDK backend on a real DPDK port without privileges: net_pcap reads a
-crafted capture (QUERYs by broadcast, subnet broadcast and unicast, an ARP
-request, and every kind of frame and datagram that must get silence) and
-writes what the dataplane sends to another capture. Checks: one correct
+crafted capture (QUERYs by broadcast, subnet broadcast and unicast for a
+complete, a partial and an unknown object, an ARP request, and every kind
+of frame and datagram that must get silence) and writes what the dataplane
+sends to another capture. Checks: one correct
 reply per valid QUERY and nothing for the rest, replies never longer than
 their requests, the ARP reply, ANNOUNCE and BYE, per-reason counters that
 match the corpus, and the same OFFER bytes from the socket backend for the
@@ -13,6 +14,7 @@ line each. Skips (77) only when this build has no DPDK.
 The pcap format is written and read here by hand (no scapy), frames with
 their IPv4 and UDP checksums computed here too.
 """
+import glob
 import os
 import signal
 import socket
@@ -125,7 +127,7 @@ def flip(b, i):
     return b[:i] + bytes([b[i] ^ 0x08]) + b[i + 1:]
 
 
-def corpus(obj_id):
+def corpus(obj_id, part_id):
     unknown = os.urandom(32)
     uni = signed(obj_id)
     c = [
@@ -135,6 +137,7 @@ def corpus(obj_id):
                                                              dmac=BCAST_MAC), "offer"),
         ("query unicast, complete object", udp_frame(uni, sport=40001), "offer"),
         ("query pieces 1..2", udp_frame(signed(obj_id, 1, 2)), "offer"),
+        ("query partial object", udp_frame(signed(part_id)), "offer"),
         ("query unknown object", udp_frame(signed(unknown)), "offer"),
         ("query beyond the last piece", udp_frame(signed(obj_id, 1 << 20)), "offer"),
         ("query without UDP checksum", udp_frame(signed(obj_id), udp_sum="none"), "offer"),
@@ -330,6 +333,28 @@ def start_errors(app, base_conf, pcap_in):
               (what, text, ours))
 
 
+def make_partial(app):
+    """An object missing one piece: imported, a bit flipped on disk in piece 2,
+    and `cacheboxctl verify` drops that piece (the origin is never asked)."""
+    path = os.path.join(app.dir, "part.bin")
+    cbtest.make_file(path, 300 * 1024 + 123, cbtest.seed_of("dpdk_pcap_partial"))
+    app.import_file(path, "http://dl.example.com/part.bin")
+    cid = cbtest.content_id("dl.example.com/part.bin")
+    files = glob.glob(os.path.join(app.shard, "**", cid + ".*.data"), recursive=True)
+    check(len(files) == 1, "found part.bin's data file")
+    with open(files[0], "r+b") as f:
+        f.seek(2 * 65536 + 99)
+        b = f.read(1)
+        f.seek(2 * 65536 + 99)
+        f.write(bytes([b[0] ^ 0x20]))
+    r = app.ctl_json("verify", "http://dl.example.com/part.bin")
+    check(r["corrupt"] == 1, "verify drops the flipped piece: %s" % r)
+    objs = app.listing()
+    check(not objs["dl.example.com/part.bin"]["complete"] and
+          objs["dl.example.com/obj.bin"]["complete"], "part.bin is partial, obj.bin complete")
+    return bytes.fromhex(cid)
+
+
 def main():
     if not os.path.exists(os.path.join(cbtest.BUILD, "dataplane", "libdp_dpdk.a")):
         print("skip: this build has no DPDK (meson -Ddpdk=disabled, or libdpdk-dev missing)")
@@ -341,9 +366,7 @@ def main():
         cbtest.make_file(obj, 300 * 1024 + 123, cbtest.seed_of("dpdk_pcap"))
         app.import_file(obj, "http://dl.example.com/obj.bin")
         obj_id = bytes.fromhex(cbtest.content_id("dl.example.com/obj.bin"))
-        listed = [o for o in app.ctl_json("list") if o.get("key") == "dl.example.com/obj.bin"]
-        check(listed and listed[0].get("content_id", obj_id.hex()) == obj_id.hex(),
-              "the imported object is listed under its content ID")
+        part_id = make_partial(app)
 
         keyfile = os.path.join(app.dir, "group.keys")
         fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -356,7 +379,7 @@ def main():
                 "group_id = %s\ngroup_key_file = %s\n" % (app.port, GROUP, keyfile)
         addr = "address = %s/24\n" % OURS
 
-        cases = corpus(obj_id)
+        cases = corpus(obj_id, part_id)
         frames = [fr for _, fr, _ in cases]
         pin, pout = os.path.join(app.dir, "in.pcap"), os.path.join(app.dir, "out.pcap")
         write_pcap(pin, frames)
@@ -399,6 +422,10 @@ def main():
                     check(o["have"] == 2 and o["object_size"] == 300 * 1024 + 123 and
                           o["pieces_present"] == 5 and o["piece_size"] == 65536,
                           "complete object: have 2, size, 5 of 5 pieces: %s" % o)
+                if o and "partial" in name:
+                    check(o["have"] == 1 and o["pieces_present"] == 4 and
+                          o["object_size"] == 300 * 1024 + 123, "partial object: have 1, 4 of "
+                          "5 pieces: %s" % o)
                 if o and "pieces 1..2" in name:
                     check(o["have"] == 2 and o["pieces_present"] == 2, "pieces 1..2: have 2, "
                           "2 pieces: %s" % o)
