@@ -5,7 +5,7 @@
 # (utime+stime of its process, all threads, from /proc/<pid>/stat) measured around each run, and
 # the figure is replies per server core-second. Cases:
 #   socket-lo    socket backend on loopback, QUERYs from bench/dp_load (kernel sendmmsg/recvmmsg)
-#                from 64 sockets on 64 source addresses, so the per-source rate limit is moot;
+#                from 16 sockets, each its own source address and port (the rate limits set high);
 #   socket-veth  the same across a veth pair between two network namespaces (root);
 #   memif        DPDK backend on net_memif, QUERYs from bench/dp_memif_gen (a DPDK generator on
 #                the other end of the memif) (DPDK build);
