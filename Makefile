@@ -51,10 +51,11 @@ test: build
 test-asan:
 	$(MAKE) test BUILD=build-asan FUZZ=0 MESON_OPTS="-Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false"
 
-# Everything but DPDK still builds and answers discovery over the socket backend.
+# Everything but DPDK still builds and answers discovery over the socket backend
+# (test_discovery*.py); test_dpdk_pcap.py checks that backend = dpdk is refused.
 test-nodpdk:
 	$(MAKE) build BUILD=build-nodpdk MESON_OPTS="-Ddpdk=disabled -Dwerror=true"
-	BUILD=build-nodpdk FUZZ=0 ONLY=dataplane_socket tests/run.sh
+	BUILD=build-nodpdk FUZZ=0 ONLY="discovery dpdk_pcap" tests/run.sh
 
 bench: build
 	bench/compare.sh

@@ -6,7 +6,7 @@
 # Ends with one line "N passed, N failed[, N skipped]".
 #   BUILD=dir     build directory (default build)
 #   FUZZ=0        skip the fuzz smoke   FUZZ_SECS=n  seconds per target (default 20)
-#   ONLY=pattern  run only integration scenarios matching pattern
+#   ONLY=pattern  run only integration scenarios matching pattern (several: blank-separated)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -61,7 +61,11 @@ fi
 note "integration scenarios"
 export BUILD
 for t in tests/integration/test_*.py; do
-	[ -n "${ONLY:-}" ] && [[ "$t" != *${ONLY}* ]] && continue
+	if [ -n "${ONLY:-}" ]; then
+		hit=0
+		for p in $ONLY; do [[ "$t" == *${p}* ]] && hit=1; done
+		[ "$hit" = 1 ] || continue
+	fi
 	echo "-- $t"
 	timeout 600 python3 "$t"
 	rc=$?

@@ -13,7 +13,6 @@ import random
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,9 @@ BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
 CONTROL = os.path.join(BUILD, "control", "cachebox-control")
 CTL = os.path.join(BUILD, "control", "cacheboxctl")
 STORAGE = os.path.join(BUILD, "storage", "cachebox-storage")
+DATAPLANE = os.path.join(BUILD, "dataplane", "cachebox-dataplane")
+sys.path.insert(0, os.path.join(ROOT, "dataplane"))
+import cachebox_ask  # noqa: E402  (the discovery client, a second codec for the tests)
 
 BAD_LOG_MARKERS = ("AddressSanitizer", "UndefinedBehaviorSanitizer", "runtime error:",
                    "LeakSanitizer", "internal error")
@@ -84,6 +86,15 @@ def free_port():
     return port
 
 
+def free_udp_port():
+    """A UDP port free on the IPv4 wildcard (where cachebox-dataplane binds)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -103,6 +114,42 @@ def make_file(path, size, seed):
     return path
 
 
+# discovery.shm (common/cb_shm.h struct cb_disc_file): header, then CB_DISC_LANES lanes.
+DISC_LANES, DISC_LANE_SIZE, DISC_LANES_AT = 16, 256, 256
+DISC_FIELDS = ("rx", "queries", "offers", "ignored", "announces", "byes", "tx_failed",
+               "arp_replies", "not_ours")
+DISC_DROPS = ("none", "invalid", "wrong_group", "unauthenticated", "bad_mac", "stale", "replay",
+              "rate_limited", "bad_source")  # enum dp_drop order (dataplane/dp_codec.h)
+DISC_STATES = ("stopped", "starting", "running")
+
+
+def read_discovery(state_dir):
+    """The dataplane's state and its counters summed over lanes, or None before it ran."""
+    import struct
+    try:
+        with open(os.path.join(state_dir, "discovery.shm"), "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return None
+    magic, layout, size, state, pid = struct.unpack_from("<QIIII", raw, 0)
+    if magic != 0x3143534458584243 or layout != 1 or len(raw) != size:
+        return None
+    out = {"state": DISC_STATES[state] if state < 3 else state, "pid": pid,
+           "backend": raw[48:64].split(b"\0")[0].decode(),
+           "listen": raw[64:160].split(b"\0")[0].decode(),
+           "advertise": raw[160:256].split(b"\0")[0].decode(),
+           "drops": dict.fromkeys(DISC_DROPS[1:], 0)}
+    out.update(dict.fromkeys(DISC_FIELDS, 0))
+    for i in range(DISC_LANES):
+        vals = struct.unpack_from("<%dQ" % (len(DISC_FIELDS) + 16), raw,
+                                  DISC_LANES_AT + i * DISC_LANE_SIZE)
+        for k, v in zip(DISC_FIELDS, vals):
+            out[k] += v
+        for k, v in zip(DISC_DROPS[1:], vals[len(DISC_FIELDS) + 1:]):
+            out["drops"][k] += v
+    return out
+
+
 def content_id(key):
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -113,8 +160,12 @@ def read_file(path):
 
 
 class Appliance:
+    """discovery: the [discovery] lines. Off by default, so that scenarios
+    about the file server start no dataplane and need no UDP port; a
+    discovery scenario passes e.g. ("enabled = true", "port = %d" % free_udp_port())."""
+
     def __init__(self, extra="", piece_size="64K", origins=("dl.example.com",), workers=2,
-                 server_extra=(), storage_extra=()):
+                 server_extra=(), storage_extra=(), discovery=("enabled = false",)):
         self.dir = tempfile.mkdtemp(prefix="cbx-it-")
         self.port = free_port()
         self.state = os.path.join(self.dir, "var")
@@ -130,8 +181,7 @@ class Appliance:
                 storage_extra) + [
             "[control]", "socket = %s/control.sock" % self.state,
             "metrics_listen = 127.0.0.1:%d" % free_port(),
-            "[discovery]", "enabled = false",
-        ]
+            "[discovery]"] + list(discovery)
         for o in origins:
             lines += ["[origin %s]" % o, "upstream = http://127.0.0.1:9"]
         with open(self.conf, "w") as f:
@@ -388,41 +438,6 @@ def parse_prometheus(text):
         else:
             name = name_labels
         out[(name, labels)] = float(value)
-    return out
-
-
-# discovery.shm (common/cb_shm.h struct cb_disc_file): header fields, then
-# CB_DISC_LANES lanes of 256 bytes from offset 256, each 9 counters and the
-# drops[] of dp_codec.h's DP_DROP_TABLE (slot 0 "none" stays 0).
-DISC_LANE_FIELDS = ["rx", "queries", "offers", "ignored", "announces", "byes", "tx_failed",
-                    "arp_replies", "not_ours"]
-DISC_DROPS = ["none", "invalid", "wrong_group", "unauthenticated", "bad_mac", "stale", "replay",
-              "rate_limited", "bad_source"]
-DISC_STATES = {0: "stopped", 1: "starting", 2: "running"}
-
-
-def discovery_shm(state_dir):
-    """The dataplane's shared file read directly: {"state", "pid", "reloads",
-    "backend", "listen", "advertise", and every counter summed over the
-    lanes}, or None while it does not exist or holds another layout."""
-    try:
-        with open(os.path.join(state_dir, "discovery.shm"), "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return None
-    if len(data) < 256 + 16 * 256 or struct.unpack_from("<QI", data) != (0x3143534458584243, 1):
-        return None
-    state, pid, _, _, reloads = struct.unpack_from("<IIqQQ", data, 16)
-    text = [data[a:b].split(b"\0")[0].decode(errors="replace")
-            for a, b in ((48, 64), (64, 160), (160, 256))]
-    out = {"state": DISC_STATES.get(state, state), "pid": pid, "reloads": reloads,
-           "backend": text[0], "listen": text[1], "advertise": text[2]}
-    for k in DISC_LANE_FIELDS + DISC_DROPS:
-        out[k] = 0
-    for lane in range(16):
-        vals = struct.unpack_from("<25Q", data, 256 + lane * 256)
-        for k, v in zip(DISC_LANE_FIELDS + DISC_DROPS, vals):
-            out[k] += v
     return out
 
 

@@ -44,8 +44,8 @@ class Box:
                           d["pid"] == self.proc.pid, 15, "%s is running" % self.dir)
 
     def shm(self):
-        none = dict({k: 0 for k in cbtest.DISC_LANE_FIELDS}, state="none", pid=0)
-        return cbtest.discovery_shm(self.state) or none
+        none = dict({k: 0 for k in cbtest.DISC_FIELDS}, state="none", pid=0)
+        return cbtest.read_discovery(self.state) or none
 
     def stop(self, sig=signal.SIGTERM):
         self.proc.send_signal(sig)

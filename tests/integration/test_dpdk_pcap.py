@@ -9,18 +9,21 @@ their requests, the ARP reply, ANNOUNCE and BYE, per-reason counters that
 match the corpus, and the same OFFER bytes from the socket backend for the
 same QUERYs over loopback (bytes 0..115 of an AUTH reply, its MAC verified:
 timestamp and nonce are fresh by protocol). Then the start errors, one log
-line each. Skips (77) only when this build has no DPDK.
+line each. Skips (77) only when this build has no DPDK, after checking
+that such a build refuses backend = dpdk in one line.
 
 The pcap format is written and read here by hand (no scapy), frames with
 their IPv4 and UDP checksums computed here too.
 """
 import glob
 import os
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
@@ -38,8 +41,8 @@ BCAST_MAC = b"\xff" * 6
 OURS, NET_BCAST, PEER, PEER2 = "192.0.2.10", "192.0.2.255", "192.0.2.77", "192.0.2.78"
 KEY_ID, KEY = 7, bytes(range(32))
 GROUP = "3f1a6c2e-8b4d-4e5f-9a0b-1c2d3e4f5a6b"
-DROPS = cbtest.DISC_DROPS
-LANE_FIELDS = cbtest.DISC_LANE_FIELDS
+DROPS = list(cbtest.DISC_DROPS)  # "none" first: enum dp_drop's order
+LANE_FIELDS = list(cbtest.DISC_FIELDS)
 
 
 # ---- frames ----
@@ -182,7 +185,12 @@ def corpus(obj_id, part_id):
 
 
 def disc_counters(state):
-    return cbtest.discovery_shm(state)
+    """cbtest.read_discovery with the drop reasons beside the other counters."""
+    d = cbtest.read_discovery(state)
+    if d:
+        d.update(d.pop("drops"))
+        d["none"] = 0
+    return d
 
 
 def diff(after, before):
@@ -276,10 +284,10 @@ def check_counters(name, got, cases, n_frames):
 
 
 def socket_compare(app, base_conf, log_path, cases, pcap_replies):
-    port = cbtest.free_port()
+    port = cbtest.free_udp_port()
     conf = os.path.join(app.dir, "dp_socket.conf")
-    with open(conf, "w") as f:
-        f.write(base_conf + "address = %s/24\n" % OURS + "backend = socket\nport = %d\n" % port)
+    with open(conf, "w") as f:  # no address: the socket backend answers on loopback too
+        f.write(base_conf + "backend = socket\nport = %d\n" % port)
     proc = run_dataplane(conf, log_path)
     try:
         wait_until(lambda: (c := disc_counters(app.state)) and c["state"] == "running" and
@@ -333,6 +341,26 @@ def start_errors(app, base_conf, pcap_in):
               (what, text, ours))
 
 
+def no_dpdk_says_so():
+    """A build without DPDK refuses backend = dpdk in one line (exit 1 if not)."""
+    work = tempfile.mkdtemp(prefix="cbx-nodpdk-")
+    try:
+        conf = os.path.join(work, "dp.conf")
+        with open(conf, "w") as f:
+            f.write("[appliance]\nstate_dir = %s\n[storage]\nshard = %s/shard0\n"
+                    "[discovery]\nbackend = dpdk\naddress = %s/24\n" % (work, work, OURS))
+        r = subprocess.run([DATAPLANE, "--config", conf], capture_output=True, text=True,
+                           timeout=30)
+        lines = [ln for ln in r.stderr.splitlines() if " error: " in ln]
+        if not check(r.returncode == 1 and len(lines) == 1 and
+                     "this build has no DPDK" in lines[0],
+                     "backend = dpdk without DPDK: exit 1 and one line (%d, %r)" %
+                     (r.returncode, lines)):
+            cbtest.finish()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def make_partial(app):
     """An object missing one piece: imported, a bit flipped on disk in piece 2,
     and `cacheboxctl verify` drops that piece (the origin is never asked)."""
@@ -357,6 +385,7 @@ def make_partial(app):
 
 def main():
     if not os.path.exists(os.path.join(cbtest.BUILD, "dataplane", "libdp_dpdk.a")):
+        no_dpdk_says_so()
         print("skip: this build has no DPDK (meson -Ddpdk=disabled, or libdpdk-dev missing)")
         sys.exit(77)
     app = cbtest.Appliance()

@@ -118,7 +118,7 @@ def main():
         proc = subprocess.Popen(["ip", "netns", "exec", NS_DP, DATAPLANE, "--config", conf],
                                 stdout=log, stderr=subprocess.STDOUT)
         state = os.path.join(work, "var")
-        wait_until(lambda: (d := cbtest.discovery_shm(state)) and d["state"] == "running", 15,
+        wait_until(lambda: (d := cbtest.read_discovery(state)) and d["state"] == "running", 15,
                    "the af_packet dataplane is running")
         offers = wait_until(lambda: ask_peer("192.0.2.10"), 5, "a unicast QUERY is answered")
         check(offers and '"from": "192.0.2.10"' in offers[0] and
@@ -126,7 +126,7 @@ def main():
         offers = ask_peer("--broadcast", "192.0.2.255")
         check(len(offers) == 1 and '"from": "192.0.2.10"' in offers[0],
               "a subnet-broadcast QUERY is answered from our address: %s" % offers)
-        d = cbtest.discovery_shm(state)
+        d = cbtest.read_discovery(state)
         check(d["arp_replies"] >= 1 and d["offers"] == 2 and d["tx_failed"] == 0,
               "counted: %d ARP replies, %d offers, %d tx failures" % (
                   d["arp_replies"], d["offers"], d["tx_failed"]))
@@ -145,9 +145,9 @@ def main():
         time.sleep(2.5)
         check(proc.poll() is None, "alive after its interface was deleted")
         out = load.communicate(timeout=30)[0]
-        d = cbtest.discovery_shm(state)
+        d = cbtest.read_discovery(state)
         print("flood: %s QUERYs sent; dataplane: %d frames, %d offers, %d rate limited, "
-              "%d tx failed" % (out.strip()[-40:], d["rx"], d["offers"], d["rate_limited"],
+              "%d tx failed" % (out.strip()[-40:], d["rx"], d["offers"], d["drops"]["rate_limited"],
                                 d["tx_failed"]))
         check(d["rx"] > 1000, "the flood reached the dataplane (%d frames)" % d["rx"])
         proc.send_signal(signal.SIGTERM)
