@@ -42,7 +42,6 @@ DPORT = 8004
 RATE = 100  # rate_per_source in the dataplane's config; burst is twice that
 FLOOD_RATE, FLOOD_SECS = 10000, 5
 EAL = "--no-huge -m 128 --no-shconf --no-telemetry --no-pci --log-level=*:error"
-DROP_BAD_SOURCE, DROP_RATE_LIMITED = 8, 7  # dp_codec.h DP_DROP_TABLE order, 1-based
 
 
 # ---- the client half, run inside namespace B -----------------------------------------------
@@ -201,23 +200,6 @@ def kernel_ok():
     return None
 
 
-def disc_counters(state):
-    """Sums of discovery.shm's lanes (common/cb_shm.h): rx, offers, and drops by index."""
-    with open(os.path.join(state, "discovery.shm"), "rb") as f:
-        data = f.read()
-    names = ("rx", "queries", "offers", "ignored", "announces", "byes", "tx_failed",
-             "arp_replies", "not_ours")
-    out = {n: 0 for n in names}
-    out["drops"] = [0] * 16
-    for lane in range(16):
-        v = struct.unpack_from("<9Q16Q", data, 256 + lane * 256)
-        for i, n in enumerate(names):
-            out[n] += v[i]
-        for i in range(16):
-            out["drops"][i] += v[9 + i]
-    return out
-
-
 class Dataplane:
     """cachebox-dataplane started by hand in namespace A on a config derived from the
     appliance's (same state_dir, so the same index), [discovery] replaced."""
@@ -289,7 +271,6 @@ def main():
         sys.exit(77)
     import cbtest as cb
     from origins import nginx_origin
-    cb.DATAPLANE = os.path.join(cb.BUILD, "dataplane", "cachebox-dataplane")
 
     app = cb.Appliance(origins=())
     nginx, www = nginx_origin(app, names=("origin.test", "dl.example.com"), limit_rate="128k")
@@ -395,15 +376,15 @@ def check_offers(cb, app, net, objs, name):
 
 def check_rate(cb, app, net, name):
     """One source, 10k QUERYs/s for 5 s: at most RATE per second plus the 2*RATE burst."""
-    before = disc_counters(app.state)
+    before = cb.read_discovery(app.state)
     a = {"op": "flood", "msg": ask.query().hex(), "host": NET_A, "rate": FLOOD_RATE,
          "secs": FLOOD_SECS}
     r = sh(*net.in_b(sys.executable, os.path.abspath(__file__), "--client", json.dumps(a)),
            timeout=FLOOD_SECS + 30)
     res = json.loads(r.stdout)
     got = sum(res["per_sec"])
-    after = disc_counters(app.state)
-    limited = after["drops"][DROP_RATE_LIMITED] - before["drops"][DROP_RATE_LIMITED]
+    after = cb.read_discovery(app.state)
+    limited = after["drops"]["rate_limited"] - before["drops"]["rate_limited"]
     top = RATE * FLOOD_SECS + 2 * RATE + RATE // 2  # + half a second of tokens for timing
     cb.check(res["sent"] == FLOOD_RATE * FLOOD_SECS, "%s: flood sent %d" % (name, res["sent"]))
     cb.check(RATE * (FLOOD_SECS - 1) <= got <= top,
@@ -443,16 +424,16 @@ def run_backend(cb, app, net, objs, name, lines, kernel_ip):
         cb.check(len(got) == 1, "%s: 255.255.255.255 QUERY answered: %s" % (name, got))
         check_offers(cb, app, net, objs, name)
         # Off-link: a source outside A's subnet, though routable, gets silence.
-        before = disc_counters(app.state)["drops"][DROP_BAD_SOURCE]
+        before = cb.read_discovery(app.state)["drops"]["bad_source"]
         msg = ask.query()
         got = b_ask(net, msg, src=OFF_B)
-        after = disc_counters(app.state)["drops"][DROP_BAD_SOURCE]
+        after = cb.read_discovery(app.state)["drops"]["bad_source"]
         cb.check(not got and after == before + 1,
                  "%s: off-link source %s: silence (%d replies), bad_source +%d" % (
                      name, OFF_B, len(got), after - before))
         check_rate(cb, app, net, name)
         if not kernel_ip:
-            c = disc_counters(app.state)
+            c = cb.read_discovery(app.state)
             cb.check(c["arp_replies"] >= 1, "%s: %d ARP replies counted" % (name,
                                                                             c["arp_replies"]))
     finally:
