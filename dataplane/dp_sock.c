@@ -76,6 +76,27 @@ static unsigned prefix_len(const uint8_t *mask, size_t n)
 	return bits;
 }
 
+/*
+ * The interface's broadcast address, else its subnet's: `ip addr add
+ * A/24` sets none (and glibc's getifaddrs then reports the interface's own
+ * address as ifa_broadaddr), yet the kernel accepts the subnet broadcast all
+ * the same (it routes prefix | ~mask as broadcast). /31 and /32 have none.
+ */
+static void bcast_of(struct sock_iface *f, const struct ifaddrs *it, const struct sockaddr_in *a,
+		     const struct sockaddr_in *m)
+{
+	const struct sockaddr_in *b = (const void *)it->ifa_broadaddr;
+
+	if (b && b->sin_family == AF_INET && b->sin_addr.s_addr != 0 &&
+	    b->sin_addr.s_addr != a->sin_addr.s_addr) {
+		f->bcast = true;
+		f->bcast_addr = b->sin_addr;
+	} else if (f->cidr.prefix <= 96 + 30) {
+		f->bcast = true;
+		f->bcast_addr.s_addr = a->sin_addr.s_addr | ~m->sin_addr.s_addr;
+	}
+}
+
 static void ifaces_refresh(struct sock_be *be)
 {
 	struct ifaddrs *all, *it;
@@ -99,12 +120,8 @@ static void ifaces_refresh(struct sock_be *be)
 			v4_to16(a->sin_addr, f->cidr.addr);
 			f->cidr.prefix = (uint8_t)(96 + prefix_len((const void *)&m->sin_addr, 4));
 			f->cidr.v4 = true;
-			if ((it->ifa_flags & IFF_BROADCAST) && it->ifa_broadaddr) {
-				f->bcast = true;
-				f->bcast_addr = ((const struct sockaddr_in *)(const void *)
-							 it->ifa_broadaddr)
-							->sin_addr;
-			}
+			if (it->ifa_flags & IFF_BROADCAST)
+				bcast_of(f, it, a, m);
 		} else if (it->ifa_addr->sa_family == AF_INET6) {
 			const struct sockaddr_in6 *a = (const void *)it->ifa_addr;
 			const struct sockaddr_in6 *m = (const void *)it->ifa_netmask;
