@@ -123,6 +123,13 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # core_ticks CPU: busy ticks of that core (user, nice, system, irq, softirq, steal) from /proc/stat.
 core_ticks() { awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 HZ=$(getconf CLK_TCK)
+# busy_ns: the responder's time on bursts that held frames (dpdk; lane field busy_ns of
+# discovery.shm, common/cb_shm.h: lanes from byte 256, 256 bytes each, busy_ns at 200).
+busy_ns() {
+	python3 -c 'import struct, sys
+raw = open(sys.argv[1], "rb").read()
+print(sum(struct.unpack_from("<Q", raw, 256 + 256 * i + 200)[0] for i in range(16)))' "$TMP/var/discovery.shm"
+}
 
 # ---- the index: one imported object, asked for by every QUERY --------------------------------
 start_index() {
@@ -238,13 +245,15 @@ field() { sed -n "s/.* \?$2=\([^ ]*\).*/\1/p" <<<"$1"; }
 
 # measure CASE RUN MODE GENERATOR-COMMAND...: one run, one CSV row.
 measure() {
-	local c=$1 run=$2 mode=$3 t0 t1 k0 k1 out cpu other rps rpc flag=""
+	local c=$1 run=$2 mode=$3 t0 t1 k0 k1 b0 b1 out cpu busy rpb other rps rpc flag=""
 	shift 3
 	t0=$(ticks "$DP_PID")
 	k0=$(core_ticks "$SERVER_CPU")
+	b0=$(busy_ns)
 	out=$("$@" 2>>"$TMP/gen.err") || { log "$c run $run: generator failed: $(tail -2 "$TMP/gen.err")"; return 1; }
 	t1=$(ticks "$DP_PID")
 	k1=$(core_ticks "$SERVER_CPU")
+	b1=$(busy_ns)
 	cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$HZ" 'BEGIN { printf "%.3f", (b - a) / hz }')
 	# the core's busy time beyond the responder's: other processes (the VM is shared) or
 	# softirqs run there; more than 5 % of the run and the row is flagged
@@ -252,9 +261,12 @@ measure() {
 	awk -v o="$other" -v s="$(field "$out" secs)" 'BEGIN { exit !(o > 0.05 * s) }' && flag="  CONTENDED: ${other}s of others on CPU $SERVER_CPU"
 	rps=$(field "$out" rate)
 	rpc=$(awk -v r="$(field "$out" replies)" -v c="$cpu" 'BEGIN { printf "%.0f", (c > 0) ? r / c : 0 }')
-	echo "$c,$run,$mode,$(field "$out" secs),$(field "$out" sent),$(field "$out" replies),$(field "$out" lost),$cpu,$(field "$out" cpu),$rps,$rpc,$(field "$out" p50_us),$(field "$out" p99_us),$other" >>"$CSV"
-	log "$(printf '%-11s %-4s %-5s replies/s %9s  server CPU %6ss  replies/core-s %9s  gen CPU %6ss  p50 %8sus p99 %8sus lost %s%s' \
-		"$c" "$run" "$mode" "$rps" "$cpu" "$rpc" "$(field "$out" cpu)" "$(field "$out" p50_us)" "$(field "$out" p99_us)" "$(field "$out" lost)" "$flag")"
+	# the responder's own cost: a polling backend's busy time, else its CPU time
+	busy=$(awk -v a="$b0" -v b="$b1" -v c="$cpu" 'BEGIN { printf "%.3f", (b > a) ? (b - a) / 1e9 : c }')
+	rpb=$(awk -v r="$(field "$out" replies)" -v c="$busy" 'BEGIN { printf "%.0f", (c > 0) ? r / c : 0 }')
+	echo "$c,$run,$mode,$(field "$out" secs),$(field "$out" sent),$(field "$out" replies),$(field "$out" lost),$cpu,$(field "$out" cpu),$rps,$rpc,$(field "$out" p50_us),$(field "$out" p99_us),$other,$busy,$rpb" >>"$CSV"
+	log "$(printf '%-11s %-4s %-5s replies/s %9s  server CPU %6ss  replies/core-s %9s  busy %6ss  replies/busy-s %9s  gen CPU %6ss  p50 %8sus p99 %8sus lost %s%s' \
+		"$c" "$run" "$mode" "$rps" "$cpu" "$rpc" "$busy" "$rpb" "$(field "$out" cpu)" "$(field "$out" p50_us)" "$(field "$out" p99_us)" "$(field "$out" lost)" "$flag")"
 }
 
 # run_case CASE: the responder up, RUNS loaded runs and one idle run, the responder down.
@@ -315,7 +327,7 @@ median() { # median CASE MODE COLUMN: over the CSV's rows
 }
 
 # ---- main ----------------------------------------------------------------------------------
-echo "case,run,mode,secs,sent,replies,lost,server_cpu_s,gen_cpu_s,replies_per_s,replies_per_core_s,p50_us,p99_us,other_on_core_s" >"$CSV"
+echo "case,run,mode,secs,sent,replies,lost,server_cpu_s,gen_cpu_s,replies_per_s,replies_per_core_s,p50_us,p99_us,other_on_core_s,server_busy_s,replies_per_busy_core_s" >"$CSV"
 log "discovery.sh $STAMP: cases '$CASES', $RUNS x $SECS s, responder on CPU $SERVER_CPU, generator on CPU $CLIENT_CPU ($(nproc) CPUs, $(uname -r))"
 start_index
 if [ "$(id -u)" = 0 ] && grep -qE 'veth|af_' <<<"$CASES"; then
@@ -333,23 +345,25 @@ done
 
 log ""
 log "medians (loaded runs; latency also idle, one QUERY at a time):"
-declare -A RPC=()
-echo "case,replies_per_core_s,replies_per_s,load_p50_us,load_p99_us,idle_p50_us,idle_p99_us" >"$PLOT"
+declare -A RPC=() RPB=()
+echo "case,replies_per_core_s,replies_per_s,load_p50_us,load_p99_us,idle_p50_us,idle_p99_us,replies_per_busy_core_s" >"$PLOT"
 for c in $CASES; do
 	if [ -n "${SKIP[$c]:-}" ]; then log "$(printf '  %-11s skipped: %s' "$c" "${SKIP[$c]}")"; continue; fi
 	RPC[$c]=$(median "$c" load 11)
-	log "$(printf '  %-11s replies/core-s %9s  replies/s %9s  server CPU %5ss/run  load p50/p99 %s/%s us  idle p50/p99 %s/%s us' \
-		"$c" "${RPC[$c]}" "$(median "$c" load 10)" "$(median "$c" load 8)" "$(median "$c" load 12)" \
+	RPB[$c]=$(median "$c" load 16)
+	log "$(printf '  %-11s replies/core-s %9s  replies/busy-core-s %9s  replies/s %9s  server CPU %5ss/run  load p50/p99 %s/%s us  idle p50/p99 %s/%s us' \
+		"$c" "${RPC[$c]}" "${RPB[$c]}" "$(median "$c" load 10)" "$(median "$c" load 8)" "$(median "$c" load 12)" \
 		"$(median "$c" load 13)" "$(median "$c" idle 12)" "$(median "$c" idle 13)")"
-	echo "$c,${RPC[$c]},$(median "$c" load 10),$(median "$c" load 12),$(median "$c" load 13),$(median "$c" idle 12),$(median "$c" idle 13)" >>"$PLOT"
+	echo "$c,${RPC[$c]},$(median "$c" load 10),$(median "$c" load 12),$(median "$c" load 13),$(median "$c" idle 12),$(median "$c" idle 13),${RPB[$c]}" >>"$PLOT"
 done
-ratio() { # ratio CASE BASE TARGET
-	local c=$1 base=$2 target=$3
-	if [ -z "${RPC[$c]:-}" ] || [ -z "${RPC[$base]:-}" ]; then
+ratio() { # ratio CASE BASE TARGET [busy]: of replies per core-second, or per busy core-second
+	local c=$1 base=$2 target=$3 a b
+	if [ "${4:-}" = busy ]; then a=${RPB[$c]:-} b=${RPB[$base]:-}; else a=${RPC[$c]:-} b=${RPC[$base]:-}; fi
+	if [ -z "$a" ] || [ -z "$b" ]; then
 		log "  $c vs $base: not measured (${SKIP[$c]:-${SKIP[$base]:-not run}})"
 		return
 	fi
-	log "$(awk -v a="${RPC[$c]}" -v b="${RPC[$base]}" -v t="$target" -v c="$c" -v s="$base" 'BEGIN {
+	log "$(awk -v a="$a" -v b="$b" -v t="$target" -v c="$c" -v s="$base" 'BEGIN {
 		r = a / b; printf "  %-11s / %-11s = %5.2fx  (target %sx: %s)", c, s, r, t ? t : "-", t ? (r >= t ? "met" : "NOT met") : "no target" }')"
 }
 log ""
@@ -358,6 +372,12 @@ ratio memif socket-lo 10
 ratio af_xdp socket-veth 2
 ratio af_packet socket-veth 0
 ratio socket-veth socket-lo 0
+log ""
+log "ratios of the responder's own cost, replies per busy core-second (dpdk: time on bursts"
+log "that held frames, empty polls excluded; socket: its CPU time, as above):"
+ratio memif socket-lo 10 busy
+ratio af_xdp socket-veth 2 busy
+ratio af_packet socket-veth 0 busy
 log ""
 log "results: $CSV"
 if command -v gnuplot >/dev/null && [ "$(wc -l <"$PLOT")" -gt 1 ]; then

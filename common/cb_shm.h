@@ -210,8 +210,9 @@ _Static_assert(CB_POLICY_FILE_SIZE <= CB_SHM_PAGE, "policy.shm is one page");
 
 /* ---- discovery.shm: the dataplane's state and per-lane counters ---- */
 
-#define CB_DISC_MAGIC	  0x3143534458584243ull /* "CBXXDSC1" */
-#define CB_DISC_LAYOUT	  1
+#define CB_DISC_MAGIC 0x3143534458584243ull /* "CBXXDSC1" */
+/* 2: busy_ns, the time a polling loop spent on bursts that held frames */
+#define CB_DISC_LAYOUT	  2
 #define CB_DISC_LANES	  16 /* packet loops (DPDK lcores, socket threads) with counters */
 #define CB_DISC_DROPS	  16 /* room for the drop reasons of dp_codec.h's DP_DROP_TABLE */
 #define CB_DISC_LANE_SIZE (4 * CB_SHM_LINE)
@@ -241,6 +242,14 @@ struct cb_disc_lane {
 	uint64_t arp_replies;
 	uint64_t not_ours; /* dpdk: frames that are not for the discovery port, dropped */
 	uint64_t drops[CB_DISC_DROPS];
+	/*
+	 * dpdk: nanoseconds spent receiving, answering and sending bursts that
+	 * held at least one frame (empty polls excluded), so that replies /
+	 * busy_ns is the responder's own cost per core even while it polls
+	 * a core at 100 %. 0 for the socket backend, whose process CPU time
+	 * says the same.
+	 */
+	uint64_t busy_ns;
 } __attribute__((aligned(CB_SHM_LINE)));
 
 struct cb_disc_file {

@@ -68,6 +68,7 @@ struct dpdk_be {
 	bool port_started, link_up, announce_pending;
 	char name[RTE_ETH_NAME_MAX_LEN];
 	uint64_t service_tsc; /* TSC ticks between two slow-path runs */
+	uint64_t ns_mult;     /* ns = (ticks * ns_mult) >> 32 for spans under 2^32 ticks */
 	struct rte_mbuf *tx[DP_BURST];
 	struct rte_mbuf *drop[DP_BURST];
 };
@@ -393,12 +394,14 @@ static void loop(struct dpdk_be *be)
 	struct dp_now now;
 
 	while (!*be->run->stop) {
+		uint64_t t0 = rte_rdtsc();
 		uint16_t n = rte_eth_rx_burst(be->port, 0, pkts, DP_BURST);
 
 		if (n) {
 			idle = 0;
 			dp_now_read(&now); /* the vDSO: no system call */
 			burst(be, pkts, n, &now);
+			cb_disc_add(&be->lane->busy_ns, ((rte_rdtsc() - t0) * be->ns_mult) >> 32);
 		} else if (++idle >= DPDK_IDLE_POLLS) {
 			idle = 0; /* nothing for a while: nap rather than spin a core */
 			rte_delay_us_sleep(DPDK_IDLE_NAP_US);
@@ -462,6 +465,7 @@ int dp_dpdk_run(struct dp_run *run)
 	lane = rte_lcore_index((int)rte_lcore_id());
 	be.lane = cb_disc_lane(run->disc, lane >= 0 && lane < CB_DISC_LANES ? (unsigned)lane : 0);
 	be.service_tsc = rte_get_tsc_hz() * (DP_SERVICE_NS / 1000000) / 1000;
+	be.ns_mult = (1000000000ull << 32) / rte_get_tsc_hz();
 	ret = port_pick(&be);
 	if (ret < 0)
 		goto out;

@@ -132,14 +132,14 @@ def read_discovery(state_dir):
     except FileNotFoundError:
         return None
     magic, layout, size, state, pid = struct.unpack_from("<QIIII", raw, 0)
-    if magic != 0x3143534458584243 or layout != 1 or len(raw) != size:
+    if magic != 0x3143534458584243 or layout != 2 or len(raw) != size:
         return None
     out = {"state": DISC_STATES[state] if state < 3 else state, "pid": pid,
            "backend": raw[48:64].split(b"\0")[0].decode(),
            "listen": raw[64:160].split(b"\0")[0].decode(),
            "advertise": raw[160:256].split(b"\0")[0].decode(),
            "drops": dict.fromkeys(DISC_DROPS[1:], 0)}
-    out.update(dict.fromkeys(DISC_FIELDS, 0))
+    out.update(dict.fromkeys(DISC_FIELDS + ("busy_ns",), 0))
     for i in range(DISC_LANES):
         vals = struct.unpack_from("<%dQ" % (len(DISC_FIELDS) + 16), raw,
                                   DISC_LANES_AT + i * DISC_LANE_SIZE)
@@ -147,6 +147,8 @@ def read_discovery(state_dir):
             out[k] += v
         for k, v in zip(DISC_DROPS[1:], vals[len(DISC_FIELDS) + 1:]):
             out["drops"][k] += v
+        out["busy_ns"] += struct.unpack_from("<Q", raw, DISC_LANES_AT + i * DISC_LANE_SIZE
+                                             + 8 * (len(DISC_FIELDS) + 16))[0]
     return out
 
 

@@ -194,7 +194,7 @@ def disc_counters(state):
 
 
 def diff(after, before):
-    return {k: after[k] - before.get(k, 0) for k in LANE_FIELDS + DROPS}
+    return {k: after[k] - before.get(k, 0) for k in LANE_FIELDS + DROPS + ["busy_ns"]}
 
 
 def run_dataplane(conf, log_path):
@@ -281,13 +281,15 @@ def check_counters(name, got, cases, n_frames):
     want["announces"] = want["byes"] = 1
     for k in LANE_FIELDS + DROPS:
         check(got[k] == want[k], "%s: counter %s = %d (want %d)" % (name, k, got[k], want[k]))
+    check(0 < got["busy_ns"] < 10 ** 9, "%s: busy time on bursts counted (%d ns)" % (
+        name, got["busy_ns"]))
 
 
 def socket_compare(app, base_conf, log_path, cases, pcap_replies):
     port = cbtest.free_udp_port()
     conf = os.path.join(app.dir, "dp_socket.conf")
-    with open(conf, "w") as f:  # no address: the socket backend answers on loopback too
-        f.write(base_conf + "backend = socket\nport = %d\n" % port)
+    with open(conf, "w") as f:  # on loopback alone: no ANNOUNCE on the machine's network
+        f.write(base_conf + "backend = socket\nport = %d\naddress = 127.0.0.1/8\n" % port)
     proc = run_dataplane(conf, log_path)
     try:
         wait_until(lambda: (c := disc_counters(app.state)) and c["state"] == "running" and
