@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 FUZZ=${FUZZ:-1}
 FUZZ_SECS=${FUZZ_SECS:-20}
+# leaks in libraries we do not own (tests/lsan.supp says which and why)
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 passed=0 failed=0 skipped=0
 failures=()
 
