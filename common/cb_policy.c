@@ -10,6 +10,7 @@
 #include "cb_log.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -27,11 +28,16 @@ struct cb_policy {
 	struct cb_policy_file *f;
 };
 
+static bool policy_valid(const struct cb_policy_file *f)
+{
+	return f->magic == CB_POLICY_MAGIC && f->layout == CB_POLICY_LAYOUT &&
+	       f->size == sizeof(struct cb_policy_file);
+}
+
 /* A mapped file of another layout, or not yet made, is started afresh. */
 static void policy_repair(struct cb_policy_file *f, const char *path)
 {
-	if (f->magic != CB_POLICY_MAGIC || f->layout != CB_POLICY_LAYOUT ||
-	    f->size != sizeof(struct cb_policy_file)) {
+	if (!policy_valid(f)) {
 		if (f->magic)
 			cb_warn("%s: another layout: starting its counters afresh", path);
 		memset(f, 0, sizeof(*f));
@@ -45,14 +51,20 @@ static void policy_repair(struct cb_policy_file *f, const char *path)
 		atomic_fetch_add(&f->seq, 1);
 }
 
-struct cb_policy *cb_policy_open(const char *path, const struct cb_policy_vals *publish)
+/*
+ * Maps the policy file: the writer's way (ro false: created if need be,
+ * resized and repaired when it holds another layout) or a reader's
+ * (read-only, -EPROTO unless it is exactly this layout).
+ */
+static struct cb_policy *policy_map(const char *path, bool ro)
 {
+	const size_t size = sizeof(struct cb_policy_file);
 	struct cb_policy *p = NULL;
 	struct stat st;
 	void *base;
 	int fd, ret;
 
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	fd = ro ? open(path, O_RDONLY | O_CLOEXEC) : open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return NULL;
 	ret = -ENOMEM;
@@ -63,62 +75,29 @@ struct cb_policy *cb_policy_open(const char *path, const struct cb_policy_vals *
 		ret = -errno;
 		goto out;
 	}
-	if (st.st_size != (off_t)sizeof(struct cb_policy_file)) {
+	ret = -EPROTO;
+	if (ro && st.st_size != (off_t)size)
+		goto out;
+	if (!ro && st.st_size != (off_t)size) {
 		if (st.st_size)
 			cb_warn("%s: size %lld, not %zu: starting its counters afresh", path,
-				(long long)st.st_size, sizeof(struct cb_policy_file));
-		if (ftruncate(fd, 0) < 0 || ftruncate(fd, sizeof(struct cb_policy_file)) < 0) {
+				(long long)st.st_size, size);
+		if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)size) < 0) {
 			ret = -errno;
 			goto out;
 		}
 	}
-	base = mmap(NULL, sizeof(struct cb_policy_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (base == MAP_FAILED) {
-		ret = -errno;
-		goto out;
-	}
-	p->f = base;
-	policy_repair(p->f, path);
-	if (publish)
-		cb_policy_publish(p, publish);
-	ret = 0;
-out:
-	close(fd);
-	if (ret) {
-		free(p);
-		errno = -ret;
-		return NULL;
-	}
-	return p;
-}
-
-struct cb_policy *cb_policy_attach_ro(const char *path)
-{
-	struct cb_policy *p = NULL;
-	struct stat st;
-	void *base;
-	int fd, ret;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	ret = -ENOMEM;
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		goto out;
-	ret = -EPROTO;
-	if (fstat(fd, &st) < 0 || st.st_size != (off_t)sizeof(struct cb_policy_file))
-		goto out;
-	base = mmap(NULL, sizeof(struct cb_policy_file), PROT_READ, MAP_SHARED, fd, 0);
+	base = mmap(NULL, size, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {
 		ret = -errno;
 		goto out;
 	}
 	p->f = base;
 	ret = 0;
-	if (p->f->magic != CB_POLICY_MAGIC || p->f->layout != CB_POLICY_LAYOUT ||
-	    p->f->size != sizeof(struct cb_policy_file)) {
-		munmap(base, sizeof(struct cb_policy_file));
+	if (!ro) {
+		policy_repair(p->f, path);
+	} else if (!policy_valid(p->f)) {
+		munmap(base, size);
 		ret = -EPROTO;
 	}
 out:
@@ -129,6 +108,20 @@ out:
 		return NULL;
 	}
 	return p;
+}
+
+struct cb_policy *cb_policy_open(const char *path, const struct cb_policy_vals *publish)
+{
+	struct cb_policy *p = policy_map(path, false);
+
+	if (p && publish)
+		cb_policy_publish(p, publish);
+	return p;
+}
+
+struct cb_policy *cb_policy_attach_ro(const char *path)
+{
+	return policy_map(path, true);
 }
 
 unsigned cb_policy_free_slots(const struct cb_policy *p)
