@@ -1,0 +1,24 @@
+/*
+ * Gathering the cache hosts. The listed ones come first, as DO tries its
+ * DOCacheHost list; discovered boxes follow, ranked as PROTOCOL.md says. HRW
+ * orders the listed hosts only: discovery's rank already says which box
+ * holds the object.
+ */
+#include "cf_sources.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cb_common.h"
+
+int cf_sources_gather(const struct cf_opts *o, const uint8_t id[32], struct cf_host *v, size_t cap,
+		      size_t *n, char *err, size_t errlen)
+{
+	*n = 0;
+	if (o->cache_host && cf_hosts_parse(o->cache_host, "listed", v, cap, n, err, errlen) < 0)
+		return CF_EXIT_USAGE;
+	if (o->order == CF_ORDER_HRW)
+		cf_hosts_order_hrw(v, *n, id);
+	return 0;
+}
