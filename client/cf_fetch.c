@@ -494,10 +494,27 @@ static int verify_written(struct fetch *f, bool *again)
 		if (hash_ok(f, i, buf, len)) {
 			f->sum->verified++;
 			mark_good(f, i, f->psrc[i], len);
-		} else {
+		} else { /* as if it had failed on arrival: its source is set aside */
+			size_t src = f->psrc[i];
+
 			f->pst[i] = P_TODO;
 			f->sum->failed++;
 			*again = true;
+			if (src == f->nhosts) {
+				snprintf(f->err, f->errlen,
+					 "piece %u from the origin does not match the cache's "
+					 "SHA-256",
+					 i);
+				ret = CF_EXIT_INTEGRITY;
+				break;
+			}
+			f->hosts[src].pieces_failed++;
+			if (src == f->src) {
+				char why[64];
+
+				snprintf(why, sizeof(why), "piece %u failed its SHA-256", i);
+				set_aside(f, why);
+			}
 		}
 	}
 	free(buf);

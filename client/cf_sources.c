@@ -16,6 +16,19 @@ int cf_sources_gather(const struct cf_opts *o, const uint8_t id[32], struct cf_h
 		      size_t *n, char *err, size_t errlen)
 {
 	*n = 0;
+	/* Said plainly rather than ignored: these sources are not built yet. */
+	if (o->discover || o->group_id || o->group_key_file) {
+		snprintf(err, errlen,
+			 "--discover, --group-id and --group-key-file: discovery from "
+			 "the client is not built yet; use --cache-host");
+		return CF_EXIT_USAGE;
+	}
+	if (o->host_source != CF_SRC_NONE) {
+		snprintf(err, errlen,
+			 "--cache-host-source dhcp: reading DHCP option 235 is not "
+			 "built yet; use --cache-host");
+		return CF_EXIT_USAGE;
+	}
 	if (o->cache_host && cf_hosts_parse(o->cache_host, "listed", v, cap, n, err, errlen) < 0)
 		return CF_EXIT_USAGE;
 	if (o->order == CF_ORDER_HRW)
