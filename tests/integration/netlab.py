@@ -79,8 +79,10 @@ def ns_pids(ns):
 
 
 def kill_ns(ns, grace=5.0):
-    """SIGTERM to every process in ns, SIGKILL to what is left after grace seconds."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
+    """SIGTERM to every process in ns, SIGKILL to what is left after grace seconds (at once
+    when grace is 0: a power cut)."""
+    steps = ((signal.SIGTERM, grace),) if grace > 0 else ()
+    for sig, wait in steps + ((signal.SIGKILL, 2.0),):
         pids = ns_pids(ns)
         for p in pids:
             try:
