@@ -149,7 +149,6 @@ int cf_xfer_prepare(struct cf_xfer *x, const struct cf_opts *o, enum cf_xfer_kin
 	/* A stall: below the lowest speed (1 byte/s when none is set) for --timeout. */
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, o->lowest_speed ? o->lowest_speed : 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)o->timeout_s);
-	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, NULL);
 	if (to_origin) {
 		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
 		curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);

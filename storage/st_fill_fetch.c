@@ -195,7 +195,8 @@ static void piece_landed(struct st_fill_mgr *fm, struct st_fill *f, uint32_t p, 
 	if (f->obj) {
 		/* The hash before the bits: the pieces list reads it once it sees the bit. */
 		if (f->obj->meta.hashes != f->m.hashes)
-			memcpy(f->obj->meta.hashes + (size_t)p * 32, f->m.hashes + (size_t)p * 32, 32);
+			memcpy(f->obj->meta.hashes + (size_t)p * 32, f->m.hashes + (size_t)p * 32,
+			       32);
 		__atomic_fetch_or(&f->obj->verified[p >> 3], (uint8_t)(1u << (p & 7)),
 				  __ATOMIC_RELEASE);
 		__atomic_fetch_or(&f->obj->meta.present[p >> 3], (uint8_t)(1u << (p & 7)),
