@@ -19,7 +19,6 @@ direct cold-miss comparisons are always curl and aria2c.
 """
 import argparse
 import csv
-import hashlib
 import os
 import shlex
 import statistics
@@ -31,6 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration"))
 import netlab  # noqa: E402
+from cbtest import sha256_file as sha256  # noqa: E402
 
 CURL = "curl -sS -f -o {out} {url}"
 ARIA = ("aria2c -q -x8 -s8 -k1M --file-allocation=none --allow-overwrite=true "
@@ -38,14 +38,6 @@ ARIA = ("aria2c -q -x8 -s8 -k1M --file-allocation=none --allow-overwrite=true "
 FIELDS = ("phase", "run", "client", "clients", "size", "wan_rate_bps", "stream_limit_bps",
           "wan_bytes", "wan_ratio", "last_s", "median_s", "min_s", "max_s", "agg_Mbps",
           "client_median_Mbps", "box_cpu_s", "verified")
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def box_cpu(lab, box):

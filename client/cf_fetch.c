@@ -61,7 +61,6 @@ struct fetch {
 	char part[CB_PATH_TMP], state_path[CB_PATH_TMP];
 	uint64_t t0, last_save, done;
 	int origin_fails, restarts;
-	enum cf_outcome last_origin;
 	struct cf_progress prog;
 	struct cf_summary *sum;
 	char *err;
@@ -136,6 +135,22 @@ static void set_aside(struct fetch *f, const char *why)
 	if (f->src < f->nhosts)
 		say(f, "going on with %s", f->hosts[f->src].base);
 	f->next = 0;
+}
+
+/* The download ends on the origin's failure r: the reason, and the exit code it maps to. */
+static int origin_failed(struct fetch *f, enum cf_outcome r, const char *why)
+{
+	snprintf(f->err, f->errlen, "the origin: %s", why);
+	switch (r) {
+	case CF_TLS:
+		return CF_EXIT_TLS;
+	case CF_HTTP:
+		return CF_EXIT_SERVER;
+	case CF_NET:
+		return CF_EXIT_NETWORK;
+	default:
+		return CF_EXIT_PROTOCOL;
+	}
 }
 
 /* Blocks until the fallback delay has passed: the origin is not asked before. */
@@ -221,11 +236,7 @@ static int learn(struct fetch *f)
 			set_aside(f, why);
 			continue;
 		}
-		snprintf(f->err, f->errlen, "the origin: %s", why);
-		return r == CF_TLS    ? CF_EXIT_TLS
-		       : r == CF_HTTP ? CF_EXIT_SERVER
-		       : r == CF_NET  ? CF_EXIT_NETWORK
-				      : CF_EXIT_PROTOCOL;
+		return origin_failed(f, r, why);
 	}
 	f->st.size = f->probe.content_length;
 	snprintf(f->st.etag, sizeof(f->st.etag), "%s", f->probe.etag);
@@ -394,13 +405,8 @@ static int on_finished(struct fetch *f, struct cf_xfer *x, CURLcode code)
 		return CF_EXIT_OK;
 	}
 	f->sum->retries++;
-	f->last_origin = r;
 	if (++f->origin_fails >= ORIGIN_TRIES) {
-		snprintf(f->err, f->errlen, "the origin: %s", why);
-		return r == CF_TLS    ? CF_EXIT_TLS
-		       : r == CF_HTTP ? CF_EXIT_SERVER
-		       : r == CF_NET  ? CF_EXIT_NETWORK
-				      : CF_EXIT_PROTOCOL;
+		return origin_failed(f, r, why);
 	}
 	return CF_EXIT_OK;
 }

@@ -161,6 +161,26 @@ def read_file(path):
         return f.read()
 
 
+def daemon_logs(log_path, state_dir):
+    """The text of a box's control log and access log (whichever exist), for
+    scanning with BAD_LOG_MARKERS."""
+    text = ""
+    for p in (log_path, os.path.join(state_dir, "access.log")):
+        if os.path.exists(p):
+            with open(p, "rb") as f:
+                text += f.read().decode(errors="replace")
+    return text
+
+
+def access_log_lines(state_dir):
+    """The lines of a box's access log; [] before the first response."""
+    p = os.path.join(state_dir, "access.log")
+    if not os.path.exists(p):
+        return []
+    with open(p) as f:
+        return f.read().splitlines()
+
+
 class Appliance:
     """discovery: the [discovery] lines. Off by default, so that scenarios
     about the file server start no dataplane and need no UDP port; a
@@ -227,19 +247,10 @@ class Appliance:
             self.log = None
 
     def logs(self):
-        text = ""
-        for p in (self.log_path, os.path.join(self.state, "access.log")):
-            if os.path.exists(p):
-                with open(p, "rb") as f:
-                    text += f.read().decode(errors="replace")
-        return text
+        return daemon_logs(self.log_path, self.state)
 
     def access_log(self):
-        p = os.path.join(self.state, "access.log")
-        if not os.path.exists(p):
-            return []
-        with open(p) as f:
-            return f.read().splitlines()
+        return access_log_lines(self.state)
 
     def check_logs_clean(self):
         text = self.logs()

@@ -28,11 +28,8 @@ import subprocess
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
-CONTROL = os.path.join(BUILD, "control", "cachebox-control")
-CTL = os.path.join(BUILD, "control", "cacheboxctl")
+from cbtest import (BAD_LOG_MARKERS, CONTROL, CTL, access_log_lines,  # noqa: E402
+                    daemon_logs)
 
 WAN_NET, LAN_NET = "10.231.0", "10.231.1"
 ORIGIN_IP, ROUTER_WAN_IP, ROUTER_LAN_IP = WAN_NET + ".1", WAN_NET + ".2", LAN_NET + ".1"
@@ -40,8 +37,6 @@ BOX_PORT = 8003
 ORIGIN_NAME = "origin.branch.test"
 GROUP_ID = "3f1a6c2e-8b4d-4e7a-9c1d-5b2f0a9e8d71"
 DHCP_POOL = (LAN_NET + ".150", LAN_NET + ".199")
-BAD_LOG_MARKERS = ("AddressSanitizer", "UndefinedBehaviorSanitizer", "runtime error:",
-                   "LeakSanitizer", "internal error")
 
 
 def sh(*args, check=True, timeout=30, **kw):
@@ -272,19 +267,10 @@ class Box:
         return sh(CTL, "--config", self.conf, *args, check=check, timeout=120)
 
     def access_log(self):
-        p = os.path.join(self.state, "access.log")
-        if not os.path.exists(p):
-            return []
-        with open(p) as f:
-            return f.read().splitlines()
+        return access_log_lines(self.state)
 
     def logs(self):
-        text = ""
-        for p in (self.log_path, os.path.join(self.state, "access.log")):
-            if os.path.exists(p):
-                with open(p, "rb") as f:
-                    text += f.read().decode(errors="replace")
-        return text
+        return daemon_logs(self.log_path, self.state)
 
     def bad_log_lines(self):
         """The sanitizer or internal-error markers found in this box's logs."""
