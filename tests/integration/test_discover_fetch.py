@@ -35,8 +35,8 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbtest import (BUILD, Appliance, check, finish, free_port, free_udp_port,  # noqa: E402
-                    make_file, read_discovery, sha256_file, wait_until)
+from cbtest import (BAD_LOG_MARKERS, BUILD, Appliance, check, finish, free_port,  # noqa: E402
+                    free_udp_port, make_file, read_discovery, sha256_file, wait_until)
 from origins import Nginx, read_head, serve_threaded  # noqa: E402
 
 FETCH = os.path.join(BUILD, "client", "cachebox-fetch")
@@ -48,6 +48,9 @@ NO_OFFERS = re.compile(rb"discovery: no offers in (\d+) ms")
 
 def fetch(*args, timeout=60):
     r = subprocess.run([FETCH, *args], capture_output=True, timeout=timeout)
+    bad = [m for m in BAD_LOG_MARKERS if m.encode() in r.stderr]
+    if bad:
+        check(False, "cachebox-fetch %s: %s in its stderr:\n%s" % (args, bad, r.stderr[-3000:]))
     summary = None
     if "--json" in args and r.stdout:
         try:

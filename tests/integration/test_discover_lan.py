@@ -53,7 +53,11 @@ def url_of(name):
 
 
 def fetch(client, *args):
-    return client.run(FETCH, *args, check=False, timeout=120)
+    r = client.run(FETCH, *args, check=False, timeout=120)
+    bad = [m for m in cb.BAD_LOG_MARKERS if m in r.stderr]
+    if bad:
+        cb.check(False, "cachebox-fetch %s: %s in its stderr:\n%s" % (args, bad, r.stderr[-3000:]))
+    return r
 
 
 def hosts(client, name, *args):
