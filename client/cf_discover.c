@@ -205,10 +205,14 @@ static void disc_collect(struct disc *d)
 			break;
 		if (poll(&p, 1, (int)((end - now + 999999) / 1000000)) <= 0)
 			continue; /* the wait is over, or a signal: the loop head decides */
-		len = recv(d->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+		len = recv(d->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC); /* its real length */
 		if (len < 0)
 			continue;
-		v = cf_disc_judge(&d->q, buf, (size_t)len, cb_wall_ns() / 1000000000ull, &f);
+		if ((size_t)len > sizeof(buf))
+			v = CF_DISC_INVALID; /* longer than any datagram of PROTOCOL.md */
+		else
+			v = cf_disc_judge(&d->q, buf, (size_t)len, cb_wall_ns() / 1000000000ull,
+					  &f);
 		if (v == CF_DISC_OK)
 			cf_disc_add(d->offers, &d->noffers, CB_ARRAY_SIZE(d->offers), &f);
 		else

@@ -18,7 +18,8 @@ loopback, unprivileged:
   same key file, not one without it nor one with another key (the box counts
   unauthenticated and bad_mac);
 - a scripted UDP box answering with a wrong txid, a wrong content ID, a
-  truncated datagram and an unusable address gets all four refused, by name;
+  truncated and an overlong datagram and an unusable address gets all five
+  refused, by name;
 - bad input is exit 2 naming what is wrong: --group-id, --group-key-file
   (missing, readable by others, malformed), --discover-target, --interface.
 The broadcast to 255.255.255.255 between namespaces is test_discover_lan.py.
@@ -124,7 +125,8 @@ def offer_bytes(q, txid=None, cid=None, have=2, addr=b"\x7f\0\0\1", port=8003, s
 class FakeBox:
     """A scripted discovery responder on a UDP port: to each QUERY it answers
     with an OFFER of another txid, one about another object, a truncated
-    one and one whose address is 0.0.0.0 — all of which a client must refuse."""
+    one, one with 1000 bytes too many and one whose address is 0.0.0.0 —
+    all of which a client must refuse."""
 
     def __init__(self):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -149,6 +151,7 @@ class FakeBox:
             for d in (offer_bytes(q, txid=bad_txid, size=100),
                       offer_bytes(q, cid=hashlib.sha256(b"other").digest(), size=100),
                       offer_bytes(q, size=100)[:100],
+                      offer_bytes(q, size=100) + bytes(1000),
                       offer_bytes(q, addr=bytes(4), size=100)):
                 self.sock.sendto(d, peer)
 
@@ -319,7 +322,7 @@ def refusals(work, url):
         m = re.search(rb"no offers in 300 ms from 127\.0\.0\.1:%d \(refused: (.*)\)" %
                       fake.port, r.stderr)
         check(m and sorted(m.group(1).split(b", ")) == sorted([
-            b"1 invalid", b"1 wrong_txid", b"1 wrong_content", b"1 no_address"]),
+            b"2 invalid", b"1 wrong_txid", b"1 wrong_content", b"1 no_address"]),
             "each refusal named: %r" % r.stderr)
     finally:
         fake.stop()
