@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,8 +177,9 @@ static uint16_t port_of(const char *s, size_t len)
 
 int cf_disc_target_parse(const char *s, struct sockaddr_storage *ss, socklen_t *sl)
 {
-	char host[INET6_ADDRSTRLEN + 1];
+	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 1], *scope;
 	const char *end = s + strlen(s), *colon = NULL;
+	unsigned scope_id = 0;
 	size_t hl;
 	uint16_t port = CF_DISC_PORT;
 
@@ -208,9 +210,17 @@ int cf_disc_target_parse(const char *s, struct sockaddr_storage *ss, socklen_t *
 		*sl = sizeof(struct sockaddr_in);
 		return 0;
 	}
+	scope = strchr(host, '%'); /* fe80::1%eth0: a link-local address and its interface */
+	if (scope) {
+		*scope++ = 0;
+		scope_id = if_nametoindex(scope);
+		if (!scope_id)
+			return -EINVAL;
+	}
 	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
 		((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
 		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+		((struct sockaddr_in6 *)ss)->sin6_scope_id = scope_id;
 		*sl = sizeof(struct sockaddr_in6);
 		return 0;
 	}

@@ -104,8 +104,8 @@ size_t cf_disc_hosts(const struct dp_offer_fields *v, size_t nv, struct cf_host 
 
 /*
  * --discover-target: an IPv4 or IPv6 address, with an optional port
- * ("ADDR", "ADDR:PORT", "[V6]", "[V6]:PORT"; default CF_DISC_PORT) into ss.
- * 0 or -EINVAL.
+ * ("ADDR", "ADDR:PORT", "[V6]", "[V6]:PORT"; default CF_DISC_PORT; an IPv6
+ * address may carry its interface, "fe80::1%eth0") into ss. 0 or -EINVAL.
  */
 int cf_disc_target_parse(const char *s, struct sockaddr_storage *ss, socklen_t *sl);
 

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -357,12 +358,15 @@ Test(discover, hosts_from_offers)
 
 Test(discover, target_parse)
 {
-	static const char *const good[] = {"127.0.0.1", "10.1.2.255:9004", "::1", "[::1]",
-					   "[fd00::1]:8004"};
-	static const unsigned ports[] = {8004, 9004, 8004, 8004, 8004};
-	static const char *const bad[] = {
-		"",	"1.2.3",  "box.example", "1.2.3.4:",   "1.2.3.4:0",    "1.2.3.4:65536",
-		"[::1", "[::1]x", "[::1]:",	 "1.2.3.4:8x", "[1.2.3.4]:80x"};
+	static const char *const good[] = {"127.0.0.1",	    "10.1.2.255:9004", "::1",
+					   "[::1]",	    "[fd00::1]:8004",  "fe80::1%lo",
+					   "[fe80::1%lo]:9"};
+	static const unsigned ports[] = {8004, 9004, 8004, 8004, 8004, 8004, 9};
+	static const char *const bad[] = {"",		"1.2.3",	 "box.example",
+					  "1.2.3.4:",	"1.2.3.4:0",	 "1.2.3.4:65536",
+					  "[::1",	"[::1]x",	 "[::1]:",
+					  "1.2.3.4:8x", "[1.2.3.4]:80x", "fe80::1%cbnone0",
+					  "1.2.3.4%lo"};
 	struct sockaddr_storage ss;
 	socklen_t sl;
 
@@ -371,6 +375,9 @@ Test(discover, target_parse)
 		cr_assert_eq(ntohs(((struct sockaddr_in *)&ss)->sin_port), ports[i], "%s", good[i]);
 		cr_assert_eq(sl, ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
 							 : sizeof(struct sockaddr_in6));
+		if (strchr(good[i], '%'))
+			cr_assert_eq(((struct sockaddr_in6 *)&ss)->sin6_scope_id,
+				     if_nametoindex("lo"), "%s: the interface's index", good[i]);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_assert_eq(cf_disc_target_parse(bad[i], &ss, &sl), -EINVAL, "%s", bad[i]);
