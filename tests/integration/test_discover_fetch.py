@@ -3,7 +3,7 @@
 socket backend, started by cachebox-control) and a real nginx origin, on
 loopback, unprivileged:
 - a box holding the object (prestaged) is found with a QUERY to
-  --discover-target and serves it in the content-ID form (a recording relay
+  --discover-target (IPv4, and IPv6 to ::1) and serves it in the content-ID form (a recording relay
   in front of the box sees /_cachebox/content/<id> and no cacheHostOrigin),
   every byte from the cache (BytesFromCacheServer = size, BytesFromHttp = 0),
   no origin request; --print-hosts lists it after the listed hosts, as
@@ -201,6 +201,11 @@ def plain_box(work, nginx, sizes, url, out, exact):
         check(r.returncode == 0 and lines == ["1 http://%s listed" % dead,
                                               "2 %s discovery" % relay_host],
               "--print-hosts: the listed host, then the discovered box: %r" % lines)
+
+        r, _ = fetch("--print-hosts", "--discover-target", "[::1]:%d" % app.udp,
+                     url("whole.bin"))
+        check(r.returncode == 0 and r.stdout.decode().splitlines() == [
+            "1 %s discovery" % relay_host], "an IPv6 QUERY to ::1 finds the box: %r" % r.stdout)
 
         # The warm object: all from the box, in the content-ID form.
         origin_before = nginx.count("whole.bin")
