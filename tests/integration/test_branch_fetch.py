@@ -31,8 +31,6 @@ import netlab  # noqa: E402
 
 FETCH = os.path.join(cb.BUILD, "client", "cachebox-fetch")
 MIB = 1 << 20
-# The client asks for the origin by address; the boxes know it by that name too.
-BOX_EXTRA = ("[origin %s]" % netlab.ORIGIN_IP, "upstream = http://%s:80" % netlab.ORIGIN_IP)
 
 
 def skip_reason():
@@ -255,8 +253,7 @@ def main():
     if why:
         print("test_branch_fetch.py: skipped: " + why)
         sys.exit(77)
-    lab = netlab.Lab(boxes=3, clients=1, wan_rate="200mbit", box_extra=BOX_EXTRA,
-                     prefix="cbf")
+    lab = netlab.Lab(boxes=3, clients=1, wan_rate="200mbit", prefix="cbf")
     t0 = time.monotonic()
     try:
         lab.up()
