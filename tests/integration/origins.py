@@ -1,5 +1,6 @@
-"""Origins for the fill scenarios: Debian's nginx on loopback, and a
-scripted misbehaving origin whose faults are chosen by the request path."""
+"""Origins for the fill scenarios: Debian's nginx on loopback, a scripted
+misbehaving origin whose faults are chosen by the request path, a forward
+proxy, and a scripted cache host that corrupts one piece."""
 import os
 import random
 import re
@@ -8,6 +9,7 @@ import socket
 import socketserver
 import struct
 import subprocess
+import sys
 import threading
 import time
 
@@ -136,12 +138,60 @@ class _Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
-def serve_threaded(handler):
-    """A threaded TCP server for handler on 127.0.0.1, an ephemeral port,
-    serving from a daemon thread. Returns (server, port)."""
-    server = _Server(("127.0.0.1", 0), handler)
+def serve_threaded(handler, addr=("127.0.0.1", 0)):
+    """A threaded TCP server for handler on addr (default 127.0.0.1, an
+    ephemeral port), serving from a daemon thread. Returns (server, port)."""
+    server = _Server(addr, handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, server.server_address[1]
+
+
+class CorruptingBox:
+    """A scripted cache host: forwards every request to a real box at
+    box_host:box_port and flips one byte in the body of the range that
+    starts at offset bad_at. Listens on listen (default loopback, any port).
+    Run as a script (`origins.py corrupt LISTEN_IP PORT BOX_IP BOX_PORT
+    BAD_AT`) it serves until SIGTERM, e.g. in a netlab namespace."""
+
+    def __init__(self, box_port, bad_at, box_host="127.0.0.1", listen=("127.0.0.1", 0)):
+        outer = self
+        self.corrupted = 0
+
+        class H(socketserver.BaseRequestHandler):
+            def handle(self):
+                try:
+                    self.relay()
+                except OSError:  # the client set this host aside and hung up
+                    pass
+
+            def relay(self):
+                self.sock = self.request
+                buf = b""
+                for _ in range(1000):
+                    head, buf = read_head(self.sock, buf)
+                    if head is None:
+                        return
+                    up = socket.create_connection((box_host, box_port), timeout=10)
+                    up.sendall(head + b"\r\n\r\n")
+                    rhead, rest = read_head(up, b"")
+                    m = re.search(rb"(?i)content-length: *(\d+)", rhead)
+                    n = int(m.group(1)) if m and not head.startswith(b"HEAD") else 0
+                    while len(rest) < n:
+                        chunk = up.recv(65536)
+                        if not chunk:
+                            break
+                        rest += chunk
+                    up.close()
+                    if re.search(rb"(?i)range: *bytes=%d-" % bad_at, head) and rest:
+                        rest = bytes([rest[0] ^ 0xFF]) + rest[1:]
+                        outer.corrupted += 1
+                    self.sock.sendall(rhead + b"\r\n\r\n" + rest)
+
+        self.server, self.port = serve_threaded(H, listen)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class BadOrigin:
@@ -336,3 +386,22 @@ class ForwardProxy:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def _main(argv):
+    """origins.py corrupt LISTEN_IP PORT BOX_IP BOX_PORT BAD_AT: a CorruptingBox until SIGTERM,
+    then the number of ranges it corrupted on stdout."""
+    import signal as sig
+    if len(argv) != 6 or argv[0] != "corrupt":
+        sys.exit("usage: origins.py corrupt LISTEN_IP PORT BOX_IP BOX_PORT BAD_AT")
+    box = CorruptingBox(int(argv[4]), int(argv[5]), argv[3], (argv[1], int(argv[2])))
+    done = threading.Event()
+    sig.signal(sig.SIGTERM, lambda *_: done.set())
+    print("listening", flush=True)
+    done.wait(3600)
+    box.stop()
+    print("corrupted %d" % box.corrupted, flush=True)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

@@ -14,7 +14,14 @@ the LAN. On that network it checks that:
 - with every box down the client goes to the origin after --fallback-delay
   and not before;
 - resume after SIGINT (-c) ends with an exact file and resumed bytes;
-- the progress bar on a pty (script(1)) and plain lines when piped.
+- the progress bar on a pty (script(1)) and plain lines when piped;
+- a scripted box (origins.CorruptingBox, in a box's namespace) that flips a
+  byte of one piece: the file is exact, the piece counted failed for it and
+  fetched from the next host;
+- apt (Acquire::http::Proxy) through a box against a repository made with
+  apt-ftparchive and served by the origin across the WAN;
+- a hierarchy: two branch boxes whose proxy is a third (regional) box; the
+  object crosses the WAN once, from the regional box, for both branches.
 Exit 77 when not root, or when a program the lab needs is missing."""
 import json
 import os
@@ -28,6 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import cbtest as cb  # noqa: E402
 import netlab  # noqa: E402
+from aptrepo import apt_argv, make_repo  # noqa: E402
 
 FETCH = os.path.join(cb.BUILD, "client", "cachebox-fetch")
 MIB = 1 << 20
@@ -248,6 +256,86 @@ def check_progress(lab, client):
              "progress piped: plain lines: %r" % r.stderr[-200:])
 
 
+def check_corrupt(lab, client):
+    b1, b2 = lab.boxes[0], lab.boxes[1]
+    size = 6 * MIB
+    src = lab.origin.put("corrupt.bin", size)
+    relay_port = 8080
+    relay = lab.popen(b1.role, [sys.executable, os.path.join(HERE, "origins.py"), "corrupt",
+                                b1.ip, relay_port, b1.ip, netlab.BOX_PORT, 2 * MIB],
+                      os.path.join(lab.dir, "relay.log"))
+    relay_addr = "%s:%d" % (b1.ip, relay_port)
+    lab.wait_for(lambda: client.run("curl", "-sf", "-o", "/dev/null",
+                                    "http://%s/_cachebox/health" % relay_addr,
+                                    check=False).returncode == 0, 10, "the relay up", relay)
+    out = os.path.join(client.dir, "corrupt.bin")
+    rc, s, err = fetch(client, "--cache-host", "%s,%s" % (relay_addr, b2.addr), "-o", out,
+                       lab.origin.url("corrupt.bin"))
+    lab.stop_proc(relay)
+    with open(os.path.join(lab.dir, "relay.log")) as f:
+        said = f.read()
+    relay_host = [h for h in (s or {}).get("Hosts", []) if h["CacheHost"] == "http://" + relay_addr]
+    cb.check(rc == 0 and cb.sha256_file(out) == cb.sha256_file(src),
+             "a box serving a wrong piece: the file is exact (rc %d, %s)" % (rc, err[-200:]))
+    cb.check("corrupted 1" in said or "corrupted 2" in said,
+             "the scripted box did corrupt the piece: %r" % said[-100:])
+    cb.check(relay_host and relay_host[0]["PiecesFailed"] >= 1 and s["PiecesFailed"] >= 1,
+             "the wrong piece is counted failed for that host (%s)" % relay_host)
+    cb.check(s and s["BytesFromCacheServer"] + s["BytesFromHttp"] == size,
+             "corrupt: the counters add up to the size")
+
+
+def check_apt(lab, client):
+    b1 = lab.boxes[0]
+    deb = make_repo(lab.origin.www, client.dir)
+    root = os.path.join(client.dir, "apt")
+    base = "http://%s" % netlab.ORIGIN_IP
+    mark = lab.origin.mark()
+    for args in (("update",), ("download", "cbx-hello")):
+        r = subprocess.run(["ip", "netns", "exec", lab.ns(client.role)] +
+                           apt_argv(root, "http://%s/" % b1.addr, base, *args),
+                           cwd=client.dir, capture_output=True, text=True, timeout=120)
+        cb.check(r.returncode == 0 and "Err:" not in r.stdout,
+                 "apt-get %s through box 1 across the WAN: %s %s" % (args[0], r.stdout[-200:],
+                                                                     r.stderr[-200:]))
+    got = os.path.join(client.dir, os.path.basename(deb))
+    cb.check(os.path.exists(got) and cb.sha256_file(got) == cb.sha256_file(deb),
+             "apt: the package, exact")
+    reqs = lab.origin.requests(mark)
+    cb.check(reqs and all(r["client"] == b1.ip for r in reqs),
+             "apt: the origin saw only the box, never the client: %s" % set(
+                 r["client"] for r in reqs))
+
+
+def check_hierarchy(lab, client):
+    regional, branches = lab.boxes[0], lab.boxes[1:]
+    for b in branches:
+        b.stop()
+        with open(b.conf, "a") as f:  # the last section is the origin by its address
+            f.write("proxy = %s\n" % regional.addr)
+        b.start()
+    size = 8 * MIB + 3
+    src = lab.origin.put("tier.bin", size)
+    mark = lab.origin.mark()
+    for b in branches:
+        out = os.path.join(client.dir, "tier-%s.bin" % b.role)
+        rc, s, err = fetch(client, "--cache-host", b.addr, "-o", out, lab.origin.url("tier.bin"))
+        cb.check(rc == 0 and cb.sha256_file(out) == cb.sha256_file(src) and
+                 host_bytes(s, b) == size,
+                 "hierarchy: %s (proxy = regional box) served the object exact (%s)"
+                 % (b.role, err[-200:]))
+    time.sleep(0.3)  # nginx logs a request when it ends
+    reqs = [r for r in lab.origin.requests(mark) if r["path"] == "/tier.bin"]
+    cb.check(sum(r["body_bytes"] for r in reqs) == size and
+             all(r["client"] == regional.ip for r in reqs),
+             "hierarchy: the object crossed the WAN once, from the regional box only (%d bytes "
+             "from %s)" % (sum(r["body_bytes"] for r in reqs), set(r["client"] for r in reqs)))
+    from_branches = {ln.split()[1].rsplit(":", 1)[0] for ln in regional.access_log()
+                     if len(ln.split()) > 5 and ln.split()[5] == "206"}
+    cb.check(all(b.ip in from_branches for b in branches),
+             "hierarchy: the regional box served both branches (%s)" % from_branches)
+
+
 def main():
     why = skip_reason()
     if why:
@@ -264,6 +352,9 @@ def main():
         check_all_down(lab, client)
         check_resume(lab, client)
         check_progress(lab, client)
+        check_corrupt(lab, client)
+        check_apt(lab, client)
+        check_hierarchy(lab, client)
         for b in lab.boxes:
             bad = b.bad_log_lines()
             cb.check(not bad, "%s logs clean: %s" % (b.role, bad))

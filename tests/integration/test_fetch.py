@@ -19,7 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cbtest import (BUILD, ROOT, Appliance, check, finish, free_port, make_file,  # noqa: E402
                     sha256_file, wait_until)
-from origins import Nginx, read_head, serve_threaded, www_file  # noqa: E402
+from origins import CorruptingBox, Nginx, read_head, serve_threaded, www_file  # noqa: E402
 
 FETCH = os.path.join(BUILD, "client", "cachebox-fetch")
 PIECE = 64 * 1024
@@ -34,51 +34,6 @@ def fetch(*args, timeout=60, env=None):
         except ValueError:
             pass
     return r, summary
-
-
-class CorruptingBox:
-    """A scripted cache host: forwards every request to a real box and flips
-    one byte in the body of the range that starts at offset bad_at."""
-
-    def __init__(self, box_port, bad_at):
-        outer = self
-        self.corrupted = 0
-
-        class H(socketserver.BaseRequestHandler):
-            def handle(self):
-                try:
-                    self.relay()
-                except OSError:  # the client set this host aside and hung up
-                    pass
-
-            def relay(self):
-                self.sock = self.request
-                buf = b""
-                for _ in range(1000):
-                    head, buf = read_head(self.sock, buf)
-                    if head is None:
-                        return
-                    up = socket.create_connection(("127.0.0.1", box_port), timeout=10)
-                    up.sendall(head + b"\r\n\r\n")
-                    rhead, rest = read_head(up, b"")
-                    m = re.search(rb"(?i)content-length: *(\d+)", rhead)
-                    n = int(m.group(1)) if m and not head.startswith(b"HEAD") else 0
-                    while len(rest) < n:
-                        chunk = up.recv(65536)
-                        if not chunk:
-                            break
-                        rest += chunk
-                    up.close()
-                    if re.search(rb"(?i)range: *bytes=%d-" % bad_at, head) and rest:
-                        rest = bytes([rest[0] ^ 0xFF]) + rest[1:]
-                        outer.corrupted += 1
-                    self.sock.sendall(rhead + b"\r\n\r\n" + rest)
-
-        self.server, self.port = serve_threaded(H)
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def hrw_score(cid_hex, host, port):

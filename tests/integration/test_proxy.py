@@ -18,6 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cbtest import (Appliance, access_log_lines, check, curl, finish, free_port,  # noqa: E402
                     make_file, recv_all, sha256_file, wait_until)
+from aptrepo import apt_argv, make_repo  # noqa: E402
 from origins import Nginx  # noqa: E402
 
 PIECE = 64 * 1024
@@ -82,45 +83,9 @@ def clients(app, nginx, www, base, tmp):
           "curl through a CONNECT tunnel: refused (rc %d, %s)" % (r.returncode, r.stdout))
 
 
-def make_repo(www, tmp):
-    """A flat Debian repository under www/debian with one package."""
-    pkg = os.path.join(tmp, "pkg")
-    os.makedirs(os.path.join(pkg, "DEBIAN"))
-    os.makedirs(os.path.join(pkg, "usr", "share", "cbx-hello"))
-    make_file(os.path.join(pkg, "usr", "share", "cbx-hello", "data"), 300 * 1024, seed=5)
-    with open(os.path.join(pkg, "DEBIAN", "control"), "w") as f:
-        f.write("Package: cbx-hello\nVersion: 1.0\nArchitecture: all\n"
-                "Maintainer: cachebox tests <tests@example.invalid>\n"
-                "Description: a package served through the box\n")
-    repo = os.path.join(www, "debian")
-    os.makedirs(repo)
-    deb = os.path.join(repo, "cbx-hello_1.0_all.deb")
-    subprocess.run(["dpkg-deb", "-Znone", "--build", pkg, deb], check=True,
-                   capture_output=True, timeout=60)
-    for what, name in (("packages", "Packages"), ("release", "Release")):
-        r = subprocess.run(["apt-ftparchive", what, "."], cwd=repo, check=True,
-                           capture_output=True, timeout=60)
-        with open(os.path.join(repo, name), "wb") as f:
-            f.write(r.stdout)
-    return deb
-
-
 def apt(tmp, proxy_port, base, *args):
-    """apt-get with throwaway state, cache and sources, through the box."""
-    root = os.path.join(tmp, "apt")
-    for d in ("state/lists/partial", "cache/archives/partial", "parts", "prefs", "log"):
-        os.makedirs(os.path.join(root, d), exist_ok=True)
-    with open(os.path.join(root, "sources.list"), "w") as f:
-        f.write("deb [trusted=yes] %s/debian ./\n" % base)
-    open(os.path.join(root, "status"), "a").close()
-    opts = {"Dir::State": root + "/state", "Dir::State::status": root + "/status",
-            "Dir::Cache": root + "/cache", "Dir::Etc::SourceList": root + "/sources.list",
-            "Dir::Etc::SourceParts": root + "/parts", "Dir::Etc::PreferencesParts":
-            root + "/prefs", "Dir::Log": root + "/log", "Debug::NoLocking": "1",
-            "APT::Sandbox::User": "root", "Acquire::Languages": "none",
-            "Acquire::http::Proxy": "http://127.0.0.1:%d/" % proxy_port}
-    cmd = ["apt-get", "-q"] + [x for k, v in opts.items() for x in ("-o", "%s=%s" % (k, v))]
-    return subprocess.run(cmd + list(args), cwd=tmp, capture_output=True, timeout=120)
+    return subprocess.run(apt_argv(os.path.join(tmp, "apt"), "http://127.0.0.1:%d/" % proxy_port,
+                                   base, *args), cwd=tmp, capture_output=True, timeout=120)
 
 
 def apt_through_box(app, nginx, www, base, tmp):
