@@ -66,12 +66,13 @@ int cf_dhcp_take(struct cf_dhcp *out, unsigned code, const uint8_t *v, size_t le
 
 /*
  * dhclient's lease file: the last `lease { ... }` block (of interface iface
- * when not NULL). Options are `option NAME "text";` or `option NAME
+ * when not NULL) that has not expired at now (seconds since the epoch; 0:
+ * expiry not checked). Options are `option NAME "text";` or `option NAME
  * xx:xx:...;`, NAME being names' or unknown-234 / unknown-235. 0 when that
  * block holds 234 or 235, -ENOENT when not, -EINVAL when a value is bad.
  */
 int cf_dhcp_parse_dhclient(const char *buf, size_t len, const char *iface,
-			   const struct cf_dhcp_names *names, struct cf_dhcp *out);
+			   const struct cf_dhcp_names *names, int64_t now, struct cf_dhcp *out);
 /*
  * A systemd-networkd lease file (/run/systemd/netif/leases/<ifindex>): the
  * env-style file of systemd up to 256 (`OPTION_235=<hex>`), or the JSON of

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cb_common.h"
@@ -110,7 +111,8 @@ static int from_dhclient(const char *iface, struct cf_dhcp *out)
 
 		if (!buf)
 			continue;
-		if (cf_dhcp_parse_dhclient(buf, len, iface, &names, out) == 0) {
+		if (cf_dhcp_parse_dhclient(buf, len, iface, &names, (int64_t)time(NULL), out) ==
+		    0) {
 			snprintf(out->via, sizeof(out->via), "dhclient lease %s", g.gl_pathv[i]);
 			ret = 0;
 		}

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -274,12 +275,38 @@ static int dhclient_option(const char *p, const char *le, const struct cf_dhcp_n
 	return cf_dhcp_take(blk, code, val, (size_t)n);
 }
 
+/*
+ * A lease's `expire` (after "expire "): dhclient writes "W YYYY/MM/DD
+ * HH:MM:SS;" in UTC, "epoch N; # ..." with db-time-format local, or
+ * "never;". The time in seconds since the epoch, INT64_MAX for never, or 0
+ * when it does not parse (the lease is then not judged by its expiry).
+ */
+static int64_t dhclient_expire(const char *p, const char *le)
+{
+	char t[64];
+	long long e;
+	struct tm tm = {0};
+	int w;
+
+	snprintf(t, sizeof(t), "%.*s", (int)CB_MIN((size_t)(le - p), sizeof(t) - 1), p);
+	if (!strncmp(t, "never", 5))
+		return INT64_MAX;
+	if (sscanf(t, "epoch %lld", &e) == 1)
+		return e > 0 ? (int64_t)e : 0;
+	if (sscanf(t, "%d %d/%d/%d %d:%d:%d", &w, &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+		   &tm.tm_min, &tm.tm_sec) != 7)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm);
+}
+
 int cf_dhcp_parse_dhclient(const char *buf, size_t len, const char *iface,
-			   const struct cf_dhcp_names *names, struct cf_dhcp *out)
+			   const struct cf_dhcp_names *names, int64_t now, struct cf_dhcp *out)
 {
 	const char *p = buf, *end = buf + len, *ls, *le;
 	struct cf_dhcp blk;
-	bool in = false, mine = false, found = false;
+	bool in = false, mine = false, found = false, expired = false;
 	int bad = 0, ret = -ENOENT;
 
 	while (next_line(&p, end, &ls, &le)) {
@@ -288,13 +315,13 @@ int cf_dhcp_parse_dhclient(const char *buf, size_t len, const char *iface,
 		if (!in) {
 			if (n >= 5 && !memcmp(ls, "lease", 5) && le[-1] == '{') {
 				memset(&blk, 0, sizeof(blk));
-				in = true, mine = !iface, bad = 0;
+				in = true, mine = !iface, bad = 0, expired = false;
 			}
 			continue;
 		}
 		if (n == 1 && *ls == '}') {
 			in = false;
-			if (mine) { /* the newest lease of the interface so far */
+			if (mine && !expired) { /* the newest lease of the interface so far */
 				found = true;
 				ret = blk.has_hosts || blk.has_group ? 0 : bad ? bad : -ENOENT;
 				out->has_hosts = blk.has_hosts, out->has_group = blk.has_group;
@@ -306,6 +333,10 @@ int cf_dhcp_parse_dhclient(const char *buf, size_t len, const char *iface,
 
 			if (r < 0)
 				bad = r;
+		} else if (now && n > 7 && !memcmp(ls, "expire ", 7)) {
+			int64_t e = dhclient_expire(ls + 7, le);
+
+			expired = e && e <= now;
 		} else if (iface && n > 10 && !memcmp(ls, "interface ", 10)) {
 			char want[80];
 

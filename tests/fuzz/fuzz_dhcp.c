@@ -49,7 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch (data[0] % 7) {
 	case 0:
 		(void)cf_dhcp_parse_dhclient((const char *)buf, size - 1,
-					     data[0] & 8 ? "eth0" : NULL, &names, &d);
+					     data[0] & 8 ? "eth0" : NULL, &names,
+					     data[0] & 16 ? 1796000000 : 0, &d);
 		break;
 	case 1:
 		(void)cf_dhcp_parse_networkd((const char *)buf, size - 1, &d);

@@ -104,6 +104,7 @@ static const char dhclient_leases[] =
 	"  option subnet-mask 255.255.255.0;\n"
 	"  option routers 10.231.1.1;\n"
 	"  renew 3 2026/12/02 18:07:17;\n"
+	"  expire 3 2026/12/02 18:42:30;\n"
 	"}\n"
 	"lease {\n"
 	"  interface \"eth1\";\n"
@@ -118,19 +119,44 @@ Test(dhcp, dhclient_newest_block_of_the_interface)
 
 	names(&n);
 	cr_assert_eq(
-		cf_dhcp_parse_dhclient(dhclient_leases, strlen(dhclient_leases), "eth0", &n, &d),
+		cf_dhcp_parse_dhclient(dhclient_leases, strlen(dhclient_leases), "eth0", &n, 0, &d),
 		0);
 	cr_assert(d.has_hosts && d.has_group);
 	cr_assert_str_eq(d.hosts, "10.231.1.11:8003");
 	cr_assert_arr_eq(d.group, guid, 16);
 	memset(&d, 0, sizeof(d));
-	cr_assert_eq(cf_dhcp_parse_dhclient(dhclient_leases, strlen(dhclient_leases), NULL, &n, &d),
-		     0);
+	cr_assert_eq(
+		cf_dhcp_parse_dhclient(dhclient_leases, strlen(dhclient_leases), NULL, &n, 0, &d),
+		0);
 	cr_assert_str_eq(d.hosts, "eth1-box"); /* any interface: the last lease */
 	cr_assert(!d.has_group);
 	cr_assert_eq(
-		cf_dhcp_parse_dhclient(dhclient_leases, strlen(dhclient_leases), "eth2", &n, &d),
+		cf_dhcp_parse_dhclient(dhclient_leases, strlen(dhclient_leases), "eth2", &n, 0, &d),
 		-ENOENT);
+}
+
+Test(dhcp, dhclient_expired_leases_skipped)
+{
+	static const char epoch[] = "lease {\n  option unknown-235 \"b\";\n"
+				    "  expire epoch 1796000000; # Sat Nov 30 ...\n}\n";
+	static const char never[] = "lease {\n  option unknown-235 \"b\";\n  expire never;\n}\n";
+	int64_t at_1800 = 1796234400, at_1900 = 1796238000; /* 2026-12-02 18:00 / 19:00 UTC */
+	struct cf_dhcp d = {0};
+	struct cf_dhcp_names n;
+
+	names(&n);
+	cr_assert_eq(cf_dhcp_parse_dhclient(LIT(dhclient_leases), "eth0", &n, at_1800, &d), 0);
+	cr_assert_str_eq(d.hosts, "10.231.1.11:8003");
+	memset(&d, 0, sizeof(d));
+	/* at 19:00 both leases of eth0 have expired; eth1's has no expiry */
+	cr_assert_eq(cf_dhcp_parse_dhclient(LIT(dhclient_leases), "eth0", &n, at_1900, &d),
+		     -ENOENT);
+	cr_assert(!d.has_hosts);
+	cr_assert_eq(cf_dhcp_parse_dhclient(LIT(dhclient_leases), NULL, &n, at_1900, &d), 0);
+	cr_assert_str_eq(d.hosts, "eth1-box");
+	cr_assert_eq(cf_dhcp_parse_dhclient(LIT(epoch), NULL, &n, 1795999999, &d), 0);
+	cr_assert_eq(cf_dhcp_parse_dhclient(LIT(epoch), NULL, &n, 1796000000, &d), -ENOENT);
+	cr_assert_eq(cf_dhcp_parse_dhclient(LIT(never), NULL, &n, at_1900, &d), 0);
 }
 
 Test(dhcp, dhclient_hex_unknown_escapes_and_declared_names)
@@ -151,15 +177,15 @@ Test(dhcp, dhclient_hex_unknown_escapes_and_declared_names)
 	struct cf_dhcp_names n;
 
 	names(&n);
-	cr_assert_eq(cf_dhcp_parse_dhclient(hex, strlen(hex), "eth0", &n, &d), 0);
+	cr_assert_eq(cf_dhcp_parse_dhclient(hex, strlen(hex), "eth0", &n, 0, &d), 0);
 	cr_assert_str_eq(d.hosts, "box1, box2");
 	cr_assert_arr_eq(d.group, guid, 16);
 	memset(&d, 0, sizeof(d));
-	cr_assert_eq(cf_dhcp_parse_dhclient(esc, strlen(esc), NULL, &n, &d), -ENOENT);
+	cr_assert_eq(cf_dhcp_parse_dhclient(esc, strlen(esc), NULL, &n, 0, &d), -ENOENT);
 	cf_dhcp_names_from_conf(conf, strlen(conf), false, &n);
 	cr_assert_str_eq(n.hosts, "do-hosts");
 	cr_assert_str_eq(n.group, "do-group");
-	cr_assert_eq(cf_dhcp_parse_dhclient(esc, strlen(esc), NULL, &n, &d), 0);
+	cr_assert_eq(cf_dhcp_parse_dhclient(esc, strlen(esc), NULL, &n, 0, &d), 0);
 	cr_assert_str_eq(d.hosts, "box1:8003, box2");
 	cr_assert_arr_eq(d.group, guid, 16);
 }
@@ -180,13 +206,13 @@ Test(dhcp, dhclient_malformed)
 
 	names(&n);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		cr_assert_eq(cf_dhcp_parse_dhclient(bad[i], strlen(bad[i]), NULL, &n, &d), -EINVAL,
-			     "case %zu", i);
+		cr_assert_eq(cf_dhcp_parse_dhclient(bad[i], strlen(bad[i]), NULL, &n, 0, &d),
+			     -EINVAL, "case %zu", i);
 	/* a lease block never closed, and a file with no lease, have nothing */
-	cr_assert_eq(
-		cf_dhcp_parse_dhclient(LIT("lease {\n option unknown-235 \"b\";\n"), NULL, &n, &d),
-		-ENOENT);
-	cr_assert_eq(cf_dhcp_parse_dhclient("", 0, NULL, &n, &d), -ENOENT);
+	cr_assert_eq(cf_dhcp_parse_dhclient(LIT("lease {\n option unknown-235 \"b\";\n"), NULL, &n,
+					    0, &d),
+		     -ENOENT);
+	cr_assert_eq(cf_dhcp_parse_dhclient("", 0, NULL, &n, 0, &d), -ENOENT);
 	cr_assert(!d.has_hosts && !d.has_group);
 }
 
@@ -367,7 +393,11 @@ Test(dhcp, find_from_a_lease_file_and_nothing)
 	snprintf(path, sizeof(path), "/tmp/cf-dhcp-%d.leases", getpid());
 	f = fopen(path, "w");
 	cr_assert(f);
-	fputs(dhclient_leases, f);
+	/* the newest lease has expired (real time is used here): the one before it is taken */
+	fputs("lease {\n  interface \"eth0\";\n  option cachebox-hosts \"10.231.1.11:8003\";\n"
+	      "  expire never;\n}\nlease {\n  interface \"eth0\";\n"
+	      "  option cachebox-hosts \"expired:8003\";\n  expire epoch 1000000000;\n}\n",
+	      f);
 	fclose(f);
 	setenv("CACHEBOX_FETCH_DHCLIENT_LEASES", path, 1);
 	setenv("CACHEBOX_FETCH_DHCLIENT_CONF", "/nonexistent", 1);
