@@ -2,7 +2,8 @@
  * DHCP options 235 (the cache hosts, DOCacheHost-style) and 234 (the
  * discovery group) without privileges: first from the lease state a DHCP
  * client already keeps (dhclient's lease file, systemd-networkd's lease
- * file, `dhcpcd -4 -U IF`), then from our own DHCPINFORM (RFC 2131 §3.4),
+ * file, dhcpcd's lease file or `dhcpcd -4 -U IF`), then from our own
+ * DHCPINFORM (RFC 2131 §3.4),
  * which a server answers with the options asked for in option 55. The
  * parsers do no I/O, so the unit tests drive them with real samples;
  * cf_dhcp_find() is the one function that reads files, runs dhcpcd and
@@ -107,6 +108,28 @@ int cf_dhcp_inform_build(uint8_t *buf, size_t cap, uint32_t xid, uint32_t ciaddr
 int cf_dhcp_inform_parse(const uint8_t *pkt, size_t len, uint32_t xid, struct cf_dhcp *out);
 
 /*
+ * dhcpcd's lease file (/var/lib/dhcpcd/IF.lease: the DHCPACK as received):
+ * a BOOTREPLY, the magic cookie, option 53 = 5 or none (BOOTP). Returns as
+ * cf_dhcp_parse_dhclient; *lease_s is option 51, the lease time in
+ * seconds (UINT32_MAX: infinite; 0 when absent).
+ */
+int cf_dhcp_parse_bootp(const uint8_t *pkt, size_t len, uint32_t *lease_s, struct cf_dhcp *out);
+
+/*
+ * Asks the running dhcpcd with `dhcpcd -4 -U IF` (iface, or each interface
+ * but lo), any user may, over its unprivileged socket. Not with dhcpcd 9.x
+ * before 9.5.1 and 10.0.0, which with privilege separation serve only the
+ * first control client after they start (dhcpcd issue #168): asking would
+ * leave the daemon deaf to its owner's later commands (NetworkManager's,
+ * the admin's). CACHEBOX_FETCH_DHCPCD names the program (empty: none);
+ * CACHEBOX_FETCH_DHCPCD_CONTROL=1 asks whatever the version, =0 never.
+ * leases is where the lease files were looked for. 0 with out filled, else
+ * -ENOENT with what was done in note.
+ */
+int cf_dhcp_dhcpcd_ask(const char *iface, const struct cf_dhcp_names *names, const char *leases,
+		       char *note, size_t notelen, struct cf_dhcp *out);
+
+/*
  * Sends a DHCPINFORM on iface (NULL: each interface that is up, with an
  * IPv4 address, not loopback) and waits up to wait_ms for the DHCPACK, in
  * two tries. 0 with out filled (via "DHCPINFORM on IF"), -ENOENT when no
@@ -119,8 +142,9 @@ int cf_dhcp_inform(const char *iface, int wait_ms, struct cf_dhcp *out, char *er
  * source that has either: dhclient's lease files, networkd's lease files,
  * dhcpcd, then a DHCPINFORM waiting up to wait_ms. The places read can be
  * changed for tests with CACHEBOX_FETCH_DHCLIENT_LEASES (a colon list of
- * files), CACHEBOX_FETCH_DHCLIENT_CONF, CACHEBOX_FETCH_NETWORKD_LEASES (a
- * directory) and CACHEBOX_FETCH_DHCPCD (the program; empty: not run). 0
+ * files), CACHEBOX_FETCH_DHCLIENT_CONF, CACHEBOX_FETCH_NETWORKD_LEASES and
+ * CACHEBOX_FETCH_DHCPCD_LEASES (directories), CACHEBOX_FETCH_DHCPCD (the
+ * program; empty: not run) and CACHEBOX_FETCH_DHCPCD_CONTROL. 0
  * with out filled; -ENOENT when nothing had them, with the places looked
  * at in err; another -errno with the reason in err.
  */

@@ -2,7 +2,8 @@
  * Where cachebox-fetch looks for DHCP options 234 and 235, in order, each
  * readable by any user: dhclient's lease files (newest file first), the
  * lease files systemd-networkd keeps per interface index, what the running
- * dhcpcd reports (`dhcpcd -4 -U IF`, over its unprivileged socket), and
+ * dhcpcd keeps (its lease files when readable, else `dhcpcd -4 -U IF`:
+ * cf_dhcp_dhcpcd.c), and
  * last a DHCPINFORM of our own. The first place that has either option
  * wins. Each place can be moved by an environment variable, for tests and
  * for unusual installs (cf_dhcp.h lists them; docs/client.md too).
@@ -14,14 +15,10 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <net/if.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -166,111 +163,67 @@ static int from_networkd(const char *iface, struct cf_dhcp *out)
 	return ret;
 }
 
-/* The dhcpcd program: CACHEBOX_FETCH_DHCPCD, else dhcpcd in PATH or /usr/sbin, /sbin. */
-static bool dhcpcd_path(char *out, size_t cap)
+/*
+ * dhcpcd: its lease files (the DHCPACK as received, root's only: 0640),
+ * newest first, one whose lease time has run out since it was written
+ * skipped; else what the daemon says (cf_dhcp_dhcpcd_ask). note says what
+ * was tried, for the message when nothing is found.
+ */
+static int from_dhcpcd(const char *iface, char *note, size_t notelen, struct cf_dhcp *out)
 {
-	const char *env = getenv("CACHEBOX_FETCH_DHCPCD"), *path = getenv("PATH");
-	char dirs[4096], *save = NULL;
-
-	if (env) {
-		snprintf(out, cap, "%s", env);
-		return *env && access(env, X_OK) == 0;
-	}
-	snprintf(dirs, sizeof(dirs), "%s:/usr/sbin:/sbin", path ? path : "/usr/bin:/bin");
-	for (char *p = strtok_r(dirs, ":", &save); p; p = strtok_r(NULL, ":", &save))
-		if (cb_fmt(out, cap, "%s/dhcpcd", p) == 0 && access(out, X_OK) == 0)
-			return true;
-	return false;
-}
-
-/* `prog -4 -U ifname`'s stdout (at most cap-1 bytes, DHCPCD_WAIT_MS at most): its length. */
-static size_t run_dhcpcd(char *prog, char *ifname, char *buf, size_t cap)
-{
-	char four[] = "-4", dump[] = "-U", *argv[] = {prog, four, dump, ifname, NULL};
-	posix_spawn_file_actions_t fa;
-	uint64_t end = cb_now_ns() + DHCPCD_WAIT_MS * 1000000ull;
-	int pipefd[2], status;
-	size_t n = 0;
-	pid_t pid;
-
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return 0;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	if (posix_spawn(&pid, prog, &fa, NULL, argv, environ) != 0)
-		pid = -1;
-	posix_spawn_file_actions_destroy(&fa);
-	close(pipefd[1]);
-	for (int polls = 0; pid > 0 && polls < 256 && n + 1 < cap; polls++) {
-		struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
-		uint64_t now = cb_now_ns();
-		ssize_t got;
-
-		if (now >= end || poll(&pfd, 1, (int)((end - now) / 1000000ull) + 1) <= 0)
-			break;
-		got = read(pipefd[0], buf + n, cap - 1 - n);
-		if (got <= 0)
-			break;
-		n += (size_t)got;
-	}
-	close(pipefd[0]);
-	if (pid > 0) {
-		kill(pid, SIGKILL); /* done or too slow: it has nothing more for us */
-		waitpid(pid, &status, 0);
-	}
-	buf[n] = 0;
-	return n;
-}
-
-static int from_dhcpcd(const char *iface, bool *ran, struct cf_dhcp *out)
-{
-	static char buf[65536];
-	struct if_nameindex *ifs = NULL;
+	const char *env = getenv("CACHEBOX_FETCH_DHCPCD_LEASES");
+	const char *dir = env ? env : "/var/lib/dhcpcd";
 	struct cf_dhcp_names names;
-	char prog[1024];
-	int ret = -ENOENT;
+	char pat[2][600];
+	glob_t g = {0};
+	int ret = -ENOENT, gf = 0;
 
-	*ran = dhcpcd_path(prog, sizeof(prog));
-	if (!*ran)
-		return -ENOENT; /* not installed: nothing to ask */
+	/* IF.lease, or IF-SSID.lease on a wireless interface; not IF.lease6 */
+	snprintf(pat[0], sizeof(pat[0]), "%s/%s.lease", dir, iface ? iface : "*");
+	snprintf(pat[1], sizeof(pat[1]), "%s/%s-*.lease", dir, iface ? iface : "*");
+	for (size_t i = 0; i < (iface ? 2u : 1u); i++)
+		(void)glob(pat[i], gf, NULL, &g), gf = GLOB_APPEND;
+	if (g.gl_pathc > 1)
+		qsort(g.gl_pathv, g.gl_pathc, sizeof(char *), by_mtime_desc);
+	for (size_t i = 0; i < g.gl_pathc && ret; i++) {
+		struct stat st;
+		uint32_t lease_s = 0;
+		size_t len;
+		char *buf = read_tail(g.gl_pathv[i], &len);
+
+		if (!buf)
+			continue;
+		if (cf_dhcp_parse_bootp((const uint8_t *)buf, len, &lease_s, out) == 0 &&
+		    stat(g.gl_pathv[i], &st) == 0 &&
+		    (!lease_s || lease_s == UINT32_MAX ||
+		     st.st_mtime + (time_t)lease_s > time(NULL))) {
+			snprintf(out->via, sizeof(out->via), "dhcpcd lease %s", g.gl_pathv[i]);
+			ret = 0;
+		}
+		free(buf);
+	}
+	globfree(&g);
+	if (!ret)
+		return 0;
 	cf_dhcp_names_default(&names);
 	for (char *p = names.group; *p; p++)
 		*p = *p == '-' ? '_' : *p;
 	for (char *p = names.hosts; *p; p++)
 		*p = *p == '-' ? '_' : *p;
 	names_from_file("/etc/dhcpcd.conf", true, &names);
-	if (!iface)
-		ifs = if_nameindex();
-	for (size_t i = 0; ret && i < 8 && (iface ? i == 0 : ifs && ifs[i].if_index); i++) {
-		char name[IF_NAMESIZE + 1];
-		size_t n;
-
-		snprintf(name, sizeof(name), "%s", iface ? iface : ifs[i].if_name);
-		if (!strcmp(name, "lo"))
-			continue;
-		n = run_dhcpcd(prog, name, buf, sizeof(buf));
-		if (n && cf_dhcp_parse_dhcpcd(buf, n, &names, out) == 0) {
-			snprintf(out->via, sizeof(out->via), "dhcpcd -4 -U %s", name);
-			ret = 0;
-		}
-	}
-	if (ifs)
-		if_freenameindex(ifs);
-	return ret;
+	return cf_dhcp_dhcpcd_ask(iface, &names, dir, note, notelen, out);
 }
 
 int cf_dhcp_find(const char *iface, int wait_ms, struct cf_dhcp *out, char *err, size_t errlen)
 {
 	const char *dl = getenv("CACHEBOX_FETCH_DHCLIENT_LEASES");
 	const char *nd = getenv("CACHEBOX_FETCH_NETWORKD_LEASES");
-	char why[256] = "", wait[24];
-	bool ran = false;
+	char why[256] = "", wait[24], dhcpcd[400] = "";
 	int ret;
 
 	memset(out, 0, sizeof(*out));
 	if (from_dhclient(iface, out) == 0 || from_networkd(iface, out) == 0 ||
-	    from_dhcpcd(iface, &ran, out) == 0)
+	    from_dhcpcd(iface, dhcpcd, sizeof(dhcpcd), out) == 0)
 		return 0;
 	memset(out, 0, sizeof(*out));
 	snprintf(wait, sizeof(wait), "%d ms", wait_ms);
@@ -278,11 +231,11 @@ int cf_dhcp_find(const char *iface, int wait_ms, struct cf_dhcp *out, char *err,
 	if (ret == 0)
 		return 0;
 	snprintf(err, errlen,
-		 "no DHCP option 235 or 234%s%s: not in dhclient's leases (%s), networkd's (%s) "
-		 "or dhcpcd's (%s); %s%s%s",
+		 "no DHCP option 235 or 234%s%s: not in dhclient's leases (%s), networkd's (%s); "
+		 "%s; %s%s%s",
 		 iface ? " on " : "", iface ? iface : "",
 		 dl ? dl : "/var/lib/dhcp/dhclient*.leases", nd ? nd : "/run/systemd/netif/leases",
-		 ran ? "dhcpcd -4 -U" : "not installed", *why ? why : "no answer to a DHCPINFORM",
-		 *why ? "" : " within ", *why ? "" : wait);
+		 dhcpcd, *why ? why : "no answer to a DHCPINFORM", *why ? "" : " within ",
+		 *why ? "" : wait);
 	return ret;
 }

@@ -6,7 +6,9 @@
  * 68 when we may bind it (root, CAP_NET_BIND_SERVICE) and nobody holds it,
  * else from an ephemeral port: dnsmasq answers the port the INFORM came
  * from, ISC dhcpd and Kea answer port 68 only, so unprivileged they stay
- * silent. The packet code (build, parse) does no I/O and is unit-tested.
+ * silent. The packet code (build, parse) does no I/O and is unit-tested;
+ * its parser also reads dhcpcd's lease files, which are the DHCPACK as
+ * received.
  */
 #include "cf_dhcp.h"
 
@@ -72,6 +74,7 @@ struct found {
 	size_t len[2];
 	bool seen[2];
 	int type, overload;
+	uint32_t lease_s; /* option 51 */
 	bool too_long;
 };
 
@@ -96,6 +99,9 @@ static int walk(const uint8_t *p, size_t len, struct found *f)
 			f->type = p[i];
 		else if (code == 52 && n == 1)
 			f->overload = p[i];
+		else if (code == 51 && n == 4)
+			f->lease_s = (uint32_t)p[i] << 24 | (uint32_t)p[i + 1] << 16 |
+				     (uint32_t)p[i + 2] << 8 | p[i + 3];
 		else if (code == CF_DHCP_OPT_GROUP || code == CF_DHCP_OPT_HOSTS) {
 			int k = code - CF_DHCP_OPT_GROUP;
 
@@ -110,13 +116,18 @@ static int walk(const uint8_t *p, size_t len, struct found *f)
 	return -EINVAL; /* no end option */
 }
 
-int cf_dhcp_inform_parse(const uint8_t *pkt, size_t len, uint32_t xid, struct cf_dhcp *out)
+/*
+ * The options of a BOOTREPLY (pkt[0] == 2, len >= 240) into out, and its
+ * lease time (option 51) into *lease_s when not NULL. 0, or
+ * -EINVAL when malformed, or not a DHCPACK (ack_only; else a BOOTP reply
+ * without option 53 passes too).
+ */
+static int reply_options(const uint8_t *pkt, size_t len, bool ack_only, uint32_t *lease_s,
+			 struct cf_dhcp *out)
 {
 	static struct found f; /* 2 KiB: not on the stack; the client is one thread */
 	struct cf_dhcp got;
 
-	if (len < OFF_OPTIONS || pkt[0] != 2 || memcmp(pkt + OFF_XID, &xid, 4))
-		return -ESRCH;
 	if (memcmp(pkt + BOOTP_FIXED, cookie, 4))
 		return -EINVAL;
 	memset(&f, 0, sizeof(f));
@@ -127,13 +138,41 @@ int cf_dhcp_inform_parse(const uint8_t *pkt, size_t len, uint32_t xid, struct cf
 		return -EINVAL;
 	if ((f.overload & 2) && walk(pkt + OFF_SNAME, 64, &f) < 0)
 		return -EINVAL;
-	if (f.type != 5 || f.too_long) /* DHCPACK only */
+	if ((f.type != 5 && (ack_only || f.type != 0)) || f.too_long) /* a DHCPACK */
 		return -EINVAL;
+	if (lease_s)
+		*lease_s = f.lease_s;
 	memset(&got, 0, sizeof(got));
 	for (int k = 0; k < 2; k++)
 		if (f.seen[k] &&
 		    cf_dhcp_take(&got, CF_DHCP_OPT_GROUP + (unsigned)k, f.v[k], f.len[k]) < 0)
 			return -EINVAL;
+	out->has_hosts = got.has_hosts, out->has_group = got.has_group;
+	memcpy(out->hosts, got.hosts, sizeof(out->hosts));
+	memcpy(out->group, got.group, sizeof(out->group));
+	return 0;
+}
+
+int cf_dhcp_inform_parse(const uint8_t *pkt, size_t len, uint32_t xid, struct cf_dhcp *out)
+{
+	if (len < OFF_OPTIONS || pkt[0] != 2 || memcmp(pkt + OFF_XID, &xid, 4))
+		return -ESRCH;
+	return reply_options(pkt, len, true, NULL, out);
+}
+
+int cf_dhcp_parse_bootp(const uint8_t *pkt, size_t len, uint32_t *lease_s, struct cf_dhcp *out)
+{
+	struct cf_dhcp got;
+	int ret;
+
+	if (len < OFF_OPTIONS || pkt[0] != 2)
+		return -EINVAL;
+	memset(&got, 0, sizeof(got));
+	ret = reply_options(pkt, len, false, lease_s, &got);
+	if (ret < 0)
+		return ret;
+	if (!got.has_hosts && !got.has_group)
+		return -ENOENT;
 	out->has_hosts = got.has_hosts, out->has_group = got.has_group;
 	memcpy(out->hosts, got.hosts, sizeof(out->hosts));
 	memcpy(out->group, got.group, sizeof(out->group));

@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for the client's DHCP parsers (client/cf_dhcp_lease.c,
  * cf_dhcp_inform.c): a DHCPACK comes from anyone on the link, lease files
- * and dhcpcd's output hold what a server sent. The first byte picks the
+ * (dhcpcd's is the DHCPACK itself) and dhcpcd's output hold what a server
+ * sent. The first byte picks the
  * parser, the rest is its input, copied to a buffer of exactly its size so
  * that a read past the end is caught. Besides "no crash": whatever a parser
  * takes is a clean option 235 (NUL-terminated, no control byte, no blank or
@@ -37,6 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct cf_dhcp d;
 	struct cf_dhcp_names names;
 	uint8_t *buf, g[16];
+	uint32_t lease_s;
 	char out[64];
 
 	if (size < 1)
@@ -59,7 +61,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)cf_dhcp_parse_dhcpcd((const char *)buf, size - 1, &names, &d);
 		break;
 	case 3:
-		(void)cf_dhcp_inform_parse(buf, size - 1, 0x01020304, &d);
+		if (data[0] & 8)
+			(void)cf_dhcp_parse_bootp(buf, size - 1, &lease_s, &d);
+		else
+			(void)cf_dhcp_inform_parse(buf, size - 1, 0x01020304, &d);
 		break;
 	case 4:
 		cf_dhcp_names_from_conf((const char *)buf, size - 1, data[0] & 8, &names);

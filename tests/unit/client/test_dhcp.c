@@ -383,6 +383,31 @@ Test(dhcp, inform_parse_split_overload_and_malformed)
 	cr_assert(!d.has_hosts && !d.has_group, "an ACK without 234 or 235");
 }
 
+Test(dhcp, dhcpcd_lease_file_bootp)
+{
+	/* dhcpcd's eth0.lease is the DHCPACK as received: lease time 3600 s */
+	static const uint8_t opts[] = {53,   1,	  5, 51,  4,   0,   0,	 0x0e,
+				       0x10, 235, 4, 'b', 'o', 'x', '1', 255};
+	static const uint8_t bootp[] = {1, 4, 255, 255, 255, 0, 235, 4, 'b', 'o', 'x', '2', 255};
+	static const uint8_t none[] = {53, 1, 5, 51, 4, 0, 0, 0x0e, 0x10, 255};
+	uint8_t p[548];
+	uint32_t lease_s = 0;
+	struct cf_dhcp d = {0};
+
+	cr_assert_eq(cf_dhcp_parse_bootp(p, ack(p, 123, opts, sizeof(opts)), &lease_s, &d), 0);
+	cr_assert_str_eq(d.hosts, "box1");
+	cr_assert_eq(lease_s, 3600);
+	lease_s = 7;
+	cr_assert_eq(cf_dhcp_parse_bootp(p, ack(p, 1, bootp, sizeof(bootp)), &lease_s, &d), 0,
+		     "a BOOTP reply: no option 53");
+	cr_assert_str_eq(d.hosts, "box2");
+	cr_assert_eq(lease_s, 0);
+	cr_assert_eq(cf_dhcp_parse_bootp(p, ack(p, 1, none, sizeof(none)), NULL, &d), -ENOENT);
+	p[0] = 1;
+	cr_assert_eq(cf_dhcp_parse_bootp(p, 300, NULL, &d), -EINVAL, "a BOOTREQUEST");
+	cr_assert_eq(cf_dhcp_parse_bootp(p, 200, NULL, &d), -EINVAL, "too short");
+}
+
 /* cf_dhcp_find through the environment's places: a lease file wins over the rest. */
 Test(dhcp, find_from_a_lease_file_and_nothing)
 {
@@ -402,6 +427,7 @@ Test(dhcp, find_from_a_lease_file_and_nothing)
 	setenv("CACHEBOX_FETCH_DHCLIENT_LEASES", path, 1);
 	setenv("CACHEBOX_FETCH_DHCLIENT_CONF", "/nonexistent", 1);
 	setenv("CACHEBOX_FETCH_NETWORKD_LEASES", "/nonexistent", 1);
+	setenv("CACHEBOX_FETCH_DHCPCD_LEASES", "/nonexistent", 1);
 	setenv("CACHEBOX_FETCH_DHCPCD", "", 1);
 	cr_assert_eq(cf_dhcp_find("eth0", 100, &d, err, sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(d.hosts, "10.231.1.11:8003");
