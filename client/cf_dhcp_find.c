@@ -234,8 +234,9 @@ int cf_dhcp_find(const char *iface, int wait_ms, struct cf_dhcp *out, char *err,
 		 "no DHCP option 235 or 234%s%s: not in dhclient's leases (%s), networkd's (%s); "
 		 "%s; %s%s%s",
 		 iface ? " on " : "", iface ? iface : "",
-		 dl ? dl : "/var/lib/dhcp/dhclient*.leases", nd ? nd : "/run/systemd/netif/leases",
-		 dhcpcd, *why ? why : "no answer to a DHCPINFORM", *why ? "" : " within ",
+		 dl ? (*dl ? dl : "none given") : "/var/lib/dhcp/dhclient*.leases",
+		 nd ? nd : "/run/systemd/netif/leases", dhcpcd,
+		 *why ? why : "no answer to a DHCPINFORM", *why ? "" : " within ",
 		 *why ? "" : wait);
 	return ret;
 }

@@ -5,8 +5,7 @@
  * hex), systemd-networkd's lease file (`OPTION_<code>=<hex>` for the
  * private options 224-254, or the JSON of later systemd versions) and the
  * NAME=VALUE lines of `dhcpcd -U`. Each value is then cleaned the one way
- * (cf_dhcp_take): a server may send 235 with quotes, blanks or a trailing
- * NUL, and 234 as text or as 16 raw bytes. No I/O here.
+ * (cf_dhcp_take, cf_dhcp_value.c). No I/O here.
  */
 #include "cf_dhcp.h"
 
@@ -19,7 +18,6 @@
 #include <jansson.h>
 
 #include "cb_common.h"
-#include "dp_codec.h"
 
 void cf_dhcp_names_default(struct cf_dhcp_names *names)
 {
@@ -98,64 +96,6 @@ void cf_dhcp_names_from_conf(const char *buf, size_t len, bool dhcpcd, struct cf
 		memcpy(dst, w[name_at], wl[name_at]);
 		dst[wl[name_at]] = 0;
 	}
-}
-
-int cf_dhcp_opt235_clean(const uint8_t *v, size_t len, char *out, size_t cap)
-{
-	size_t a = 0, b = len;
-
-	/* trailing NULs (a C string sent with its terminator), then blanks and quotes */
-	while (b > a && v[b - 1] == 0)
-		b--;
-	for (;;) {
-		while (a < b && is_blank((char)v[a]))
-			a++;
-		while (b > a && is_blank((char)v[b - 1]))
-			b--;
-		if (b - a >= 2 && (v[a] == '"' || v[a] == '\'') && v[b - 1] == v[a])
-			a++, b--;
-		else
-			break;
-	}
-	if (a == b)
-		return -EINVAL;
-	for (size_t i = a; i < b; i++)
-		if (v[i] < 0x20 || v[i] == 0x7f)
-			return -EINVAL;
-	if (b - a >= cap)
-		return -E2BIG;
-	memcpy(out, v + a, b - a);
-	out[b - a] = 0;
-	return 0;
-}
-
-int cf_dhcp_opt234(const uint8_t *v, size_t len, uint8_t group[16])
-{
-	char text[64];
-
-	if (len == 16) { /* 16 raw bytes: a text GUID has 36 or 38 */
-		memcpy(group, v, 16);
-		return 0;
-	}
-	if (cf_dhcp_opt235_clean(v, len, text, sizeof(text)) < 0)
-		return -EINVAL;
-	return dp_guid_parse(text, group);
-}
-
-int cf_dhcp_take(struct cf_dhcp *out, unsigned code, const uint8_t *v, size_t len)
-{
-	int ret = 0;
-
-	if (code == CF_DHCP_OPT_HOSTS) {
-		ret = cf_dhcp_opt235_clean(v, len, out->hosts, sizeof(out->hosts));
-		if (!ret)
-			out->has_hosts = true;
-	} else if (code == CF_DHCP_OPT_GROUP) {
-		ret = cf_dhcp_opt234(v, len, out->group);
-		if (!ret)
-			out->has_group = true;
-	}
-	return ret;
 }
 
 /* Three octal digits at s (s has at least 3 bytes): their value, or -1. */
