@@ -231,6 +231,12 @@ int cf_args_parse(int argc, char **argv, struct cf_opts *o, char *err, size_t er
 	if (o->fallback_delay_s < 0)
 		o->fallback_delay_s =
 			o->background ? CF_FALLBACK_BACKGROUND_S : CF_FALLBACK_FOREGROUND_S;
+	if ((o->group_id || o->group_key_file) && !o->discover) {
+		snprintf(err, errlen,
+			 "--group-id and --group-key-file are for discovery: add "
+			 "--discover or --discover-target");
+		return CF_ARGS_USAGE;
+	}
 	if (o->no_origin && !o->cache_host && o->host_source == CF_SRC_NONE && !o->discover) {
 		snprintf(err, errlen,
 			 "--no-origin without --cache-host, DHCP or --discover: no source");

@@ -77,13 +77,18 @@ struct cf_opts {
 	X("order", 0, 1, "listed|hrw",                                                             \
 	  "try hosts as listed (default), or by rendezvous hash of the content ID, so several "    \
 	  "boxes each hold a share")                                                               \
-	X("discover", 0, 0, NULL, "also ask for boxes with a discovery broadcast (UDP 8004)")      \
-	X("discover-target", 0, 1, "ADDR",                                                         \
-	  "send the discovery QUERY to ADDR instead of broadcasting")                              \
+	X("discover", 0, 0, NULL,                                                                  \
+	  "also ask for boxes with a discovery broadcast (UDP 8004); they follow the listed "      \
+	  "hosts")                                                                                 \
+	X("discover-target", 0, 1, "ADDR[:PORT]",                                                  \
+	  "send the discovery QUERY to ADDR (a box, or a subnet's broadcast address; PORT "        \
+	  "default 8004) instead of 255.255.255.255; implies --discover")                          \
 	X("discover-wait", 0, 1, "MS", "wait MS milliseconds for OFFERs (default 300)")            \
 	X("interface", 0, 1, "IF", "use only interface IF for DHCP and discovery")                 \
 	X("group-id", 0, 1, "GUID", "discovery group (default: DHCP option 234, or none)")         \
-	X("group-key-file", 0, 1, "FILE", "authenticate discovery with the first key of FILE")     \
+	X("group-key-file", 0, 1, "FILE",                                                          \
+	  "sign discovery with the first key of FILE (KEY_ID HEX lines, mode 600) and accept "     \
+	  "only OFFERs signed with it")                                                            \
 	X("max-connection-per-server", 'x', 1, "N", "parallel connections per host (default 4)")   \
 	X("checksum", 0, 1, "sha-256=HEX", "check the whole file's SHA-256")                       \
 	X("lowest-speed-limit", 0, 1, "SPEED",                                                     \

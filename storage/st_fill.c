@@ -71,7 +71,8 @@ void st_fill_unlist(struct st_fill_mgr *fm, struct st_fill *f)
 
 static struct st_fill *fill_get(struct st_fill_mgr *fm, const uint8_t id[ST_ID_LEN],
 				const struct cfg_origin *origin, const char *key, size_t key_len,
-				const char *target, const struct cb_index_rec *rec, bool revalidate)
+				const char *target, const char *loop,
+				const struct cb_index_rec *rec, bool revalidate)
 {
 	struct st_fill *f;
 
@@ -92,6 +93,7 @@ static struct st_fill *fill_get(struct st_fill_mgr *fm, const uint8_t id[ST_ID_L
 		f->key_len = (uint16_t)key_len;
 		f->origin = origin;
 		snprintf(f->target, sizeof(f->target), "%s", target);
+		snprintf(f->loop, sizeof(f->loop), "%s", loop);
 		f->fd = -1;
 		f->state = ST_FILL_STARTING;
 		if (rec) {
@@ -112,16 +114,16 @@ static struct st_fill *fill_get(struct st_fill_mgr *fm, const uint8_t id[ST_ID_L
 
 struct st_fill *st_fill_get(struct st_fill_mgr *fm, const uint8_t id[ST_ID_LEN],
 			    const struct cfg_origin *origin, const char *key, size_t key_len,
-			    const char *target, const struct cb_index_rec *rec)
+			    const char *target, const char *loop, const struct cb_index_rec *rec)
 {
-	return fill_get(fm, id, origin, key, key_len, target, rec, false);
+	return fill_get(fm, id, origin, key, key_len, target, loop, rec, false);
 }
 
 void st_fill_revalidate(struct st_fill_mgr *fm, const uint8_t id[ST_ID_LEN],
 			const struct cfg_origin *origin, const char *key, size_t key_len,
-			const char *target, const struct cb_index_rec *rec)
+			const char *target, const char *loop, const struct cb_index_rec *rec)
 {
-	st_fill_put(fm, fill_get(fm, id, origin, key, key_len, target, rec, true));
+	st_fill_put(fm, fill_get(fm, id, origin, key, key_len, target, loop, rec, true));
 }
 
 void st_fill_put(struct st_fill_mgr *fm, struct st_fill *f)

@@ -55,12 +55,13 @@ void st_fill_mgr_free(struct st_fill_mgr *fm);
  * The fill of object id, joined if one runs, else started: from scratch
  * when rec is NULL, else resuming the partial version rec. origin and
  * target (origin-form path[?query] to ask the upstream for) are needed to
- * start one; with origin NULL only a running fill is joined. Returns a
+ * start one; with origin NULL only a running fill is joined. loop is the
+ * CDN-Loop value its requests upstream carry (st_loop_chain). Returns a
  * reference (st_fill_put), or NULL if none runs and none can start.
  */
 struct st_fill *st_fill_get(struct st_fill_mgr *fm, const uint8_t id[ST_ID_LEN],
 			    const struct cfg_origin *origin, const char *key, size_t key_len,
-			    const char *target, const struct cb_index_rec *rec);
+			    const char *target, const char *loop, const struct cb_index_rec *rec);
 void st_fill_put(struct st_fill_mgr *fm, struct st_fill *f);
 
 /*
@@ -73,7 +74,7 @@ void st_fill_put(struct st_fill_mgr *fm, struct st_fill *f);
  */
 void st_fill_revalidate(struct st_fill_mgr *fm, const uint8_t id[ST_ID_LEN],
 			const struct cfg_origin *origin, const char *key, size_t key_len,
-			const char *target, const struct cb_index_rec *rec);
+			const char *target, const char *loop, const struct cb_index_rec *rec);
 
 /*
  * The fill's state; for RUNNING and DONE *rec is the version being filled,

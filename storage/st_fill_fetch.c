@@ -104,7 +104,7 @@ static long fetch_range(struct fetcher *ft, struct st_fill *f, uint64_t first, u
 		pthread_mutex_lock(&ft->fm->lock);
 		ft->fm->stats.origin_requests++;
 		pthread_mutex_unlock(&ft->fm->lock);
-		got = st_origin_get_range(ft->conn, f->target, first, last, ft->buf, reply,
+		got = st_origin_get_range(ft->conn, f->target, f->loop, first, last, ft->buf, reply,
 					  &reusable, err, sizeof(ft->err));
 		if (got < 0 || !reusable)
 			conn_drop(ft);

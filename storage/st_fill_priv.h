@@ -12,6 +12,7 @@
 
 #include "cb_index.h"
 #include "st_format.h"
+#include "st_loop.h"
 
 #include <pthread.h>
 
@@ -31,7 +32,8 @@ struct st_fill {
 	uint16_t key_len;
 	const struct cfg_origin *origin;
 	char target[ST_KEY_MAX];
-	unsigned refs; /* holders: the list while active, clients, running tasks */
+	char loop[ST_LOOP_MAX]; /* CDN-Loop, from the request that began it */
+	unsigned refs;		/* holders: the list while active, clients, running tasks */
 	bool listed;
 	enum st_fill_state state;
 	bool start_taken;

@@ -220,8 +220,6 @@ static int process_field(struct st_http_req *req, struct head_state *hs,
 		if (++hs->nif_range > 1)
 			return 400;
 		req->if_range = *v;
-	} else if (str_ieq(&h->name, "x-cachebox-via")) {
-		req->loop_header = true;
 	}
 	return 0;
 }
@@ -242,7 +240,7 @@ static void req_reset(struct st_http_req *req)
 	req->content_length = 0;
 	req->chunked = false;
 	req->keep_alive = false;
-	req->loop_header = false;
+	req->authority = empty;
 }
 
 /*
@@ -290,11 +288,81 @@ static int field_line(const char *buf, size_t lim, size_t *pos, struct st_http_h
  * lim) or -1 with *st set to the status to answer.
  */
 
+/*
+ * The request-target's bytes from *pos up to the SP: -2 when the buffer
+ * ends first, -1 with 414 when they pass ST_HTTP_MAX_URI counted from start.
+ */
+static int target_run(const char *buf, size_t lim, size_t *pos, size_t start, int *st)
+{
+	while (*pos < lim && is_target_char(buf[*pos])) {
+		if (*pos - start == ST_HTTP_MAX_URI) {
+			*st = 414;
+			return -1;
+		}
+		(*pos)++;
+	}
+	return 0;
+}
+
+/* Whether buf[pos..lim) starts with lower-case lit, in any case: 1, 0, or -2 (too short to tell).
+ */
+static int prefix_ieq(const char *buf, size_t pos, size_t lim, const char *lit)
+{
+	for (size_t i = 0; lit[i]; i++) {
+		if (pos + i == lim)
+			return -2;
+		if (ascii_lower(buf[pos + i]) != lit[i])
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * RFC 9112 §3.2.1-2: origin-form starts with '/' (0 is returned and *pos
+ * is left there); absolute-form is "http://" or "https://" (RFC 9110 §4.2,
+ * the scheme case-insensitive), then an authority that is a host with an
+ * optional port and no userinfo, which goes to req->authority. Returns the
+ * bytes before the path (the scheme and authority), -2 when more is needed,
+ * -1 for anything else ('*' included: no OPTIONS *).
+ */
+static int absolute_authority(const char *buf, size_t lim, size_t *pos, struct st_http_req *req)
+{
+	size_t start = *pos, a;
+	int r;
+
+	if (start == lim)
+		return -2;
+	if (buf[start] == '/')
+		return 0;
+	r = prefix_ieq(buf, start, lim, "http://");
+	a = start + 7;
+	if (r == 0) {
+		r = prefix_ieq(buf, start, lim, "https://");
+		a = start + 8;
+	}
+	if (r <= 0)
+		return r == 0 ? -1 : -2;
+	*pos = a;
+	while (*pos < lim && buf[*pos] != '/' && buf[*pos] != ' ') {
+		if (!host_tab[(unsigned char)buf[*pos]] || *pos - a == HOST_MAX)
+			return -1; /* '@' (userinfo), '?' right after the host, ... */
+		(*pos)++;
+	}
+	if (*pos == lim)
+		return -2;
+	if (*pos == a)
+		return -1;
+	req->authority.p = buf + a;
+	req->authority.len = *pos - a;
+	return (int)(*pos - start);
+}
+
 /* RFC 9112 §3: request-line = method SP request-target SP HTTP-version CRLF */
 static int request_line(const char *buf, size_t lim, size_t *posp, struct st_http_req *req, int *st)
 {
 	static const char version_tmpl[] = "HTTP/#.#\r\n";
 	size_t pos = *posp, start = pos;
+	int n, r;
 
 	*st = 400;
 	while (pos < lim && is_tchar(buf[pos])) {
@@ -313,25 +381,33 @@ static int request_line(const char *buf, size_t lim, size_t *posp, struct st_htt
 		req->method = ST_HTTP_GET;
 	else if (req->method_str.len == 4 && memcmp(buf + start, "HEAD", 4) == 0)
 		req->method = ST_HTTP_HEAD;
+	else if (req->method_str.len == 7 && memcmp(buf + start, "CONNECT", 7) == 0)
+		req->method = ST_HTTP_CONNECT;
 	pos++;
 
-	/* RFC 9112 §3.2.1: only origin-form is served (no absolute-form: not a proxy; no '*'). */
+	/* CONNECT's authority-form (§3.2.3) is read only to be refused with 405 and a close. */
 	start = pos;
-	if (pos < lim && buf[pos] != '/')
-		return -1;
-	while (pos < lim && is_target_char(buf[pos])) {
-		if (pos - start == ST_HTTP_MAX_URI) {
-			*st = 414;
-			return -1;
-		}
-		pos++;
-	}
+	n = req->method == ST_HTTP_CONNECT ? 0 : absolute_authority(buf, lim, &pos, req);
+	if (n < 0)
+		return n;
+	r = target_run(buf, lim, &pos, start, st);
+	if (r < 0)
+		return r;
 	if (pos == lim)
 		return -2;
-	if (buf[pos] != ' ' || pos == start)
+	if (buf[pos] != ' ')
 		return -1;
-	req->target.p = buf + start;
-	req->target.len = pos - start;
+	if (req->authority.len && pos == start + (size_t)n) {
+		static const char root[] = "/"; /* §3.2.2: an empty path is "/" */
+
+		req->target.p = root;
+		req->target.len = 1;
+	} else {
+		req->target.p = buf + start + (size_t)n;
+		req->target.len = pos - start - (size_t)n;
+		if (req->target.len == 0)
+			return -1;
+	}
 	pos++;
 
 	/* RFC 9112 §2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT, case-sensitive. */

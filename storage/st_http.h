@@ -17,7 +17,7 @@
 #define ST_HTTP_MAX_HEADER_BYTES 16384 /* whole request head; more -> 431 */
 #define ST_HTTP_MAX_URI		 8192  /* request-target; more -> 414 */
 
-enum st_http_method { ST_HTTP_GET, ST_HTTP_HEAD, ST_HTTP_OTHER };
+enum st_http_method { ST_HTTP_GET, ST_HTTP_HEAD, ST_HTTP_CONNECT, ST_HTTP_OTHER };
 
 struct st_http_str {
 	const char *p;
@@ -31,17 +31,23 @@ struct st_http_hdr {
 struct st_http_req {
 	enum st_http_method method;
 	struct st_http_str method_str;
-	struct st_http_str target; /* request-target as sent */
-	int minor;		   /* HTTP/1.<minor>: 0 or 1 */
+	/*
+	 * The request-target's path and query: all of it in origin-form, what
+	 * follows the authority in absolute-form ("/" when nothing does), the
+	 * authority itself for CONNECT.
+	 */
+	struct st_http_str target;
+	struct st_http_str
+		authority; /* absolute-form (RFC 9112 §3.2.2): host[:port]; len 0 = none */
+	int minor;	   /* HTTP/1.<minor>: 0 or 1 */
 	struct st_http_hdr hdrs[ST_HTTP_MAX_HEADERS];
 	unsigned nhdrs;
 	/* Derived from the headers (RFC 9112 §6, §9.3): */
 	struct st_http_str host, range, if_range; /* len 0 = absent */
 	bool has_content_length;
 	uint64_t content_length;
-	bool chunked;	  /* Transfer-Encoding ends in chunked */
-	bool keep_alive;  /* 1.1 default on, 1.0 default off, Connection overrides */
-	bool loop_header; /* carries our loop-protection header (X-Cachebox-Via) */
+	bool chunked;	 /* Transfer-Encoding ends in chunked */
+	bool keep_alive; /* 1.1 default on, 1.0 default off, Connection overrides */
 };
 
 /*
@@ -51,7 +57,8 @@ struct st_http_req {
  * *status set to the answer: 400 (malformed, smuggling-prone framing, NUL,
  * bare CR or LF, obs-fold, CL with TE, differing duplicate CL, TE other than
  * chunked as last coding or TE in 1.0, missing Host in 1.1, duplicate Host,
- * Range or If-Range, a target not in origin-form), 414 (target
+ * Range or If-Range, a target neither in origin-form nor an http or https
+ * absolute-form with a host and no userinfo, but any target for CONNECT), 414 (target
  * longer than ST_HTTP_MAX_URI), 431 (head over ST_HTTP_MAX_HEADER_BYTES or
  * more than ST_HTTP_MAX_HEADERS fields), 501 (unknown Transfer-Encoding),
  * 505 (version other than HTTP/1.0 or 1.1). An incomplete head that is

@@ -240,6 +240,10 @@ int main(int argc, char **argv)
 		cb_err("state_dir %s: %s", sc.cfg->appliance.state_dir, strerror(errno));
 		goto out;
 	}
+	if (st_loop_id_load(sc.cfg->appliance.state_dir, sc.box_id, err, sizeof(err)) < 0) {
+		cb_err("%s", err);
+		goto out;
+	}
 	fd_budget(sc.cfg);
 	if (st_shards_init(&ss, sc.cfg) < 0)
 		goto out;
@@ -267,9 +271,10 @@ int main(int argc, char **argv)
 		cb_err("file server did not start: %s", strerror(errno));
 		goto out;
 	}
-	cb_info("serving http://%s:%u/ from %u shard(s), %u object(s); access log %s",
+	cb_info("serving http://%s:%u/ from %u shard(s), %u object(s); access log %s; CDN-Loop id "
+		"%s",
 		sc.cfg->server.listen.host, sc.cfg->server.listen.port, ss.n, cb_index_count(sc.ix),
-		path);
+		path, sc.box_id);
 	serve_until_signal(srv, &set);
 	st_server_stop(srv);
 	ret = 0;

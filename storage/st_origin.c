@@ -10,6 +10,7 @@
 #include "cb_common.h"
 #include "cb_log.h"
 #include "st_http.h"
+#include "st_loop.h"
 #include "st_range.h"
 
 #include <arpa/inet.h>
@@ -383,13 +384,13 @@ void st_origin_abort(struct st_origin_conn *c)
 	shutdown(c->fd, SHUT_RDWR);
 }
 
-long st_origin_get_range(struct st_origin_conn *c, const char *target, uint64_t first,
-			 uint64_t last, uint8_t *buf, struct st_origin_reply *reply, int *reusable,
-			 char *err, size_t errlen)
+long st_origin_get_range(struct st_origin_conn *c, const char *target, const char *loop,
+			 uint64_t first, uint64_t last, uint8_t *buf, struct st_origin_reply *reply,
+			 int *reusable, char *err, size_t errlen)
 {
-	const char *h = c->o->host;
+	const char *h = c->o->host, *host = h;
 	struct st_http_resp resp;
-	char req[ST_HTTP_MAX_URI + 512], proxy_prefix[CFG_HOST_MAX + 16] = "";
+	char req[ST_HTTP_MAX_URI + ST_LOOP_MAX + 512], proxy_prefix[CFG_HOST_MAX + 16] = "";
 	uint64_t want = last - first + 1, got = 0, cf, cl, total;
 	int n, head;
 	ssize_t r;
@@ -399,11 +400,13 @@ long st_origin_get_range(struct st_origin_conn *c, const char *target, uint64_t 
 	if (c->o->proxy.port && !c->ssl) { /* absolute-form (RFC 9112 §3.2.2) */
 		strcpy(proxy_prefix, "http://");
 		authority(c->o, proxy_prefix + 7, sizeof(proxy_prefix) - 7);
+		host = proxy_prefix + 7; /* RFC 9112 §3.2.2: Host is the target's authority */
 	}
 	n = snprintf(req, sizeof(req),
 		     "GET %s%s HTTP/1.1\r\nHost: %s\r\nRange: bytes=%llu-%llu\r\n"
-		     "X-Cachebox-Via: 1\r\n\r\n",
-		     proxy_prefix, target, h, (unsigned long long)first, (unsigned long long)last);
+		     "CDN-Loop: %s\r\n\r\n",
+		     proxy_prefix, target, host, (unsigned long long)first,
+		     (unsigned long long)last, loop);
 	if (n < 0 || (size_t)n >= sizeof(req))
 		return fail(err, errlen, -E2BIG, h, "request target too long");
 	if (send_all(c, req, (size_t)n) < 0)

@@ -2,9 +2,9 @@
  * The HTTP client cachebox uses towards origins: one keep-alive connection
  * to a configured upstream, ranged GETs whose answers are checked before a
  * byte of them is trusted. The request carries only what cachebox chooses:
- * method, path, Host (the origin's name), Range, and X-Cachebox-Via (loop
- * protection). Blocking sockets with timeouts: the callers are fill
- * threads, never an event loop. Plain HTTP for now; TLS comes next.
+ * method, path, Host (the origin's name; through a proxy, the absolute
+ * form's authority), Range, and CDN-Loop (loop protection, st_loop.h). Blocking sockets with
+ * timeouts: the callers are fill threads, never an event loop. Plain HTTP for now; TLS comes next.
  */
 #ifndef ST_ORIGIN_H
 #define ST_ORIGIN_H
@@ -39,7 +39,8 @@ void st_origin_close(struct st_origin_conn *c);
 void st_origin_abort(struct st_origin_conn *c);
 
 /*
- * GET target (origin-form path and query) with Range: bytes=first-last,
+ * GET target (origin-form path and query) with Range: bytes=first-last and
+ * CDN-Loop: loop (RFC 8586; st_loop.h),
  * reading the body into buf (last - first + 1 bytes). The answer must be a
  * 206 whose Content-Range is exactly first-last (or, when want_complete is
  * 0, first-min(last, length-1)) and whose Content-Length matches; anything
@@ -50,8 +51,8 @@ void st_origin_abort(struct st_origin_conn *c);
  * error the connection must be closed; on success it can be reused if
  * *reusable. Returns the body length on success.
  */
-long st_origin_get_range(struct st_origin_conn *c, const char *target, uint64_t first,
-			 uint64_t last, uint8_t *buf, struct st_origin_reply *reply, int *reusable,
-			 char *err, size_t errlen);
+long st_origin_get_range(struct st_origin_conn *c, const char *target, const char *loop,
+			 uint64_t first, uint64_t last, uint8_t *buf, struct st_origin_reply *reply,
+			 int *reusable, char *err, size_t errlen);
 
 #endif

@@ -12,6 +12,7 @@
 #include "cb_index.h"
 #include "st_object.h"
 #include "cb_policy.h"
+#include "st_loop.h"
 #include "st_shard.h"
 
 struct st_server;
@@ -21,8 +22,9 @@ struct st_server_conf {
 	const struct st_shards *ss;
 	struct cb_index *ix;
 	struct st_objcache *oc;
-	struct cb_policy *pol; /* slots, caps and counters shared with control */
-	int access_fd;	       /* access log, O_APPEND; -1 = stderr */
+	struct cb_policy *pol;		 /* slots, caps and counters shared with control */
+	int access_fd;			 /* access log, O_APPEND; -1 = stderr */
+	char box_id[ST_LOOP_ID_LEN + 1]; /* this box's CDN-Loop id (st_loop.h) */
 };
 
 /* Binds the listeners and starts the workers; NULL with errno (logged). */

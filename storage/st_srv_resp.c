@@ -103,6 +103,8 @@ static const char *reason(int status)
 		return "Partial Content";
 	case 400:
 		return "Bad Request";
+	case 403:
+		return "Forbidden";
 	case 404:
 		return "Not Found";
 	case 405:

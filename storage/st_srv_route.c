@@ -5,7 +5,9 @@
  * object is here, and when it is not, or not wholly, the fill that brings
  * it from its origin while the connection waits (parked). A complete
  * object past max_cache_age is served and revalidated behind the answer.
- * Never an open proxy: a URL of an origin not configured is a 404.
+ * Never an open proxy: a URL of an origin not configured is a 404, and
+ * 403 when it came in absolute form, as to a proxy (RFC 9112 §3.2.2). A
+ * request that has passed through this box already is a loop: 508.
  */
 #include "st_srv.h"
 
@@ -14,6 +16,65 @@
 
 #include <stdio.h>
 #include <string.h>
+
+/* The host[:port] in hp[0..*hl) without its port ([v6] literals are kept whole). */
+static void strip_port(const char *hp, size_t *hl)
+{
+	const char *colon;
+
+	if (*hl && hp[0] != '[') {
+		colon = memchr(hp, ':', *hl);
+		if (colon)
+			*hl = (size_t)(colon - hp);
+	}
+}
+
+/*
+ * The origin host a request names: the absolute form's authority (Host is
+ * then ignored, RFC 9112 §3.2.2), else cacheHostOrigin (the connected-cache
+ * form), else Host (the DNS-redirect form). host is the buffer for the
+ * decoded cacheHostOrigin.
+ */
+static void origin_host(const struct st_http_req *req, const struct st_target *t, char *host,
+			size_t cap, const char **hp, size_t *hl)
+{
+	int n = -1;
+
+	if (req->authority.len) {
+		*hp = req->authority.p;
+		*hl = req->authority.len;
+		strip_port(*hp, hl);
+		return;
+	}
+	if (t->query)
+		n = st_url_query_param(t->query, t->query_len, "cacheHostOrigin", host, cap);
+	if (n > 0) {
+		*hp = host;
+		*hl = (size_t)n;
+		return;
+	}
+	*hp = req->host.p;
+	*hl = req->host.len;
+	strip_port(*hp, hl);
+}
+
+/* The box's own paths (health, content ID, pieces list); 0, a status, or -1 for none. */
+static int own_path(const struct st_target *t, uint8_t id[ST_ID_LEN], enum req_kind *kind)
+{
+	if (t->path_len == 17 && memcmp(t->path, "/_cachebox/health", 17) == 0) {
+		*kind = REQ_HEALTH;
+		return 0;
+	}
+	if (t->path_len == 19 + ST_ID_HEX && memcmp(t->path, "/_cachebox/content/", 19) == 0)
+		return cb_hex_decode(t->path + 19, ST_ID_HEX, id) ? 404 : 0;
+	if (t->path_len == 18 + ST_ID_HEX && memcmp(t->path, "/_cachebox/pieces/", 18) == 0) {
+		*kind = REQ_PIECES;
+		return cb_hex_decode(t->path + 18, ST_ID_HEX, id) ? 404 : 0;
+	}
+	if (t->path_len >= 11 && memcmp(t->path, "/_cachebox/", 11) == 0)
+		return 404;
+	return -1;
+}
 
 /* Resolves the request to a content ID; 0, or an HTTP status to answer. */
 static int resolve_id(struct worker *w, struct conn *c, const struct st_http_req *req,
@@ -30,40 +91,13 @@ static int resolve_id(struct worker *w, struct conn *c, const struct st_http_req
 	if (st_url_split(req->target.p, req->target.len, &t) < 0)
 		return 400;
 	*kind = REQ_OBJECT;
-	if (t.path_len == 17 && memcmp(t.path, "/_cachebox/health", 17) == 0) {
-		*kind = REQ_HEALTH;
-		return 0;
-	}
-	if (t.path_len == 19 + ST_ID_HEX && memcmp(t.path, "/_cachebox/content/", 19) == 0) {
-		return cb_hex_decode(t.path + 19, ST_ID_HEX, id) ? 404 : 0;
-	}
-	if (t.path_len == 18 + ST_ID_HEX && memcmp(t.path, "/_cachebox/pieces/", 18) == 0) {
-		*kind = REQ_PIECES;
-		return cb_hex_decode(t.path + 18, ST_ID_HEX, id) ? 404 : 0;
-	}
-	if (t.path_len >= 11 && memcmp(t.path, "/_cachebox/", 11) == 0)
-		return 404;
-	/* Connected-cache form first, then the DNS-redirect form (Host). */
-	n = t.query ? st_url_query_param(t.query, t.query_len, "cacheHostOrigin", host,
-					 sizeof(host))
-		    : -1;
-	if (n > 0) {
-		hp = host;
-		hl = (size_t)n;
-	} else {
-		const char *colon;
-
-		hp = req->host.p;
-		hl = req->host.len;
-		if (hl && hp[0] != '[') {
-			colon = memchr(hp, ':', hl);
-			if (colon)
-				hl = (size_t)(colon - hp);
-		}
-	}
+	/* In absolute form the path is the origin's: /_cachebox/ there is an object too. */
+	if (!req->authority.len && (n = own_path(&t, id, kind)) >= 0)
+		return n;
+	origin_host(req, &t, host, sizeof(host), &hp, &hl);
 	o = hl ? cfg_origin_find(cfg, hp, hl) : NULL;
 	if (!o)
-		return 404; /* never an open proxy */
+		return req->authority.len ? 403 : 404; /* never an open proxy */
 	n = st_cache_key(o->host, strlen(o->host), t.path, t.path_len, t.query, t.query_len,
 			 o->key_query_keep, key, sizeof(key));
 	if (n < 0)
@@ -104,8 +138,6 @@ static const struct cfg_origin *upstream_of(struct worker *w, struct conn *c,
 	}
 	if (*key && hlen < *klen)
 		origin = cfg_origin_find(w->srv->conf.cfg, *key, hlen);
-	if (origin && c->req.loop_header)
-		origin = NULL; /* our own request came back to us: never fill from it */
 	snprintf(target, tcap, "%.*s", (int)(*klen - hlen), *key ? *key + hlen : "");
 	return origin;
 }
@@ -119,14 +151,15 @@ struct st_fill *st_srv_fill_for(struct worker *w, struct conn *c, const uint8_t 
 				const struct cb_index_rec *rec, const struct st_obj *o)
 {
 	const struct cfg_origin *origin;
-	char target[ST_KEY_MAX];
+	char target[ST_KEY_MAX], loop[ST_LOOP_MAX];
 	const char *key;
 	size_t klen;
 
 	if (c->fill)
 		return c->fill;
 	origin = upstream_of(w, c, o, &key, &klen, target, sizeof(target));
-	c->fill = st_fill_get(w->srv->fm, id, origin, key, klen, target, rec);
+	st_loop_chain(&c->req, w->srv->conf.box_id, loop, sizeof(loop));
+	c->fill = st_fill_get(w->srv->fm, id, origin, key, klen, target, loop, rec);
 	return c->fill;
 }
 
@@ -191,7 +224,7 @@ static void maybe_revalidate(struct worker *w, struct conn *c, const struct cb_i
 {
 	uint64_t age_ms = w->srv->conf.cfg->storage.max_cache_age_ms;
 	const struct cfg_origin *origin;
-	char target[ST_KEY_MAX];
+	char target[ST_KEY_MAX], loop[ST_LOOP_MAX];
 	const char *key;
 	size_t klen;
 
@@ -199,8 +232,9 @@ static void maybe_revalidate(struct worker *w, struct conn *c, const struct cb_i
 	    (uint64_t)(w->date_sec - rec->created) * 1000 < age_ms)
 		return;
 	origin = upstream_of(w, c, o, &key, &klen, target, sizeof(target));
+	st_loop_chain(&c->req, w->srv->conf.box_id, loop, sizeof(loop));
 	if (origin)
-		st_fill_revalidate(w->srv->fm, rec->id, origin, key, klen, target, rec);
+		st_fill_revalidate(w->srv->fm, rec->id, origin, key, klen, target, loop, rec);
 }
 
 void st_srv_park(struct worker *w, struct conn *c, enum conn_park how)
@@ -248,10 +282,6 @@ static struct st_obj *request_miss(struct worker *w, struct conn *c, const uint8
 	if (fs != ST_FILL_FAILED)
 		o = st_obj_get(w->srv->conf.oc, rec);
 	if (!o) {
-		if (c->req.loop_header && c->miss_key) {
-			st_srv_resp_error(w, c, 508, false);
-			return NULL;
-		}
 		c->result = RESULT_MISS;
 		if (fstatus >= 404 && c->fill)
 			st_srv_resp_fill_failed(w, c, fstatus, head);
@@ -275,11 +305,23 @@ void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_htt
 	int status;
 
 	request_begin(c, req);
-	if (req->method == ST_HTTP_OTHER) {
-		st_srv_resp_error(w, c, 405, false);
+	if (req->method == ST_HTTP_OTHER || req->method == ST_HTTP_CONNECT) {
+		/* After a CONNECT the client may send a tunnel's bytes: never read them as HTTP. */
+		st_srv_resp_error(w, c, 405, req->method == ST_HTTP_CONNECT);
+		return;
+	}
+	if (st_loop_seen(req, w->srv->conf.box_id)) {
+		st_srv_resp_error(w, c, 508, false);
 		return;
 	}
 	status = resolve_id(w, c, req, id, &kind);
+	if (status == 403) {
+		st_srv_resp_simple(w, c, 403, "cachebox; fwd=bypass; detail=not-an-origin",
+				   "403 Forbidden: not an origin this cache serves "
+				   "(cachebox is not an open proxy)\n",
+				   head);
+		return;
+	}
 	if (status) {
 		st_srv_resp_error(w, c, status, status == 400);
 		return;

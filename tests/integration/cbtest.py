@@ -318,6 +318,12 @@ class Appliance:
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
+    @property
+    def box_id(self):
+        """The box's CDN-Loop id, which it keeps in its state directory."""
+        with open(os.path.join(self.state, "box-id")) as f:
+            return f.read().strip()
+
     def request(self, method, path, headers=None, timeout=10):
         """One request on its own connection; returns (status, headers, body)."""
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)

@@ -72,7 +72,7 @@ pid %(d)s/nginx.pid;
 error_log %(d)s/nginx-error.log;
 events { worker_connections 128; }
 http {
-  log_format fill '$request|$http_host|$http_range|$http_x_cachebox_via|$http_user_agent|$http_cookie|$http_x_forwarded_host|$status';
+  log_format fill '$request|$http_host|$http_range|$http_cdn_loop|$http_user_agent|$http_cookie|$http_x_forwarded_host|$status|$body_bytes_sent';
   access_log %(log)s fill;
   %(limit)s
   %(servers)s
@@ -91,8 +91,8 @@ http {
         raise RuntimeError("nginx did not start")
 
     def requests(self):
-        """Every request logged, as [request line, host, range, via, user agent,
-        cookie, x-forwarded-host, status]."""
+        """Every request logged, as [request line, host, range, CDN-Loop, user agent,
+        cookie, x-forwarded-host, status, body bytes sent]."""
         if not os.path.exists(self.log):
             return []
         with open(self.log) as f:

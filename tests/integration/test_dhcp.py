@@ -24,6 +24,8 @@ option 235 is found through each lease format and through DHCPINFORM:
 - DHCPINFORM by nobody with no capabilities (setpriv) and no lease state:
   dnsmasq answers the ephemeral port; by root it is sent from port 68 with
   --interface; dnsmasq's log shows the INFORMs;
+- option 234 is discovery's group without --group-id: with it both boxes
+  (in the lab's group) answer --discover, without DHCP none does;
 - dhcp keeps a --cache-host list, dhcp-force replaces it; dhcp-force with
   no DHCP answer (on lo) keeps the list and says so, dhcp with nothing and
   no list is the origin only, said on stderr;
@@ -297,6 +299,27 @@ def scenario_inform(lab, fetch, url):
              "-q: nothing on stderr, and no more than the INFORM's wait: %r" % r.stderr)
 
 
+def scenario_group(lab, fetch, url):
+    """Option 234 is discovery's group when --group-id is not given: the boxes (discovery on,
+    in the lab's group) answer only a QUERY that carries it."""
+    c = lab.clients[3]
+    listed = "10.231.1.99:8003"
+    args = ("--cache-host", listed, "--discover", "--discover-wait", "500", "--print-hosts", url)
+    want = [("http://" + listed, "listed")] + [("http://" + b.addr, "discovery")
+                                               for b in lab.boxes]
+    r = fetch.in_ns(c.role, "--cache-host-source", "dhcp", *args, env=NOTHING, unpriv=True)
+    cb.check(r.returncode == 0 and hosts_of(r) == want,
+             "dhcp's option 234 as the group: the list, then both boxes by rank (box 1 holds "
+             "the object): %s %s" % (hosts_of(r), r.stderr.strip()))
+    cb.check("dhcp option 234 group %s (DHCPINFORM on eth0)" % netlab.GROUP_ID in r.stdout and
+             "dhcp option 235" not in r.stdout,
+             "--print-hosts: the group from DHCP, and 235 unused (the list stands): %s"
+             % r.stdout.strip())
+    r = fetch.in_ns(c.role, *args, env=NOTHING, unpriv=True)
+    cb.check(r.returncode == 0 and hosts_of(r) == want[:1] and "no offers" in r.stderr,
+             "without DHCP no group: no box answers: %s %s" % (hosts_of(r), r.stderr.strip()))
+
+
 def host_state():
     leases = "/run/systemd/netif/leases"
     return (open("/etc/resolv.conf").read() if os.path.exists("/etc/resolv.conf") else None,
@@ -309,7 +332,7 @@ def main():
         print("skip: " + reason)
         sys.exit(77)
     before = host_state()
-    lab = netlab.Lab(boxes=2, clients=4, piece_size="1M", prefix="cbh",
+    lab = netlab.Lab(boxes=2, clients=4, piece_size="1M", prefix="cbh", discovery=True,
                      opt235=" %s , %s " % tuple("%s.%d:%d" % (netlab.LAN_NET, 11 + i,
                                                                netlab.BOX_PORT)
                                                 for i in range(2)))
@@ -324,6 +347,7 @@ def main():
                           lease.get("cachebox-group", ""))
         scenario_dhcpcd(lab, fetch, url)
         scenario_inform(lab, fetch, url)
+        scenario_group(lab, fetch, url)
         for b in lab.boxes:
             bad = b.bad_log_lines()
             cb.check(not bad, "%s logs clean: %s" % (b.role, bad))

@@ -25,7 +25,7 @@ def main():
                    "proxy = 127.0.0.1:%d" % proxy.port)
     files = {"cold.bin": 3 * 1024 * 1024 + 5, "ranged.bin": 2 * 1024 * 1024,
              "crowd.bin": 8 * 1024 * 1024 + 1, "aria.bin": 6 * 1024 * 1024 + 333,
-             "partial.bin": 20 * PIECE + 7, "tiny.bin": 10, "hdrs.bin": 1000}
+             "partial.bin": 20 * PIECE + 7, "tiny.bin": 10, "hdrs.bin": 1000, "loop.bin": 3000}
     for name, size in files.items():
         make_file(os.path.join(www, name), size, seed=size)
 
@@ -95,11 +95,18 @@ def main():
         check(len(origin_reqs("partial.bin")) == 21, "partial: %d origin requests for 21 pieces"
               % len(origin_reqs("partial.bin")))
 
-        # Loop protection: a miss carrying our own header is refused.
+        # Loop protection (RFC 8586): a request that names this box in CDN-Loop is
+        # refused; one that names other caches is served, and the chain goes on.
         st, _, _ = app.request("GET", "/loop.bin?cacheHostOrigin=origin.test",
-                               {"X-Cachebox-Via": "1"})
-        check(st == 508, "loop header on a miss: 508 (%d)" % st)
+                               {"CDN-Loop": "squid.test, %s; x=1" % app.box_id})
+        check(st == 508, "our own id in CDN-Loop: 508 (%d)" % st)
         check(not origin_reqs("loop.bin"), "loop: nothing asked of the origin")
+        st, _, body = app.request("GET", "/loop.bin?cacheHostOrigin=origin.test",
+                                  {"CDN-Loop": "squid.test; v=\"1\", other-cdn"})
+        check(st == 200 and body == data("loop.bin"), "other caches in CDN-Loop: served")
+        q = origin_reqs("loop.bin")
+        check(q and all(x[3] == "squid.test, other-cdn, " + app.box_id for x in q),
+              "the origin saw the chain, parameters dropped, our id last: %s" % q[:1])
 
         # Client headers never reach the origin.
         st, _, body = app.request("GET", "/hdrs.bin?cacheHostOrigin=origin.test",

@@ -34,7 +34,7 @@ def main():
             npieces = (size + PIECE - 1) // PIECE
             check(len(reqs) == npieces, "%s: %d origin requests for %d pieces" % (
                 name, len(reqs), npieces))
-            check(all(q[1] == "origin.test" and q[3] == "1" and q[4] == "-" and q[5] == "-"
+            check(all(q[1] == "origin.test" and q[3] == app.box_id and q[4] == "-" and q[5] == "-"
                       and q[6] == "-" and q[2].startswith("bytes=") and q[7] == "206"
                       for q in reqs), "%s: origin saw Host, Range and the loop header only"
                   % name)

@@ -70,6 +70,9 @@ Test(args, refused)
 		{"cachebox-fetch", "http://a/b", "http://c/d", NULL},
 		{"cachebox-fetch", "--no-origin", "http://a/b", NULL},
 		{"cachebox-fetch", "--bogus", "http://a/b", NULL},
+		{"cachebox-fetch", "--group-id", "3f1a6c2e-8b4d-4c1e-9a0b-112233445566",
+		 "http://a/b"},
+		{"cachebox-fetch", "--group-key-file", "k", "http://a/b"},
 	};
 	struct cf_opts o;
 
