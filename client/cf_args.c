@@ -36,7 +36,9 @@ void cf_args_usage(FILE *f)
 		"Downloads URL through the branch's cache hosts (cachebox), piece by piece in\n"
 		"parallel, verifying every piece's SHA-256; falls back to the origin after\n"
 		"--fallback-delay. Exit codes: 0 done, 1 generic, 2 usage, 3 file I/O, 4 network,\n"
-		"5 TLS, 7 protocol, 8 server error, 10 integrity, 11 disk full.\n\nOptions:\n");
+		"5 TLS, 7 protocol, 8 server error, 10 integrity, 11 disk full, 130 "
+		"interrupted.\n\n"
+		"Options:\n");
 	for (size_t i = 0; i + 1 < CB_ARRAY_SIZE(long_opts); i++) {
 		char left[64];
 

@@ -25,6 +25,8 @@ enum cf_exit {
 	CF_EXIT_SERVER = 8,	/* the origin answered an error (4xx/5xx) */
 	CF_EXIT_INTEGRITY = 10, /* --checksum mismatch, or a piece no source served right */
 	CF_EXIT_DISK_FULL = 11, /* ENOSPC or EDQUOT writing the output */
+	CF_EXIT_INTERRUPTED =
+		130, /* SIGINT or SIGTERM: 128 + SIGINT, as a shell says; -c resumes */
 };
 
 enum cf_host_source { CF_SRC_NONE, CF_SRC_DHCP, CF_SRC_DHCP_FORCE };

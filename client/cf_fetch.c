@@ -430,6 +430,8 @@ static void save_state(struct fetch *f, bool force)
 		cf_state_save(f->state_path, &f->st);
 }
 
+volatile sig_atomic_t cf_fetch_interrupted;
+
 /* Fetches every piece not good yet. CF_EXIT_OK, -EAGAIN (start over) or an exit code. */
 static int fetch_all(struct fetch *f)
 {
@@ -463,7 +465,14 @@ static int fetch_all(struct fetch *f)
 			if (ret)
 				return ret;
 		}
-		save_state(f, false);
+		save_state(f, cf_fetch_interrupted);
+		if (cf_fetch_interrupted) {
+			snprintf(f->err, f->errlen,
+				 "interrupted: %llu of %llu bytes kept in %s; -c resumes",
+				 (unsigned long long)f->done, (unsigned long long)f->st.size,
+				 f->part);
+			return CF_EXIT_INTERRUPTED;
+		}
 		cf_progress_show(&f->prog, f->done, f->st.size, f->sum->from_cache, src_name(f),
 				 false);
 	}

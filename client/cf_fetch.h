@@ -10,6 +10,7 @@
 #ifndef CF_FETCH_H
 #define CF_FETCH_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +34,13 @@ struct cf_summary {
  * hosts[0..n) then the origin; id is the content ID. Fills sum and returns
  * an exit code (CF_EXIT_OK on success), with the reason in err otherwise.
  */
+/*
+ * Set from a SIGINT or SIGTERM handler: the download stops at its next
+ * step, saves the verified pieces to its state file and returns
+ * CF_EXIT_INTERRUPTED, so that -c resumes from all it had.
+ */
+extern volatile sig_atomic_t cf_fetch_interrupted;
+
 int cf_fetch_run(const struct cf_opts *o, const char *out, struct cf_host *hosts, size_t n,
 		 const uint8_t id[32], struct cf_summary *sum, char *err, size_t errlen);
 

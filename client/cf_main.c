@@ -63,6 +63,24 @@ static void print_hosts(const struct cf_host *v, size_t n, const struct cf_dhcp 
 	}
 }
 
+static void on_signal(int sig)
+{
+	(void)sig;
+	cf_fetch_interrupted = 1;
+}
+
+/* SIGINT and SIGTERM end the download cleanly (cf_fetch.h); no SA_RESTART, so a wait ends. */
+static void catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	static struct cf_host hosts[CF_HOSTS_MAX];
@@ -104,6 +122,7 @@ int main(int argc, char **argv)
 		print_hosts(hosts, n, &dhcp);
 		goto out;
 	}
+	catch_signals();
 	ret = cf_fetch_run(&o, o.out ? o.out : name, hosts, n, id, &sum, err, sizeof(err));
 	if (o.json)
 		cf_report_json(stdout, &sum, hosts, n, ret, err);

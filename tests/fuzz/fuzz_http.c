@@ -18,9 +18,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check_req(const struct st_http_req *req, const char *buf, size_t n)
 {
-	CB_ASSERT(req->target.p >= buf && req->target.p + req->target.len <= buf + n);
+	bool root = req->authority.len && req->target.len == 1 && req->target.p[0] == '/';
+
+	/* In buf, but for the "/" an absolute form without a path stands for. */
+	CB_ASSERT(root || (req->target.p >= buf && req->target.p + req->target.len <= buf + n));
 	CB_ASSERT(req->target.len >= 1 && req->target.len <= ST_HTTP_MAX_URI);
-	CB_ASSERT(req->target.p[0] == '/');
+	CB_ASSERT(req->method == ST_HTTP_CONNECT || req->target.p[0] == '/');
+	CB_ASSERT(req->authority.len == 0 ||
+		  (req->authority.p >= buf && req->authority.p + req->authority.len <= buf + n &&
+		   req->authority.len <= 255 && req->method != ST_HTTP_CONNECT &&
+		   memchr(req->authority.p, '@', req->authority.len) == NULL));
 	CB_ASSERT(req->nhdrs <= ST_HTTP_MAX_HEADERS);
 	CB_ASSERT(req->minor == 0 || req->minor == 1);
 	CB_ASSERT(!(req->chunked && req->has_content_length));

@@ -224,7 +224,9 @@ class Box:
                  "[control]", "socket = %s/control.sock" % self.state,
                  "metrics_listen = 127.0.0.1:9003",
                  "[discovery]"] + disc + [
-                 "[origin %s]" % ORIGIN_NAME, "upstream = http://%s:80" % ORIGIN_IP]
+                 "[origin %s]" % ORIGIN_NAME, "upstream = http://%s:80" % ORIGIN_IP,
+                 # the origin by its address too, as a client given the origin's URL asks
+                 "[origin %s]" % ORIGIN_IP, "upstream = http://%s:80" % ORIGIN_IP]
         with open(self.conf, "w") as f:
             f.write("\n".join(lines + list(extra)) + "\n")
 
