@@ -29,8 +29,9 @@ option 235 is found through each lease format and through DHCPINFORM:
 - dhcp keeps a --cache-host list, dhcp-force replaces it; dhcp-force with
   no DHCP answer (on lo) keeps the list and says so, dhcp with nothing and
   no list is the origin only, said on stderr;
-- the host's /etc/resolv.conf and /run/systemd/netif/leases are
-  untouched, and every namespace is gone afterwards.
+- no sanitizer or internal-error line in cachebox-fetch's stderr or the
+  boxes' logs; the host's /etc/resolv.conf and /run/systemd/netif/leases
+  are untouched, and every namespace is gone afterwards.
 Exit 77 when not root, or when a program the lab needs is missing.
 """
 import json
@@ -88,6 +89,10 @@ class Fetch:
         e.update(env or {})
         r = subprocess.run(list(prefix) + [self.path] + list(args), capture_output=True,
                            text=True, timeout=timeout, env=e)
+        bad = [m for m in cb.BAD_LOG_MARKERS if m in r.stderr]
+        if bad:
+            cb.check(False, "cachebox-fetch %s: %s in its stderr:\n%s" % (args, bad,
+                                                                       r.stderr[-3000:]))
         return r
 
     def in_ns(self, role, *args, env=None, unpriv=False):
