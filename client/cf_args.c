@@ -52,8 +52,12 @@ void cf_args_usage(FILE *f)
 				 opt_help[i].metavar ? opt_help[i].metavar : "");
 		fprintf(f, "  %-34s %s\n", left, opt_help[i].help);
 	}
-	fprintf(f, "\nEnvironment: http_proxy, https_proxy, no_proxy (for the origin only).\n"
-		   "See cachebox-fetch(1).\n");
+	fprintf(f,
+		"\nEnvironment: http_proxy, https_proxy, no_proxy (for the origin only);\n"
+		"CACHEBOX_FETCH_DHCLIENT_LEASES, CACHEBOX_FETCH_DHCLIENT_CONF,\n"
+		"CACHEBOX_FETCH_NETWORKD_LEASES, CACHEBOX_FETCH_DHCPCD_LEASES,\n"
+		"CACHEBOX_FETCH_DHCPCD, CACHEBOX_FETCH_DHCPCD_CONTROL (where DHCP's options are\n"
+		"read). See cachebox-fetch(1).\n");
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out)

@@ -14,10 +14,12 @@
 
 #include "cb_common.h"
 #include "cf_args.h"
+#include "cf_dhcp.h"
 #include "cf_fetch.h"
 #include "cf_hosts.h"
 #include "cf_report.h"
 #include "cf_sources.h"
+#include "dp_codec.h"
 #include "st_url.h"
 
 /* The content ID of url: SHA-256 of its cache key, as the box computes it. */
@@ -45,12 +47,20 @@ out:
 	return ret;
 }
 
-static void print_hosts(const struct cf_host *v, size_t n)
+static void print_hosts(const struct cf_host *v, size_t n, const struct cf_dhcp *dhcp)
 {
+	char g[DP_GUID_TEXT];
+
 	if (!n)
 		printf("no cache host: the origin only\n");
 	for (size_t i = 0; i < n; i++)
 		printf("%zu %s %s\n", i + 1, v[i].base, v[i].from);
+	if (dhcp->has_hosts)
+		printf("dhcp option 235 %s (%s)\n", dhcp->hosts, dhcp->via);
+	if (dhcp->has_group) {
+		dp_guid_format(dhcp->group, g);
+		printf("dhcp option 234 group %s (%s)\n", g, dhcp->via);
+	}
 }
 
 static void on_signal(int sig)
@@ -74,6 +84,7 @@ static void catch_signals(void)
 int main(int argc, char **argv)
 {
 	static struct cf_host hosts[CF_HOSTS_MAX];
+	static struct cf_dhcp dhcp;
 	char err[512] = "", name[256];
 	struct cf_summary sum;
 	struct cf_opts o;
@@ -102,13 +113,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cachebox-fetch: libcurl did not start\n");
 		return CF_EXIT_GENERIC;
 	}
-	ret = cf_sources_gather(&o, id, hosts, CF_HOSTS_MAX, &n, err, sizeof(err));
+	ret = cf_sources_gather(&o, id, hosts, CF_HOSTS_MAX, &n, &dhcp, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "cachebox-fetch: %s\n", err);
 		goto out;
 	}
 	if (o.print_hosts) {
-		print_hosts(hosts, n);
+		print_hosts(hosts, n, &dhcp);
 		goto out;
 	}
 	catch_signals();
