@@ -57,6 +57,7 @@ struct fetch {
 	uint8_t *pst;	       /* P_* per piece */
 	uint8_t *psrc;	       /* per piece: the source it came from (a host index, or nhosts) */
 	uint32_t next;	       /* where the search for a TODO piece starts */
+	bool any_not_tls;      /* a host was set aside for something other than TLS */
 	int fd;
 	char part[CB_PATH_TMP], state_path[CB_PATH_TMP];
 	uint64_t t0, last_save, done;
@@ -113,8 +114,17 @@ static uint64_t piece_last(const struct fetch *f, uint32_t i)
 	return CB_MIN(piece_first(f, i) + f->st.piece_size, f->st.size) - 1;
 }
 
-/* Sets the current host aside with why, and puts its pieces in flight back. */
-static void set_aside(struct fetch *f, const char *why)
+/*
+ * With --no-origin and every host set aside: exit 5 when TLS is what failed
+ * them all (a missing --cacert, say), else 4.
+ */
+static int no_origin_exit(const struct fetch *f)
+{
+	return f->nhosts && !f->any_not_tls ? CF_EXIT_TLS : CF_EXIT_NETWORK;
+}
+
+/* Sets the current host aside with why (r: the outcome), and puts its pieces in flight back. */
+static void set_aside(struct fetch *f, enum cf_outcome r, const char *why)
 {
 	struct cf_host *h = &f->hosts[f->src];
 
@@ -128,6 +138,8 @@ static void set_aside(struct fetch *f, const char *why)
 			f->sum->retries++;
 		}
 	h->set_aside = true;
+	if (r != CF_TLS)
+		f->any_not_tls = true;
 	snprintf(h->why, sizeof(h->why), "%s", why);
 	say(f, "%s set aside: %s", h->base, why);
 	while (f->src < f->nhosts && f->hosts[f->src].set_aside)
@@ -224,7 +236,7 @@ static int learn(struct fetch *f)
 			if (f->o->no_origin) {
 				snprintf(f->err, f->errlen,
 					 "no cache host could serve %s (--no-origin)", f->o->url);
-				return CF_EXIT_NETWORK;
+				return no_origin_exit(f);
 			}
 			wait_fallback(f);
 		}
@@ -233,7 +245,7 @@ static int learn(struct fetch *f)
 		if (r == CF_OK)
 			break;
 		if (f->src < f->nhosts) {
-			set_aside(f, why);
+			set_aside(f, r, why);
 			continue;
 		}
 		return origin_failed(f, r, why);
@@ -291,7 +303,7 @@ static int piece_done(struct fetch *f, struct cf_xfer *x, size_t src)
 
 			f->hosts[src].pieces_failed++;
 			snprintf(why, sizeof(why), "piece %u failed its SHA-256", i);
-			set_aside(f, why);
+			set_aside(f, CF_PROTO, why);
 		} else {
 			snprintf(f->err, f->errlen,
 				 "piece %u from the origin does not match the cache's SHA-256", i);
@@ -401,7 +413,7 @@ static int on_finished(struct fetch *f, struct cf_xfer *x, CURLcode code)
 	f->pst[x->piece] = P_TODO;
 	f->next = CB_MIN(f->next, x->piece);
 	if (src < f->nhosts) {
-		set_aside(f, why);
+		set_aside(f, r, why);
 		return CF_EXIT_OK;
 	}
 	f->sum->retries++;
@@ -442,7 +454,7 @@ static int fetch_all(struct fetch *f)
 			if (f->o->no_origin) {
 				snprintf(f->err, f->errlen,
 					 "every cache host was set aside (--no-origin)");
-				return CF_EXIT_NETWORK;
+				return no_origin_exit(f);
 			}
 			wait_fallback(f);
 		}
@@ -528,7 +540,7 @@ static int verify_written(struct fetch *f, bool *again)
 				char why[64];
 
 				snprintf(why, sizeof(why), "piece %u failed its SHA-256", i);
-				set_aside(f, why);
+				set_aside(f, CF_PROTO, why);
 			}
 		}
 	}

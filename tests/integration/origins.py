@@ -340,7 +340,8 @@ class ForwardProxy:
                         rhead, body = read_head(upstream, b"")
                         if rhead is None:
                             return
-                        length = int(re.search(rb"(?i)content-length: (\d+)", rhead).group(1))
+                        m = re.search(rb"(?i)content-length: (\d+)", rhead)
+                        length = int(m.group(1)) if m and method != "HEAD" else 0
                         for _ in range(length):  # each recv brings a byte or more
                             if len(body) >= length:
                                 break

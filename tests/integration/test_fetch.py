@@ -19,7 +19,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cbtest import (BUILD, ROOT, Appliance, check, finish, free_port, make_file,  # noqa: E402
                     sha256_file, wait_until)
-from origins import CorruptingBox, Nginx, read_head, serve_threaded, www_file  # noqa: E402
+from origins import (CorruptingBox, ForwardProxy, Nginx, make_test_certs, read_head,  # noqa: E402
+                     serve_threaded, www_file)
 
 FETCH = os.path.join(BUILD, "client", "cachebox-fetch")
 PIECE = 64 * 1024
@@ -220,6 +221,43 @@ def main():
                          "hrw", "--json", "-q", "-o", os.path.join(out, "h"), url(name))
             check(r.returncode == 0 and s["CacheHost"] == "http://%s:%d" % want,
                   "hrw: %s from its box %d" % (name, want[1]))
+
+        # http_proxy is for the origin only; no_proxy exempts it.
+        proxy = ForwardProxy()
+        env = dict(os.environ, http_proxy="http://127.0.0.1:%d" % proxy.port, no_proxy="")
+        r, s = fetch("--cache-host", "127.0.0.1:%d" % free_port(), "--json", "-q", "-o",
+                     os.path.join(out, "p"), url("e.bin"), env=env)
+        check(r.returncode == 0 and exact(os.path.join(out, "p"), "e.bin") and
+              s["BytesFromHttp"] == sizes["e.bin"] and proxy.seen and
+              all(t.startswith("http://localhost:%d/e.bin" % nginx.port) for t in proxy.seen),
+              "http_proxy: the origin's ranges went through the proxy (%s)" % proxy.seen[:2])
+        seen = len(proxy.seen)
+        r, s = fetch("--cache-host", h1, "--json", "-q", "-o", os.path.join(out, "p"),
+                     url("e.bin"), env=env)
+        check(r.returncode == 0 and s["BytesFromCacheServer"] == sizes["e.bin"] and
+              len(proxy.seen) == seen, "http_proxy: the box is never reached through it")
+        env["no_proxy"] = "localhost"
+        r, s = fetch("--cache-host", "127.0.0.1:%d" % free_port(), "--json", "-q", "-o",
+                     os.path.join(out, "p"), url("e.bin"), env=env)
+        check(r.returncode == 0 and s["BytesFromHttp"] == sizes["e.bin"] and
+              len(proxy.seen) == seen, "no_proxy=localhost: the origin straight")
+        proxy.stop()
+
+        # HTTPS to the box: --cacert trusts the test CA; without it, exit 5 (TLS).
+        make_test_certs(work.dir)
+        b5 = box(nginx.port, server_extra=("tls_cert = %s/good.pem" % work.dir,
+                                           "tls_key = %s/good.key" % work.dir))
+        apps.append(b5)
+        tls_host = "https://127.0.0.1:%d" % b5.port
+        r, s = fetch("--cache-host", tls_host, "--cacert", os.path.join(work.dir, "ca.pem"),
+                     "--json", "-q", "-o", os.path.join(out, "t"), url("d.bin"))
+        check(r.returncode == 0 and exact(os.path.join(out, "t"), "d.bin") and
+              s["BytesFromCacheServer"] == sizes["d.bin"],
+              "HTTPS to the box with --cacert: exact, from the box (%s)" % r.stderr[-200:])
+        r, s = fetch("--cache-host", tls_host, "--no-origin", "--json", "-q", "-o",
+                     os.path.join(out, "t2"), url("d.bin"))
+        check(r.returncode == 5 and not os.path.exists(os.path.join(out, "t2")),
+              "HTTPS to the box without its CA: exit 5 (rc %d)" % r.returncode)
     finally:
         for a in apps:
             a.cleanup()  # stops the box and fails on sanitizer or internal-error lines
