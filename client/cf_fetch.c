@@ -14,6 +14,7 @@
  * is retried a few times before the download fails.
  */
 #include "cf_fetch.h"
+#include "cf_fetch_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +27,6 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "cb_common.h"
@@ -36,40 +36,7 @@
 #include "cf_state.h"
 #include "cf_xfer.h"
 
-#define DEFAULT_PIECE  (1u << 20)
-#define ORIGIN_TRIES   5 /* consecutive origin failures before giving up */
-#define MAX_RESTARTS   3 /* the object changed under us */
-#define STATE_EVERY_NS 1000000000ull
-#define URL_MAX	       10240
-
-enum { P_TODO, P_BUSY, P_WRITTEN, P_GOOD };
-
-struct fetch {
-	const struct cf_opts *o;
-	struct cf_host *hosts;
-	size_t nhosts;
-	size_t src; /* the current source; nhosts = the origin */
-	CURLM *m;
-	struct cf_xfer xf[CF_MAX_CONN_LIMIT], probe;
-	char origin_host[CF_HOST_NAME_MAX], path_query[URL_MAX - 1024];
-	struct cf_state st;
-	struct cf_pieces list; /* hashes; list.hashes NULL when none was read */
-	uint8_t *pst;	       /* P_* per piece */
-	uint8_t *psrc;	       /* per piece: the source it came from (a host index, or nhosts) */
-	uint32_t next;	       /* where the search for a TODO piece starts */
-	bool any_not_tls;      /* a host was set aside for something other than TLS */
-	int fd;
-	char part[CB_PATH_TMP], state_path[CB_PATH_TMP];
-	uint64_t t0, last_save, done;
-	int origin_fails, restarts;
-	struct cf_progress prog;
-	struct cf_summary *sum;
-	char *err;
-	size_t errlen;
-};
-
-static void say(const struct fetch *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const struct fetch *f, const char *fmt, ...)
+void fetch_say(const struct fetch *f, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -104,16 +71,6 @@ static void object_url(const struct fetch *f, bool pieces, char *out, size_t cap
 			 strchr(f->path_query, '?') ? "&" : "?", f->origin_host);
 }
 
-static uint64_t piece_first(const struct fetch *f, uint32_t i)
-{
-	return (uint64_t)i * f->st.piece_size;
-}
-
-static uint64_t piece_last(const struct fetch *f, uint32_t i)
-{
-	return CB_MIN(piece_first(f, i) + f->st.piece_size, f->st.size) - 1;
-}
-
 /*
  * With --no-origin and every host set aside: exit 5 when TLS is what failed
  * them all (a missing --cacert, say), else 4.
@@ -141,11 +98,11 @@ static void set_aside(struct fetch *f, enum cf_outcome r, const char *why)
 	if (r != CF_TLS)
 		f->any_not_tls = true;
 	snprintf(h->why, sizeof(h->why), "%s", why);
-	say(f, "%s set aside: %s", h->base, why);
+	fetch_say(f, "%s set aside: %s", h->base, why);
 	while (f->src < f->nhosts && f->hosts[f->src].set_aside)
 		f->src++;
 	if (f->src < f->nhosts)
-		say(f, "going on with %s", f->hosts[f->src].base);
+		fetch_say(f, "going on with %s", f->hosts[f->src].base);
 	f->next = 0;
 }
 
@@ -172,8 +129,8 @@ static void wait_fallback(struct fetch *f)
 
 	if (now >= until)
 		return;
-	say(f, "no cache host left: waiting %.1f s (--fallback-delay) before the origin",
-	    (double)(until - now) / 1e9);
+	fetch_say(f, "no cache host left: waiting %.1f s (--fallback-delay) before the origin",
+		  (double)(until - now) / 1e9);
 	while ((now = cb_now_ns()) < until) {
 		struct timespec ts = {0, (long)CB_MIN(until - now, 100000000ull)};
 
@@ -267,7 +224,7 @@ static bool hash_ok(const struct fetch *f, uint32_t i, const uint8_t *data, size
 	return !memcmp(md, f->list.hashes + (size_t)i * 32, 32);
 }
 
-static void mark_good(struct fetch *f, uint32_t i, size_t src, uint64_t len)
+void fetch_mark_good(struct fetch *f, uint32_t i, size_t src, uint64_t len)
 {
 	f->pst[i] = P_GOOD;
 	cf_state_set_good(&f->st, i, true);
@@ -280,12 +237,6 @@ static void mark_good(struct fetch *f, uint32_t i, size_t src, uint64_t len)
 		f->sum->from_http += len;
 		f->sum->origin_pieces++;
 	}
-}
-
-static int write_error(struct fetch *f, int e)
-{
-	snprintf(f->err, f->errlen, "%s: %s", f->part, strerror(-e));
-	return e == -ENOSPC || e == -EDQUOT ? CF_EXIT_DISK_FULL : CF_EXIT_IO;
 }
 
 /* A piece arrived whole from source src: verify, write, count. */
@@ -313,10 +264,10 @@ static int piece_done(struct fetch *f, struct cf_xfer *x, size_t src)
 	}
 	e = cb_pwrite_all(f->fd, x->buf, x->len, x->first);
 	if (e)
-		return write_error(f, e);
+		return fetch_write_error(f, e);
 	if (known) {
 		f->sum->verified++;
-		mark_good(f, i, src, x->len);
+		fetch_mark_good(f, i, src, x->len);
 	} else {
 		f->pst[i] = P_WRITTEN; /* good once its hash is known and matches */
 		f->psrc[i] = (uint8_t)src;
@@ -350,7 +301,7 @@ static int start_more(struct fetch *f)
 		if (!next_todo(f, &i))
 			break;
 		if (cf_xfer_prepare(x, f->o, CF_X_PIECE, url, f->src == f->nhosts,
-				    piece_first(f, i), piece_last(f, i), ifr) < 0)
+				    fetch_piece_first(f, i), fetch_piece_last(f, i), ifr) < 0)
 			return -ENOMEM;
 		x->piece = i;
 		x->src = (int)f->src;
@@ -371,7 +322,7 @@ static struct cf_xfer *xfer_of(struct fetch *f, CURL *h)
 /* The object changed at its source: everything starts over. */
 static int restart(struct fetch *f, const char *why)
 {
-	say(f, "%s: %s; starting over", src_name(f), why);
+	fetch_say(f, "%s: %s; starting over", src_name(f), why);
 	if (++f->restarts > MAX_RESTARTS) {
 		snprintf(f->err, f->errlen, "the object keeps changing at %s", src_name(f));
 		return CF_EXIT_PROTOCOL;
@@ -431,17 +382,6 @@ static bool busy_any(const struct fetch *f)
 	return false;
 }
 
-static void save_state(struct fetch *f, bool force)
-{
-	uint64_t now = cb_now_ns();
-
-	if (!force && now - f->last_save < STATE_EVERY_NS)
-		return;
-	f->last_save = now;
-	if (fdatasync(f->fd) == 0) /* only what is on disk may be called good */
-		cf_state_save(f->state_path, &f->st);
-}
-
 volatile sig_atomic_t cf_fetch_interrupted;
 
 /* Fetches every piece not good yet. CF_EXIT_OK, -EAGAIN (start over) or an exit code. */
@@ -477,7 +417,7 @@ static int fetch_all(struct fetch *f)
 			if (ret)
 				return ret;
 		}
-		save_state(f, cf_fetch_interrupted);
+		fetch_save_state(f, cf_fetch_interrupted);
 		if (cf_fetch_interrupted) {
 			snprintf(f->err, f->errlen,
 				 "interrupted: %llu of %llu bytes kept in %s; -c resumes",
@@ -509,18 +449,18 @@ static int verify_written(struct fetch *f, bool *again)
 	if (pending && f->src < f->nhosts)
 		read_list(f);
 	for (uint32_t i = 0; i < f->st.npieces && pending; i++) {
-		uint64_t len = piece_last(f, i) - piece_first(f, i) + 1;
+		uint64_t len = fetch_piece_last(f, i) - fetch_piece_first(f, i) + 1;
 		size_t got;
 
 		if (f->pst[i] != P_WRITTEN || !f->list.hashes || !f->list.known[i])
 			continue;
-		if (cb_pread_full(f->fd, buf, len, piece_first(f, i), &got) || got != len) {
-			ret = write_error(f, -EIO);
+		if (cb_pread_full(f->fd, buf, len, fetch_piece_first(f, i), &got) || got != len) {
+			ret = fetch_write_error(f, -EIO);
 			break;
 		}
 		if (hash_ok(f, i, buf, len)) {
 			f->sum->verified++;
-			mark_good(f, i, f->psrc[i], len);
+			fetch_mark_good(f, i, f->psrc[i], len);
 		} else { /* as if it had failed on arrival: its source is set aside */
 			size_t src = f->psrc[i];
 
@@ -573,136 +513,6 @@ out:
 	return ret;
 }
 
-/*
- * -c: the state file beside the output, if it is of this URL; its good
- * pieces are kept when the object is still the same (size and validators),
- * else the download starts over.
- */
-static void resume_state(struct fetch *f)
-{
-	struct cf_state old;
-
-	if (!f->o->resume || cf_state_load(f->state_path, &old) < 0)
-		return;
-	if (strcmp(old.url, f->o->url) || strcmp(old.id_hex, f->st.id_hex) ||
-	    old.size != f->st.size || old.piece_size != f->st.piece_size ||
-	    strcmp(old.etag, f->st.etag) || strcmp(old.last_modified, f->st.last_modified) ||
-	    access(f->part, R_OK | W_OK)) {
-		say(f, "%s is of another download or object: starting over", f->state_path);
-		cf_state_fini(&old);
-		return;
-	}
-	for (uint32_t i = 0; i < f->st.npieces; i++)
-		if (cf_state_good(&old, i)) {
-			uint64_t len = piece_last(f, i) - piece_first(f, i) + 1;
-
-			f->pst[i] = P_GOOD;
-			cf_state_set_good(&f->st, i, true);
-			f->done += len;
-			f->sum->resumed += len;
-		}
-	say(f, "resuming: %llu of %llu bytes already verified", (unsigned long long)f->sum->resumed,
-	    (unsigned long long)f->st.size);
-	cf_state_fini(&old);
-}
-
-/* Sizes the per-piece arrays and opens FILE.part for the object just learnt. */
-static int prepare_object(struct fetch *f)
-{
-	int flags = O_RDWR | O_CREAT | O_CLOEXEC, e;
-
-	f->st.npieces = (uint32_t)((f->st.size + f->st.piece_size - 1) / f->st.piece_size);
-	free(f->pst);
-	free(f->psrc);
-	f->pst = calloc(f->st.npieces + 1, 1);
-	f->psrc = calloc(f->st.npieces + 1, 1);
-	if (!f->pst || !f->psrc || cf_state_alloc(&f->st) < 0) {
-		snprintf(f->err, f->errlen, "out of memory");
-		return CF_EXIT_GENERIC;
-	}
-	for (int k = 0; k < f->o->max_conn; k++)
-		if (!f->xf[k].h || f->xf[k].alloc < f->st.piece_size) {
-			cf_xfer_fini(&f->xf[k]);
-			if (cf_xfer_init(&f->xf[k], f->st.piece_size) < 0) {
-				snprintf(f->err, f->errlen, "out of memory");
-				return CF_EXIT_GENERIC;
-			}
-		}
-	f->done = 0;
-	resume_state(f);
-	if (f->fd < 0) {
-		f->fd = open(f->part, flags | (f->sum->resumed ? 0 : O_TRUNC), 0644);
-		if (f->fd < 0)
-			return write_error(f, -errno);
-	}
-	if (ftruncate(f->fd, (off_t)f->st.size) < 0)
-		return write_error(f, -errno);
-	e = posix_fallocate(f->fd, 0, (off_t)f->st.size);
-	if (e && e != EOPNOTSUPP && e != EINVAL)
-		return write_error(f, -e);
-	return CF_EXIT_OK;
-}
-
-/* The whole file against --checksum. */
-static int check_whole(struct fetch *f)
-{
-	uint8_t buf[1 << 16], md[32];
-	EVP_MD_CTX *c;
-	uint64_t off = 0;
-	int ret = CF_EXIT_OK;
-
-	if (!f->o->checksum)
-		return CF_EXIT_OK;
-	c = EVP_MD_CTX_new();
-	if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL)) {
-		EVP_MD_CTX_free(c);
-		return CF_EXIT_GENERIC;
-	}
-	while (off < f->st.size) {
-		size_t want = (size_t)CB_MIN(sizeof(buf), f->st.size - off), got;
-
-		if (cb_pread_full(f->fd, buf, want, off, &got) || got != want) {
-			ret = write_error(f, -EIO);
-			goto out;
-		}
-		EVP_DigestUpdate(c, buf, got);
-		off += got;
-	}
-	EVP_DigestFinal_ex(c, md, NULL);
-	if (memcmp(md, f->o->checksum_sha, 32)) {
-		snprintf(f->err, f->errlen, "the file does not match --checksum %s",
-			 f->o->checksum);
-		ret = CF_EXIT_INTEGRITY;
-	}
-out:
-	EVP_MD_CTX_free(c);
-	return ret;
-}
-
-/* Every piece good (or, with no hash from any box, written): sync and rename into place. */
-static int finish(struct fetch *f, const char *out)
-{
-	int ret;
-
-	for (uint32_t i = 0; i < f->st.npieces; i++)
-		if (f->pst[i] == P_WRITTEN) { /* no box gave its hash: counted, but unverified */
-			uint64_t len = piece_last(f, i) - piece_first(f, i) + 1;
-
-			f->sum->unverified++;
-			mark_good(f, i, f->psrc[i], len);
-		}
-	ret = check_whole(f);
-	if (ret) {
-		unlink(f->part); /* a wrong byte never reaches the output */
-		unlink(f->state_path);
-		return ret;
-	}
-	if (fsync(f->fd) < 0 || rename(f->part, out) < 0)
-		return write_error(f, -errno);
-	unlink(f->state_path);
-	return CF_EXIT_OK;
-}
-
 static int run(struct fetch *f, const char *out)
 {
 	bool again;
@@ -712,10 +522,10 @@ static int run(struct fetch *f, const char *out)
 		ret = learn(f);
 		if (ret)
 			return ret;
-		ret = prepare_object(f);
+		ret = fetch_prepare(f);
 		if (ret)
 			return ret;
-		save_state(f, true);
+		fetch_save_state(f, true);
 		do {
 			ret = fetch_all(f);
 			if (ret == CF_EXIT_OK)
@@ -727,9 +537,9 @@ static int run(struct fetch *f, const char *out)
 			break;
 	}
 	if (ret == CF_EXIT_OK)
-		ret = finish(f, out);
+		ret = fetch_finish(f, out);
 	else
-		save_state(f, true);
+		fetch_save_state(f, true);
 	return ret;
 }
 
