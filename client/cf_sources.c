@@ -51,8 +51,10 @@ static void from_dhcp(const struct cf_opts *o, bool take_hosts, struct cf_dhcp *
 	}
 	if (cf_hosts_parse(dhcp->hosts, "dhcp", got, CB_MIN(cap, CF_HOSTS_MAX), &k, why,
 			   sizeof(why)) < 0) {
-		fprintf(stderr, "cachebox-fetch: option 235 from %s ignored: %s; using %s\n",
-			dhcp->via, why, keep);
+		if (!o->quiet)
+			fprintf(stderr,
+				"cachebox-fetch: option 235 from %s ignored: %s; using %s\n",
+				dhcp->via, why, keep);
 		return;
 	}
 	memcpy(v, got, k * sizeof(*v));

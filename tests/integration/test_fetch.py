@@ -49,6 +49,62 @@ def box(nginx_port, **kw):
     return app
 
 
+def exact_file(path, www, name):
+    return os.path.exists(path) and sha256_file(path) == hashlib.sha256(
+        www_file(www, name)).hexdigest()
+
+
+def https_origin(work, www, sizes, out):
+    """An HTTPS origin verified against the system store: the test CA is
+    added to the bundle libcurl reads (/etc/ssl/certs/ca-certificates.crt),
+    bind-mounted in a mount namespace of this run's own, so the machine's
+    store is never changed. Then through https_proxy (a CONNECT tunnel).
+    Root only (mount namespaces); skipped, and said, otherwise."""
+    if os.geteuid() != 0:
+        print("https origin with the system store: skipped (needs root)")
+        return
+    port = free_port()
+    servers = ("server { listen 127.0.0.1:%d ssl; root %s; ssl_certificate %s/good.pem; "
+               "ssl_certificate_key %s/good.key; }" % (port, www, work.dir, work.dir))
+    os.makedirs(os.path.join(work.dir, "tls"))
+    tls = Nginx(www, os.path.join(work.dir, "tls"), servers=servers, port=port)
+    bundle = os.path.join(work.dir, "bundle.pem")
+    with open(bundle, "wb") as f:
+        for src in ("/etc/ssl/certs/ca-certificates.crt", os.path.join(work.dir, "ca.pem")):
+            with open(src, "rb") as g:
+                f.write(g.read())
+    url = "https://127.0.0.1:%d/f.bin" % port
+
+    def in_store(env=None, trusted=True):
+        mount = "mount --bind %s /etc/ssl/certs/ca-certificates.crt && " % bundle
+        cmd = "%sexec %s --cache-host 127.0.0.1:%d --json -q -o %s %s" % (
+            mount if trusted else "", FETCH, free_port(), os.path.join(out, "s"), url)
+        r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", cmd],
+                           capture_output=True, timeout=60, env=env)
+        try:
+            return r, json.loads(r.stdout)
+        except ValueError:
+            return r, None
+
+    try:
+        r, s = in_store()
+        check(r.returncode == 0 and exact_file(os.path.join(out, "s"), www, "f.bin") and
+              s["BytesFromHttp"] == sizes["f.bin"],
+              "an HTTPS origin, its CA in the system store: exact (%s)" % r.stderr[-200:])
+        r, s = in_store(trusted=False)
+        check(r.returncode == 5, "an HTTPS origin whose CA is not in the store: exit 5 (rc %d)"
+              % r.returncode)
+        proxy = ForwardProxy()
+        env = dict(os.environ, https_proxy="http://127.0.0.1:%d" % proxy.port, no_proxy="")
+        r, s = in_store(env)
+        check(r.returncode == 0 and exact_file(os.path.join(out, "s"), www, "f.bin") and
+              proxy.seen and all(t == "CONNECT 127.0.0.1:%d" % port for t in proxy.seen),
+              "https_proxy: the HTTPS origin through a CONNECT tunnel (%s)" % proxy.seen[:2])
+        proxy.stop()
+    finally:
+        tls.stop()
+
+
 def main():
     work = Appliance(origins=())  # only for its temporary directory
     www = os.path.join(work.dir, "www")
@@ -68,8 +124,7 @@ def main():
         return "http://localhost:%d/%s" % (port or nginx.port, name)
 
     def exact(path, name):
-        return os.path.exists(path) and sha256_file(path) == hashlib.sha256(
-            www_file(www, name)).hexdigest()
+        return exact_file(path, www, name)
 
     try:
         # --help and the man page list the same options; bad input is exit 2.
@@ -258,6 +313,7 @@ def main():
                      os.path.join(out, "t2"), url("d.bin"))
         check(r.returncode == 5 and not os.path.exists(os.path.join(out, "t2")),
               "HTTPS to the box without its CA: exit 5 (rc %d)" % r.returncode)
+        https_origin(work, www, sizes, out)
     finally:
         for a in apps:
             a.cleanup()  # stops the box and fails on sanitizer or internal-error lines
