@@ -50,7 +50,9 @@ struct cfg {
 	char path[CFG_PATH_MAX]; /* the file it was loaded from */
 	struct {
 		char state_dir[CFG_PATH_MAX];
-		int log_level; /* enum cb_log_level */
+		int log_level;		       /* enum cb_log_level */
+		char user[64];		       /* the children run as this user; "" = as started */
+		char access_log[CFG_PATH_MAX]; /* default <state_dir>/access.log */
 	} appliance;
 	struct {
 		struct cfg_addr listen;

@@ -25,12 +25,15 @@ const char *const cfg_sect_names[] = {
 #define CFG_O(m) offsetof(struct cfg_origin, m), sizeof(((struct cfg_origin *)0)->m)
 
 /*
- * Every key of DESIGN.md plus zerocopy_threshold, max_connections,
+ * Every key of DESIGN.md plus user, access_log, zerocopy_threshold, max_connections,
  * max_connections_per_client, index_capacity and eviction.
  */
 const struct cfg_key cfg_keys[] = {
 	{CFG_S_APPLIANCE, "state_dir", CFG_T_PATH, CFG_G(appliance.state_dir)},
 	{CFG_S_APPLIANCE, "log_level", CFG_T_LOG_LEVEL, CFG_G(appliance.log_level)},
+	{CFG_S_APPLIANCE, "user", CFG_T_USER, CFG_G(appliance.user), .flags = CFG_F_EMPTY},
+	{CFG_S_APPLIANCE, "access_log", CFG_T_PATH, CFG_G(appliance.access_log),
+	 .flags = CFG_F_EMPTY},
 
 	{CFG_S_SERVER, "listen", CFG_T_ADDR, CFG_G(server.listen)},
 	{CFG_S_SERVER, "workers", CFG_T_UINT, CFG_G(server.workers), 0, 256, 0, "0 to 256"},
@@ -376,8 +379,10 @@ static int cfg_set_special(struct cfg_parser *p, const struct cfg_key *k, const 
 	case CFG_T_CIDR_LIST:
 		return cfg_set_net(p, k, key, v);
 	case CFG_T_GROUP:
+	case CFG_T_USER:
 		if (!cfg_group_valid(v))
-			return cfg_bad(p, key, -EINVAL, "group name", v, NULL);
+			return cfg_bad(p, key, -EINVAL,
+				       k->type == CFG_T_USER ? "user name" : "group name", v, NULL);
 		return cfg_set_string(p, k, key, v, field);
 	case CFG_T_UPSTREAM:
 		ret = cfg_parse_upstream(v, p->origin, &has_path);
@@ -441,6 +446,16 @@ void cfg_check(struct cfg_parser *p)
 	unsigned listen = p->key_line[0][cfg_key_find(CFG_S_SERVER, "listen")];
 	unsigned metrics = p->key_line[0][cfg_key_find(CFG_S_CONTROL, "metrics_listen")];
 
+	/* access_log follows state_dir unless it is set (or set empty) */
+	if ((!p->key_line[0][cfg_key_find(CFG_S_APPLIANCE, "access_log")] ||
+	     !c->appliance.access_log[0]) &&
+	    snprintf(c->appliance.access_log, sizeof(c->appliance.access_log), "%s/access.log",
+		     c->appliance.state_dir) >= (int)sizeof(c->appliance.access_log)) {
+		cfg_fail_key(p, p->key_line[0][cfg_key_find(CFG_S_APPLIANCE, "state_dir")],
+			     CFG_S_APPLIANCE, NULL, "state_dir",
+			     "too long to hold access.log (set access_log)");
+		return;
+	}
 	if (!c->server.tls_cert[0] != !c->server.tls_key[0]) {
 		if (c->server.tls_cert[0])
 			cfg_fail_key(p, cert, CFG_S_SERVER, NULL, "tls_cert",
@@ -466,6 +481,7 @@ void cfg_defaults(struct cfg *c)
 	memset(c, 0, sizeof(*c));
 	strcpy(c->appliance.state_dir, "./var");
 	c->appliance.log_level = CB_LOG_INFO;
+	strcpy(c->appliance.access_log, "./var/access.log");
 
 	strcpy(c->server.listen.host, "127.0.0.1");
 	c->server.listen.port = 8003;

@@ -373,7 +373,7 @@ int cfg_parse_guid(const char *s, char out[37])
 	return 0;
 }
 
-/* A Unix group name: letters, digits, '.', '_', '-', not starting with '-'. */
+/* A Unix user or group name: letters, digits, '.', '_', '-', not starting with '-'. */
 bool cfg_group_valid(const char *s)
 {
 	if (s[0] == '-')

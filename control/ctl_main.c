@@ -47,7 +47,8 @@ static void usage(FILE *f)
 		   "Starts the cachebox appliance: builds the shared index from the shards,\n"
 		   "starts cachebox-storage (HTTP on [server] listen) and, with [discovery]\n"
 		   "enabled, cachebox-dataplane (UDP [discovery] port), keeps them running,\n"
-		   "and answers cacheboxctl on [control] socket. SIGTERM or Ctrl-C stops all.\n"
+		   "and answers cacheboxctl on [control] socket. SIGTERM or Ctrl-C stops all;\n"
+		   "SIGHUP is `cacheboxctl reload`; SIGUSR1 has the access log reopened.\n"
 		   "\n"
 		   "  -c, --config FILE  configuration file (INI, see config/cachebox.conf)\n"
 		   "  -h, --help         this text\n");
@@ -428,6 +429,15 @@ static void on_signal(struct ctl *ctl, const struct signalfd_siginfo *si, bool *
 		}
 	} else if (si->ssi_signo == SIGHUP) {
 		ctl_serve_reload_async(ctl);
+	} else if (si->ssi_signo == SIGUSR1) {
+		pid_t spid = __atomic_load_n(&ctl->storage.pid, __ATOMIC_ACQUIRE);
+
+		/* logrotate's postrotate: the file server reopens its access log */
+		if (spid > 0 && kill(spid, SIGUSR1) == 0)
+			cb_info("SIGUSR1: asked cachebox-storage (pid %d) to reopen its access log",
+				(int)spid);
+		else
+			cb_warn("SIGUSR1: cachebox-storage is not running; nothing to reopen");
 	} else {
 		cb_info("signal %u: stopping", si->ssi_signo);
 		*stop = true;
@@ -620,6 +630,7 @@ static int start_up(struct ctl *ctl)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);

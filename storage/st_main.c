@@ -2,7 +2,8 @@
  * cachebox-storage: the file server process. Loads the config, opens the
  * shards, attaches to the shared index (or, started alone, creates it and
  * rebuilds it from the shards), starts the io_uring workers and waits for
- * SIGTERM/SIGINT. Under cachebox-control it is started with --attach: the
+ * SIGTERM/SIGINT (SIGHUP reloads, SIGUSR1 reopens the access log). Under
+ * cachebox-control it is started with --attach: the
  * control process has already built the index.
  */
 #include "cb_common.h"
@@ -190,12 +191,41 @@ static void signals_block(sigset_t *set)
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* Until SIGTERM or SIGINT; SIGHUP takes the TLS certificate again. */
-static void serve_until_signal(struct st_server *srv, const sigset_t *set)
+/*
+ * The access log, opened again under its name: after logrotate renamed it,
+ * the lines go to a new file. The new descriptor takes the old one's number
+ * (dup3 is atomic), so a worker's buffer goes wholly to one file or the
+ * other and no line is lost or split. If the file cannot be opened the old
+ * one is kept, and said.
+ */
+static void access_log_reopen(const struct st_server_conf *sc)
+{
+	const char *path = sc->cfg->appliance.access_log;
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+
+	if (fd < 0 || dup3(fd, sc->access_fd, O_CLOEXEC) < 0) {
+		cb_warn("access log %s: cannot reopen it (%s); still writing the old file", path,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	close(fd);
+	cb_info("access log %s reopened", path);
+}
+
+/*
+ * Until SIGTERM or SIGINT. SIGHUP (cacheboxctl reload) takes the TLS
+ * certificate again and reopens the access log; SIGUSR1 (logrotate) only
+ * reopens the access log.
+ */
+static void serve_until_signal(struct st_server *srv, const struct st_server_conf *sc,
+			       const sigset_t *set)
 {
 	int sig;
 
@@ -203,8 +233,13 @@ static void serve_until_signal(struct st_server *srv, const sigset_t *set)
 		if (sigwait(set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			cb_info("SIGHUP: reloading the TLS certificate");
+			cb_info("SIGHUP: reloading the TLS certificate, reopening the access log");
 			st_server_reload_tls(srv);
+			access_log_reopen(sc);
+			continue;
+		}
+		if (sig == SIGUSR1) {
+			access_log_reopen(sc);
 			continue;
 		}
 		cb_info("signal %d: stopping", sig);
@@ -214,7 +249,7 @@ static void serve_until_signal(struct st_server *srv, const sigset_t *set)
 
 int main(int argc, char **argv)
 {
-	char err[512], path[CB_PATH_TMP];
+	char err[512];
 	const char *config = NULL;
 	struct st_server_conf sc = {.access_fd = -1};
 	struct st_server *srv = NULL;
@@ -259,10 +294,10 @@ int main(int argc, char **argv)
 		cb_err("object cache: %s", strerror(errno));
 		goto out;
 	}
-	cb_fmt(path, sizeof(path), "%s/access.log", sc.cfg->appliance.state_dir);
-	sc.access_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	sc.access_fd =
+		open(cfg->appliance.access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	if (sc.access_fd < 0) {
-		cb_err("access log %s: %s", path, strerror(errno));
+		cb_err("access log %s: %s", cfg->appliance.access_log, strerror(errno));
 		goto out;
 	}
 	signals_block(&set);
@@ -274,8 +309,8 @@ int main(int argc, char **argv)
 	cb_info("serving http://%s:%u/ from %u shard(s), %u object(s); access log %s; CDN-Loop id "
 		"%s",
 		sc.cfg->server.listen.host, sc.cfg->server.listen.port, ss.n, cb_index_count(sc.ix),
-		path, sc.box_id);
-	serve_until_signal(srv, &set);
+		cfg->appliance.access_log, sc.box_id);
+	serve_until_signal(srv, &sc, &set);
 	st_server_stop(srv);
 	ret = 0;
 out:

@@ -142,6 +142,21 @@ Test(cfg, empty_file_gives_defaults)
 	cfg_free(c);
 }
 
+Test(cfg, access_log_follows_state_dir)
+{
+	struct cfg *c = load_ok("[appliance]\nstate_dir = /srv/cb\n");
+
+	cr_assert_str_eq(c->appliance.access_log, "/srv/cb/access.log");
+	cfg_free(c);
+	c = load_ok("[appliance]\naccess_log = /var/log/cb/access.log\nstate_dir = /srv/cb\n");
+	cr_assert_str_eq(c->appliance.access_log, "/var/log/cb/access.log");
+	cfg_free(c);
+	c = load_ok("[appliance]\naccess_log =\nstate_dir = /srv/cb\nuser = cachebox\n");
+	cr_assert_str_eq(c->appliance.access_log, "/srv/cb/access.log");
+	cr_assert_str_eq(c->appliance.user, "cachebox");
+	cfg_free(c);
+}
+
 Test(cfg, shipped_config_loads)
 {
 	const char *path = CB_SOURCE_ROOT "/config/cachebox.conf";
@@ -628,6 +643,7 @@ static struct err_case err_cases[] = {
 	 "t.conf:2: [control] allowed_group: bad group name 'wheel users'"},
 	{"[control]\nallowed_group = -x\n",
 	 "t.conf:2: [control] allowed_group: bad group name '-x'"},
+	{"[appliance]\nuser = -root\n", "t.conf:2: [appliance] user: bad user name '-root'"},
 	{"[control]\nallowed_group = "
 	 "g123456789g123456789g123456789g123456789g123456789g123456789g123\n",
 	 "t.conf:2: [control] allowed_group: value too long (max 63 bytes)"},
