@@ -15,7 +15,7 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS := build-essential meson ninja-build pkg-config clang libclang-rt-14-dev clang-format cppcheck \
 	liburing-dev libssl-dev openssl libjemalloc-dev libinih-dev libcriterion-dev libjansson-dev \
 	nginx aria2 curl wrk gnuplot-nox python3 iproute2 procps util-linux \
-	libdpdk-dev dpdk ethtool libcurl4-openssl-dev dnsmasq-base isc-dhcp-client dhcpcd-base bsdutils \
+	libdpdk-dev dpdk ethtool libseccomp-dev libcap-ng-dev libcurl4-openssl-dev dnsmasq-base isc-dhcp-client dhcpcd-base bsdutils \
 	squid apt-utils wget logrotate
 
 .PHONY: all deps build run test test-asan test-nodpdk bench clean

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -26,6 +27,7 @@
 #include <rte_prefetch.h>
 
 #include "cb_log.h"
+#include "cb_sandbox.h"
 #include "dp_backend.h"
 #include "dp_frame.h"
 
@@ -116,6 +118,34 @@ static int privileges_check(const char *args)
 				"to load its XDP program");
 	}
 	return 0;
+}
+
+/*
+ * Once the port runs, the process keeps only the capabilities its PMD
+ * needs (pmd_needs: af_xdp and af_packet take the port down with them at
+ * stop) and gains none: everything else, root's DAC override among them,
+ * goes. 0 or -EPERM (logged).
+ */
+static int privileges_drop(const char *args)
+{
+	uint64_t have = caps_effective(), keep = 0;
+	unsigned list[64];
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(pmd_needs) / sizeof(pmd_needs[0]); i++)
+		if (strstr(args, pmd_needs[i].name))
+			keep |= pmd_needs[i].caps;
+	if ((keep & CAPB(CAPN_BPF)) && !(have & CAPB(CAPN_BPF)))
+		keep = (keep & ~CAPB(CAPN_BPF)) | CAPB(CAPN_SYS_ADMIN);
+	keep &= have;
+	for (unsigned c = 0; c < 64; c++)
+		if (keep & CAPB(c))
+			list[n++] = c;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		cb_err("dpdk backend: no_new_privs: %s", strerror(errno));
+		return -EPERM;
+	}
+	return cb_caps_limit(list, n);
 }
 
 /* rte_eal_init over dpdk_args split on blanks. 0, or -errno (logged). */
@@ -467,6 +497,9 @@ int dp_dpdk_run(struct dp_run *run)
 	be.service_tsc = rte_get_tsc_hz() * (DP_SERVICE_NS / 1000000) / 1000;
 	be.ns_mult = (1000000000ull << 32) / rte_get_tsc_hz();
 	ret = port_pick(&be);
+	if (ret < 0)
+		goto out;
+	ret = privileges_drop(c->discovery.dpdk_args);
 	if (ret < 0)
 		goto out;
 	publish_text(&be);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cb_log.h"
+#include "cb_sandbox.h"
 #include "dp_backend.h"
 
 #define SOCK_IFACES  64 /* interface addresses known (refreshed every DP_SERVICE_NS) */
@@ -430,6 +431,16 @@ int dp_sock_run(struct dp_run *run)
 		return ret;
 	}
 	publish_text(&be);
+	/* answering from here on: no capability, and only the system calls it makes */
+	ret = cb_caps_limit(NULL, 0);
+	if (!ret)
+		ret = cb_seccomp_enter(CB_SECCOMP_DP_SOCKET);
+	if (ret < 0) {
+		close(be.fd4);
+		if (be.fd6 >= 0)
+			close(be.fd6);
+		return ret;
+	}
 	cb_disc_set_state(run->disc, CB_DISC_RUNNING);
 	cb_info("socket backend answering on UDP port %u (IPv4%s)", run->cfg->discovery.port,
 		be.fd6 >= 0 ? " and IPv6" : " only");

@@ -9,6 +9,7 @@
 #include "cb_common.h"
 #include "cb_index.h"
 #include "cb_log.h"
+#include "cb_sandbox.h"
 #include "cfg.h"
 #include "st_object.h"
 #include "st_policy_cfg.h"
@@ -310,6 +311,9 @@ int main(int argc, char **argv)
 		"%s",
 		sc.cfg->server.listen.host, sc.cfg->server.listen.port, ss.n, cb_index_count(sc.ix),
 		cfg->appliance.access_log, sc.box_id);
+	/* serving from here on: no capability, and only the system calls it makes */
+	if (cb_caps_limit(NULL, 0) < 0 || cb_seccomp_enter(CB_SECCOMP_STORAGE) < 0)
+		goto out;
 	serve_until_signal(srv, &sc, &set);
 	st_server_stop(srv);
 	ret = 0;

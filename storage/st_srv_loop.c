@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* A connection's operation on registered buffer buf. */
@@ -525,6 +526,37 @@ fail:
 	return ret;
 }
 
+/*
+ * The operations a worker's ring may carry, and nothing else: seccomp cannot
+ * see inside io_uring, so the ring itself is restricted (made disabled,
+ * restricted, then enabled). No register operation is allowed once it is
+ * enabled: the buffer ring and the fixed buffers are registered before.
+ */
+static const uint8_t ring_ops[] = {
+	IORING_OP_ACCEPT, IORING_OP_RECV, IORING_OP_SEND,	IORING_OP_SEND_ZC,
+	IORING_OP_SPLICE, IORING_OP_READ, IORING_OP_READ_FIXED, IORING_OP_TIMEOUT,
+};
+
+static int ring_restrict(struct worker *w)
+{
+	struct io_uring_restriction res[CB_ARRAY_SIZE(ring_ops) + 1];
+
+	memset(res, 0, sizeof(res));
+	for (size_t i = 0; i < CB_ARRAY_SIZE(ring_ops); i++) {
+		res[i].opcode = IORING_RESTRICTION_SQE_OP;
+		res[i].sqe_op = ring_ops[i];
+	}
+	res[CB_ARRAY_SIZE(ring_ops)].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+	res[CB_ARRAY_SIZE(ring_ops)].sqe_flags = IOSQE_BUFFER_SELECT;
+	/* Debian 12's liburing 2.3 declares but does not export the two wrappers */
+	if (syscall(__NR_io_uring_register, w->ring.ring_fd, IORING_REGISTER_RESTRICTIONS, res,
+		    (unsigned)CB_ARRAY_SIZE(res)) < 0 ||
+	    syscall(__NR_io_uring_register, w->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL,
+		    0) < 0)
+		return -errno;
+	return 0;
+}
+
 /* Worker i's listener, eventfds, ring and buffers; 0 or -errno (logged). */
 static int worker_init(struct st_server *srv, struct worker *w, unsigned i)
 {
@@ -558,10 +590,11 @@ static int worker_init(struct st_server *srv, struct worker *w, unsigned i)
 		return ret;
 	}
 	/* The ring is made here and used by the worker thread: no SINGLE_ISSUER. */
-	p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
+	p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_R_DISABLED;
 	ret = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
 	if (ret == -EINVAL) {
 		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_R_DISABLED;
 		ret = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
 	}
 	if (ret < 0) {
@@ -574,7 +607,10 @@ static int worker_init(struct st_server *srv, struct worker *w, unsigned i)
 		cb_err("worker %u: io_uring buffers: %s", i, strerror(-ret));
 		return ret;
 	}
-	return 0;
+	ret = ring_restrict(w);
+	if (ret < 0)
+		cb_err("worker %u: io_uring restrictions: %s", i, strerror(-ret));
+	return ret;
 }
 
 /* Frees what worker_init made of w, however far it got; its thread is joined. */
