@@ -56,6 +56,7 @@ struct child {
 	int last_status;	/* wait status of the last death, CTL_ENDED, or CTL_NO_STATUS */
 	int pidfd;		/* an adopted process (not our child): its pidfd, else -1 */
 	char pidfile[PATH_MAX]; /* "" = none */
+	uint64_t caps;		/* capability bits (1 << CAP_*) it gets at exec (ctl_priv.c) */
 };
 
 /*
@@ -85,6 +86,8 @@ struct ctl {
 	int lfd, sfd, mfd;	/* control socket, signalfd, metrics listener */
 	gid_t allowed_gid;
 	bool has_allowed_gid;
+	uint64_t caps_have; /* the permitted capabilities control was started with */
+	char run_as[64];    /* the user control was started as, for messages */
 
 	pthread_rwlock_t lock;
 	pthread_mutex_t jobs_mu;
@@ -131,6 +134,18 @@ enum ctl_job_kind {
 };
 
 /* Locks and the job counts; 0 or -errno. ctl_serve_fini is safe after a failed init. */
+/*
+ * ctl_priv.c. At the very start: [appliance] user taken on (from root), only
+ * the capabilities the children need kept, no_new_privs set, and the files
+ * the user needs checked: 0, or -errno with one line naming the file and the
+ * fix. Once the listeners exist, ctl_priv_settle drops what start-up
+ * needed. In a forked child before exec, ctl_priv_child lowers the ambient
+ * capabilities that are not the child's.
+ */
+int ctl_priv_start(struct ctl *ctl);
+int ctl_priv_settle(struct ctl *ctl);
+void ctl_priv_child(const struct child *ch);
+
 int ctl_serve_init(struct ctl *ctl);
 void ctl_serve_fini(struct ctl *ctl);
 /* The listeners (control socket, metrics port); fd or -errno, logged. */

@@ -178,6 +178,7 @@ static void child_start(struct ctl *ctl, struct child *ch)
 				ch->name);
 			_exit(127);
 		}
+		ctl_priv_child(ch);
 		/* extra_arg NULL ends the list there */
 		execl(ch->exe, ch->exe, "--config", ctl->config_path, ch->extra_arg, (char *)NULL);
 		fprintf(stderr, "cachebox-control: exec %s: %s\n", ch->exe, strerror(errno));
@@ -582,6 +583,9 @@ static int start_up(struct ctl *ctl)
 	sigset_t set;
 	int ret;
 
+	ret = ctl_priv_start(ctl);
+	if (ret < 0)
+		return ret;
 	if (ctl->cfg->control.allowed_group[0]) {
 		struct group *g = getgrnam(ctl->cfg->control.allowed_group);
 
@@ -644,6 +648,9 @@ static int start_up(struct ctl *ctl)
 	ctl->mfd = ctl_serve_metrics_socket(ctl);
 	if (ctl->lfd < 0 || ctl->mfd < 0)
 		return ctl->lfd < 0 ? ctl->lfd : ctl->mfd;
+	ret = ctl_priv_settle(ctl);
+	if (ret < 0)
+		return ret;
 	ret = ctl_serve_evict_start(ctl);
 	if (ret)
 		return ret;

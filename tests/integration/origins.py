@@ -52,7 +52,9 @@ def make_test_certs(d):
             "-subj", "/CN=self", "-addext", "subjectAltName=IP:127.0.0.1")
     for f in os.listdir(d):
         if f.endswith(".key"):
-            os.chmod(os.path.join(d, f), 0o644)  # nginx's workers read them unprivileged
+            # private: nginx's master reads them as root, and the box refuses a key
+            # that others can read
+            os.chmod(os.path.join(d, f), 0o600)
 
 
 class Nginx:

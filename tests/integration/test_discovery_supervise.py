@@ -15,21 +15,24 @@ One appliance, unauthenticated discovery:
 - SIGTERM to control: the dataplane sends BYE and is gone.
 
 A second appliance, a group key file:
-- the key file at mode 644: the dataplane says why in one line and exits 1,
-  control backs off (a handful of attempts in 4 s, not a spin) and the file
-  server serves; after chmod 600 the next attempt runs;
+- the key file at mode 644: the box does not start, one line says the fix;
+- made 644 while the box runs, the dataplane killed: each restart says why
+  in one line and exits 1, control backs off (a handful of attempts in 4 s,
+  not a spin) and the file server serves; after chmod 600 the next attempt
+  runs;
 - the key file rotated and `cacheboxctl reload`: a QUERY signed with the new
   key gets a signed OFFER, one signed with the old (removed) key gets silence.
 """
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
 
-from cbtest import (ROOT, Appliance, check, curl, finish, free_udp_port, make_file, seed_of,
-                    wait_until)
+from cbtest import (CONTROL, ROOT, Appliance, check, curl, finish, free_udp_port, make_file,
+                    seed_of, wait_until)
 
 sys.path.insert(0, os.path.join(ROOT, "dataplane"))
 import cachebox_ask as ask  # noqa: E402  (the client lives in dataplane/)
@@ -267,10 +270,21 @@ def keyed(tmp):
     app = Appliance(discovery=("enabled = true", "port = %d" % udp, "address = 127.0.0.1/8",
                                "group_key_file = %s" % key_file))
     try:
+        # others may read the key file: the box does not start, one line says the fix
+        r = subprocess.run([CONTROL, "--config", app.conf], capture_output=True, text=True,
+                           timeout=20)
+        check(r.returncode != 0 and "fix: chmod 600 %s" % key_file in r.stderr
+              and len(r.stderr.splitlines()) == 1,
+              "a key file others can read stops the start, in one line: %r" % r.stderr)
+        os.chmod(key_file, 0o600)
         app.start()
         src = make_file(os.path.join(app.dir, "k.bin"), SIZE, seed_of("discovery-keys"))
         app.import_file(src, "http://dl.example.com/k.bin")
         cid = bytes.fromhex(app.listing()["dl.example.com/k.bin"]["id"])
+        # made readable while the box runs: the dataplane cannot start again
+        wait_until(lambda: discovery(app)["state"] == "running", 10, "the dataplane runs")
+        os.chmod(key_file, 0o644)
+        os.kill(discovery(app)["pid"], signal.SIGKILL)
         app.wait_log("key file has mode 0644")
         t0 = time.monotonic()
         time.sleep(4)
