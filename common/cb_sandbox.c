@@ -187,8 +187,10 @@ static const char *const storage_calls[] = {
 
 /*
  * What the sanitizers' own run time does in a test build: LeakSanitizer
- * stops the world with ptrace from a cloned task at exit, and reads the
- * maps. Never part of a release build.
+ * stops the world with ptrace from a cloned task at exit (which lists
+ * /proc/self/task with the old getdents, with every signal blocked, so a
+ * trap there kills it silently and the process spins), reads the maps, and
+ * a report forks and execs llvm-symbolizer. Never part of a release build.
  */
 #if defined(__SANITIZE_ADDRESS__)
 #define CB_SANITIZED 1
@@ -199,7 +201,19 @@ static const char *const storage_calls[] = {
 #endif
 #ifdef CB_SANITIZED
 static const char *const sanitizer_calls[] = {
-	"ptrace", "wait4", "waitid", "process_vm_readv", "kill", "personality", "sched_setaffinity",
+	"ptrace",
+	"wait4",
+	"waitid",
+	"process_vm_readv",
+	"kill",
+	"personality",
+	"sched_setaffinity",
+	"getdents",
+	"fork",
+	"vfork",
+	"execve",
+	"arch_prctl",
+	"set_tid_address",
 	NULL,
 };
 #endif

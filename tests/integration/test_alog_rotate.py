@@ -158,7 +158,8 @@ def main():
         # SIGUSR1 straight to the file server, and a directory it cannot write
         before = text.count("reopened")
         os.kill(app.storage_pid(), signal.SIGUSR1)
-        app.wait_log("access log %s reopened" % log)
+        wait_until(lambda: app.logs().count("reopened") > before, 10,
+                   "the file server logs the reopen")
         check(app.logs().count("reopened") == before + 1, "SIGUSR1 to the file server reopens")
         os.rename(logdir, logdir + ".moved")  # the directory is gone: open fails
         os.kill(app.proc.pid, signal.SIGUSR1)
