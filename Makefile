@@ -16,9 +16,9 @@ DEBS := build-essential meson ninja-build pkg-config clang libclang-rt-14-dev cl
 	liburing-dev libssl-dev openssl libjemalloc-dev libinih-dev libcriterion-dev libjansson-dev \
 	nginx aria2 curl wrk gnuplot-nox python3 iproute2 procps util-linux \
 	libdpdk-dev dpdk ethtool libseccomp-dev libcap-ng-dev libcurl4-openssl-dev dnsmasq-base isc-dhcp-client dhcpcd-base bsdutils \
-	squid apt-utils wget logrotate
+	squid apt-utils wget logrotate debhelper lintian fakeroot dpkg-dev systemd
 
-.PHONY: all deps build run test test-asan test-nodpdk bench clean
+.PHONY: all deps build install deb run test test-asan test-nodpdk bench clean
 
 all: build
 
@@ -37,6 +37,19 @@ $(BUILD)/build.ninja:
 
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
+
+# Plain `meson install` for those who do not use the packages (DESTDIR honoured).
+install: build
+	meson install -C $(BUILD) $(if $(DESTDIR),--destdir $(DESTDIR))
+
+# The Debian packages (cachebox, cachebox-client) into build-deb/, built with
+# debhelper from a copy of the tree, then checked by lintian (overrides, each
+# with its reason, in debian/*.lintian-overrides).
+deb: deps
+	rm -rf build-deb && mkdir -p build-deb/src
+	git ls-files -co --exclude-standard | tar -cf - -T - | tar -xf - -C build-deb/src
+	cd build-deb/src && dpkg-buildpackage -b -us -uc -rfakeroot
+	lintian --fail-on error --info build-deb/*.changes
 
 run: build
 	@mkdir -p var
@@ -63,4 +76,4 @@ bench: build
 	bench/compare.sh
 
 clean:
-	rm -rf build build-asan build-fuzz build-nodpdk var
+	rm -rf build build-asan build-fuzz build-nodpdk build-deb var

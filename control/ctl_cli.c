@@ -25,7 +25,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: cacheboxctl [--config FILE] [--json] VERB [ARGS] [--json]\n\n"
 		   "Talks to a running cachebox-control over its control socket\n"
-		   "([control] socket in the config; default config: config/cachebox.conf).\n\n"
+		   "([control] socket in the config; default config: " CB_DEFAULT_CONFIG ").\n\n"
 		   "verbs:\n");
 	for (int i = 0; i < ctl_nverbs; i++) {
 		char left[64];
@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 	size_t got = 0;
 
 	if (!config)
-		config = "config/cachebox.conf";
+		config = CB_DEFAULT_CONFIG;
 	switch (ctl_cli_parse(argc, argv, &a, &want_usage, err, sizeof(err))) {
 	case CTL_CLI_HELP:
 		usage(stdout);

@@ -391,9 +391,18 @@ int ctl_serve_control_socket(struct ctl *ctl)
 	/* Access is decided by SO_PEERCRED; the mode only keeps strangers out early. */
 	if (chmod(path, ctl->has_allowed_gid ? 0660 : 0600) < 0)
 		cb_warn("chmod %s: %s", path, strerror(errno));
-	if (ctl->has_allowed_gid && chown(path, (uid_t)-1, ctl->allowed_gid) < 0)
-		cb_warn("chown %s to group %s: %s", path, ctl->cfg->control.allowed_group,
-			strerror(errno));
+	if (ctl->has_allowed_gid && chown(path, (uid_t)-1, ctl->allowed_gid) < 0) {
+		/* its members would be refused: say the fix instead of starting half usable */
+		ret = -errno;
+		cb_err("[control] allowed_group %s: cannot give the control socket %s that group "
+		       "(%s; fix: usermod -aG %s %s)",
+		       ctl->cfg->control.allowed_group, path, strerror(errno),
+		       ctl->cfg->control.allowed_group,
+		       ctl->cfg->appliance.user[0] ? ctl->cfg->appliance.user : ctl->run_as);
+		close(fd);
+		unlink(path);
+		return ret;
+	}
 	return fd;
 }
 
