@@ -2,8 +2,9 @@
 # configures meson into build/ and compiles before doing its job:
 #   make run   start the appliance in the foreground on config/cachebox.conf
 #   make test  every test: unit, integration, fuzz smoke
-# CI (.ci/run) also runs `make test-asan` (ASan+UBSan, -Dwerror=true) and
-# `make test-nodpdk` (built with -Ddpdk=disabled: the socket backend alone).
+# CI (.ci/run) also runs `make test-asan` (ASan+UBSan, -Dwerror=true),
+# `make test-nodpdk` (built with -Ddpdk=disabled: the socket backend alone) and
+# `make test-deb` (the Debian packages installed, run and purged).
 
 BUILD     ?= build
 CONFIG    ?= config/cachebox.conf
@@ -18,7 +19,7 @@ DEBS := build-essential meson ninja-build pkg-config clang libclang-rt-14-dev cl
 	libdpdk-dev dpdk ethtool libseccomp-dev libcap-ng-dev libcurl4-openssl-dev dnsmasq-base isc-dhcp-client dhcpcd-base bsdutils \
 	squid apt-utils wget logrotate debhelper lintian fakeroot dpkg-dev systemd
 
-.PHONY: all deps build install deb run test test-asan test-nodpdk bench clean
+.PHONY: all deps build install deb run test test-asan test-nodpdk test-deb bench clean
 
 all: build
 
@@ -50,6 +51,13 @@ deb: deps
 	git ls-files -co --exclude-standard | tar -cf - -T - | tar -xf - -C build-deb/src
 	cd build-deb/src && dpkg-buildpackage -b -us -uc -rfakeroot
 	lintian --fail-on error --info build-deb/*.changes
+
+# The packages as an admin meets them (tests/package/test_deb.py): installs
+# them with apt, runs the installed box as the unit does in a network namespace,
+# checks privileges and unit hardening, reinstalls, purges. Changes the machine:
+# refuses where cachebox is already installed. CI runs it after make test.
+test-deb: deb
+	python3 tests/package/test_deb.py
 
 run: build
 	@mkdir -p var

@@ -109,8 +109,10 @@ int main(int argc, char **argv)
 	}
 	fd = ctl_ipc_connect(cfg->control.socket);
 	if (fd < 0) {
-		fprintf(stderr, "cacheboxctl: cannot reach cachebox-control at %s: %s\n",
-			cfg->control.socket, strerror(-fd));
+		fprintf(stderr, "cacheboxctl: cannot reach cachebox-control at %s: %s%s\n",
+			cfg->control.socket, strerror(-fd),
+			fd == -EACCES ? " (only root and members of [control] allowed_group may)"
+				      : "");
 		goto out;
 	}
 	/*
