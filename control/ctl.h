@@ -21,6 +21,7 @@
 #include "cfg.h"
 #include "ctl_figures.h" /* ctl_json_print, ctl_json_text */
 #include "ctl_ipc.h"
+#include "ctl_page.h"
 #include "st_policy_cfg.h"
 #include "st_rebuild.h"
 #include "st_shard.h"
@@ -97,6 +98,7 @@ struct ctl {
 	bool sync_ready;  /* lock, jobs_mu and jobs_cv are initialised */
 	pthread_t evict_thread;
 	bool evict_running;
+	struct ctl_history hist; /* the status page's bandwidth samples (ctl_page.c) */
 };
 
 static inline pid_t ctl_child_pid(const struct child *ch)
@@ -225,6 +227,8 @@ int ctl_evict_operator(struct ctl *ctl, bool to_size, uint64_t arg, uint64_t *n,
 /* A fill waits for room. */
 bool ctl_evict_wanted(struct ctl *ctl);
 void ctl_evict_counts(struct ctl *ctl, uint64_t *n, uint64_t *bytes);
+/* What shard s may hold when it holds `used` bytes; UINT64_MAX: no limit. Any thread. */
+uint64_t ctl_evict_shard_limit(const struct ctl *ctl, unsigned s, uint64_t used);
 /*
  * Removes an object (index entry, then its files); gen != 0: only that
  * version. 0 (and *out), -ENOENT, or -ESTALE when another version is there.
@@ -234,6 +238,24 @@ int ctl_object_remove(struct ctl *ctl, const uint8_t id[ST_ID_LEN], uint64_t gen
 
 /* The Prometheus text exposition of the same figures as stats. */
 void ctl_metrics_write(struct ctl *ctl, FILE *out);
+
+/* Incomplete objects (filling, or left partial), for the status page. */
+#define CTL_FILLS_N 10
+struct ctl_fill_obj {
+	char id_hex[65];
+	char *key; /* heap; NULL: unknown */
+	uint64_t size;
+	uint32_t npieces, present;
+	int64_t last_access;
+};
+struct ctl_fills {
+	uint64_t incomplete; /* all of them; o[] holds the n touched last */
+	unsigned n;
+	struct ctl_fill_obj o[CTL_FILLS_N];
+};
+struct ctl_figures;
+int ctl_stats_collect(struct ctl *ctl, struct ctl_figures *f, struct ctl_fills *fills);
+void ctl_fills_fini(struct ctl_fills *fills);
 
 /*
  * The discovery dataplane as control sees it (ctl_disc.c), from

@@ -329,7 +329,7 @@ static uint64_t evict_for(struct ctl *ctl, struct ctl_evict *ev, struct gather *
 	return freed;
 }
 
-static uint64_t shard_limit(struct ctl *ctl, unsigned s, uint64_t used)
+uint64_t ctl_evict_shard_limit(const struct ctl *ctl, unsigned s, uint64_t used)
 {
 	const struct cfg *cfg = ctl->cfg;
 	struct statvfs sv;
@@ -395,7 +395,7 @@ int ctl_evict_pass(struct ctl *ctl, uint64_t *out_evicted)
 	for (unsigned s = 0; s < ctl->ss.n; s++) {
 		uint64_t target;
 
-		limit[s] = shard_limit(ctl, s, u.shard[s]);
+		limit[s] = ctl_evict_shard_limit(ctl, s, u.shard[s]);
 		target = limit[s] > slack + want[s] ? limit[s] - slack - want[s] : 0;
 		if (u.shard[s] > limit[s] || (want[s] && u.shard[s] > target)) {
 			struct need n = {(int)s, -1, u.shard[s] - target,

@@ -100,17 +100,22 @@ const struct ctl_stat ctl_stats[] = {
 	 F(objects)},
 	{"objects_complete", "objects complete", NULL, NULL, NULL,
 	 "Objects with every piece stored.", CTL_STAT_COUNT, F(objects_complete)},
+	{"cached_bytes", "cached", "cachebox_cached_bytes", G, NULL,
+	 "Bytes of objects on all shards.", CTL_STAT_BYTES, F(cached_bytes)},
+	{"absolute_max_cache_size", "cache size limit (all shards)", "cachebox_cache_limit_bytes",
+	 G, NULL, "absolute_max_cache_size: bytes all shards together may hold (0 = none).",
+	 CTL_STAT_BYTES, F(cache_limit), NULL, "none"},
 	{"evicted", "evicted since control started", "cachebox_evicted_objects_total", C, NULL,
 	 "Objects evicted by this control process since it started.", CTL_STAT_COUNT, F(evicted)},
 	{"evicted_bytes", "evicted bytes", "cachebox_evicted_bytes_total", C, NULL,
 	 "Bytes evicted by this control process since it started.", CTL_STAT_BYTES,
 	 F(evicted_bytes)},
-	{NULL, "storage restarts", "cachebox_storage_restarts_total", C, NULL,
+	{"storage_restarts", "storage restarts", "cachebox_storage_restarts_total", C, NULL,
 	 "Restarts of cachebox-storage.", CTL_STAT_COUNT, F(restarts)},
 	/* Discovery (cachebox-dataplane, UDP 8004); status has its state in words. */
-	{NULL, "discovery answering", "cachebox_discovery_running", G, NULL,
+	{"discovery.running", "discovery answering", "cachebox_discovery_running", G, NULL,
 	 "cachebox-dataplane is running and answering (0 or 1).", CTL_STAT_BOOL, F(disc_running)},
-	{NULL, "discovery restarts", "cachebox_discovery_restarts_total", C, NULL,
+	{"discovery.restarts", "discovery restarts", "cachebox_discovery_restarts_total", C, NULL,
 	 "Restarts of cachebox-dataplane.", CTL_STAT_COUNT, F(disc_restarts)},
 	{"discovery.rx", "discovery datagrams received", "cachebox_discovery_received_total", C,
 	 NULL, "Datagrams (dpdk: frames) received on the discovery port.", CTL_STAT_COUNT,
@@ -161,6 +166,9 @@ const struct ctl_shard_stat ctl_shard_stats[] = {
 	{"fs_size", "cachebox_shard_size_bytes", "Size of each shard's filesystem.", F(fs_size)},
 	{"fs_free", "cachebox_shard_free_bytes", "Free bytes of each shard's filesystem.",
 	 F(fs_free)},
+	{"limit_bytes", "cachebox_shard_limit_bytes",
+	 "Bytes eviction keeps each shard under (max_cache_size_percent, min_free_space).",
+	 F(limit)},
 };
 
 const int ctl_nshard_stats = (int)(sizeof(ctl_shard_stats) / sizeof(ctl_shard_stats[0]));
@@ -227,9 +235,11 @@ void ctl_figures_text(FILE *out, const struct ctl_figures *f)
 	}
 	for (unsigned i = 0; i < f->nshards; i++)
 		fprintf(out,
-			"shard %-13u %s: %llu objects, %llu MiB cached, %llu of %llu MiB free\n", i,
-			f->shard[i].path, (unsigned long long)f->shard[i].objects,
+			"shard %-13u %s: %llu objects, %llu of %llu MiB cached, %llu of %llu MiB "
+			"free\n",
+			i, f->shard[i].path, (unsigned long long)f->shard[i].objects,
 			(unsigned long long)(f->shard[i].cached >> 20),
+			(unsigned long long)(f->shard[i].limit >> 20),
 			(unsigned long long)(f->shard[i].fs_free >> 20),
 			(unsigned long long)(f->shard[i].fs_size >> 20));
 	if (f->ntop)

@@ -26,6 +26,7 @@
 struct ctl_shard_figures {
 	const char *path; /* borrowed from the config */
 	uint64_t objects, cached, fs_size, fs_free;
+	uint64_t limit; /* what eviction keeps it under (max_cache_size_percent, min_free_space) */
 };
 
 struct ctl_top_object {
@@ -47,6 +48,7 @@ struct ctl_figures {
 	uint64_t month, month_bytes, monthly_cap, cap_reached; /* month: YYYYMM */
 	uint64_t business_now, rate_now, rate_client;
 	uint64_t objects, objects_complete, evicted, evicted_bytes, restarts;
+	uint64_t cached_bytes, cache_limit; /* all shards; cache_limit: absolute_max_cache_size */
 	/* discovery: discovery.shm, every lane summed (0 when the dataplane never ran) */
 	uint64_t disc_running, disc_restarts;
 	uint64_t disc_rx, disc_queries, disc_offers, disc_ignored, disc_announces, disc_byes;

@@ -496,6 +496,7 @@ static void supervise(struct ctl *ctl)
 			ctl->storage.pidfd = -1;
 			child_reaped(&ctl->storage, CTL_ENDED, false);
 		}
+		ctl_page_tick(ctl);
 		if (cb_now_ns() - last_sync >= 5000000000ull) {
 			last_sync = cb_now_ns();
 			cb_policy_sync(ctl->pol); /* the month's upload total, to disk */

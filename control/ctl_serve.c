@@ -117,6 +117,7 @@ int ctl_serve_init(struct ctl *ctl)
 	pthread_condattr_destroy(&ca);
 	if (ret)
 		goto fail_mu;
+	ctl_page_init(&ctl->hist);
 	ctl->sync_ready = true;
 	return 0;
 fail_mu:
@@ -439,43 +440,94 @@ int ctl_serve_metrics_socket(struct ctl *ctl)
 	return fd;
 }
 
-/* The answer to a parsed request: GET /metrics, else 404/405. */
+/* What metrics_listen answers: the Prometheus text, the status page, its data. */
+enum metrics_page { PAGE_METRICS, PAGE_HTML, PAGE_JSON, PAGE_NONE };
+
+static const struct {
+	const char *path, *type;
+} metrics_pages[] = {
+	[PAGE_METRICS] = {"/metrics", "text/plain; version=0.0.4; charset=utf-8"},
+	[PAGE_HTML] = {"/", "text/html; charset=utf-8"},
+	[PAGE_JSON] = {"/status.json", "application/json"},
+};
+
+static enum metrics_page metrics_page_of(const struct st_http_req *req)
+{
+	const char *q = memchr(req->target.p, '?', req->target.len);
+	size_t len = q ? (size_t)(q - req->target.p) : req->target.len;
+
+	for (int i = 0; i < PAGE_NONE; i++)
+		if (strlen(metrics_pages[i].path) == len &&
+		    memcmp(req->target.p, metrics_pages[i].path, len) == 0)
+			return (enum metrics_page)i;
+	return PAGE_NONE;
+}
+
+/* The body of page, ctl->lock held for reading; 0 or -ENOMEM. */
+static int metrics_body(struct ctl *ctl, enum metrics_page page, FILE *out)
+{
+	switch (page) {
+	case PAGE_METRICS:
+		ctl_metrics_write(ctl, out);
+		return 0;
+	case PAGE_HTML:
+		return fwrite(ctl_page_html, 1, ctl_page_html_len, out) == ctl_page_html_len
+			       ? 0
+			       : -ENOMEM;
+	case PAGE_JSON:
+		return ctl_json_print(out, ctl_page_json(ctl));
+	default:
+		return -ENOENT;
+	}
+}
+
+/* The answer to a parsed request: GET of a page above, else 404/405 (500: out of memory). */
 static void metrics_answer(struct ctl *ctl, int fd, const struct st_http_req *req)
 {
 	uint64_t deadline = cb_now_ns() + CTL_METRICS_WRITE_MS * 1000000ull;
-	char *body = NULL, head[256];
+	enum metrics_page page = metrics_page_of(req);
+	char *body = NULL, head[448];
 	size_t blen = 0;
-	int status, hl;
+	int status = 200, hl;
 	FILE *out = open_memstream(&body, &blen);
 
 	if (!out)
 		return;
-	if (req->method != ST_HTTP_GET && req->method != ST_HTTP_HEAD)
+	if (req->method != ST_HTTP_GET && req->method != ST_HTTP_HEAD) {
 		status = 405;
-	else if (req->target.len == 8 && memcmp(req->target.p, "/metrics", 8) == 0)
-		status = 200;
-	else
+	} else if (page == PAGE_NONE) {
 		status = 404;
-	if (status == 200) {
-		pthread_rwlock_rdlock(&ctl->lock);
-		ctl_metrics_write(ctl, out);
-		pthread_rwlock_unlock(&ctl->lock);
 	} else {
-		fprintf(out, "%d: the metrics are at GET /metrics\n", status);
+		pthread_rwlock_rdlock(&ctl->lock);
+		if (metrics_body(ctl, page, out) < 0)
+			status = 500;
+		pthread_rwlock_unlock(&ctl->lock);
+	}
+	if (status != 200) {
+		fflush(out);
+		rewind(out);
+		fprintf(out, "%d: GET /metrics (Prometheus), / (the status page), /status.json\n",
+			status);
 	}
 	if (fclose(out) != 0) {
 		free(body);
 		return;
 	}
+	if (status != 200)
+		blen = strlen(body);
 	hl = snprintf(head, sizeof(head),
 		      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+		      "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+		      /* the page loads nothing but its own data */
+		      "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "
+		      "style-src 'unsafe-inline'; connect-src 'self'\r\n"
 		      "Connection: close\r\n\r\n",
 		      status,
 		      status == 200   ? "OK"
 		      : status == 404 ? "Not Found"
-				      : "Method Not Allowed",
-		      status == 200 ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain",
-		      blen);
+		      : status == 405 ? "Method Not Allowed"
+				      : "Internal Server Error",
+		      status == 200 ? metrics_pages[page].type : "text/plain", blen);
 	if (send_all(fd, head, (size_t)hl, deadline) == 0 && req->method != ST_HTTP_HEAD)
 		send_all(fd, body, blen, deadline);
 	free(body);

@@ -48,7 +48,26 @@ struct gather_arg {
 	struct ctl_figures *f;
 	struct cb_index_rec top[CTL_TOP_N];
 	unsigned ntop;
+	struct ctl_fills *fills; /* NULL: not wanted */
+	struct cb_index_rec partial[CTL_FILLS_N];
 };
+
+/* Keeps the CTL_FILLS_N incomplete objects touched last, newest first. */
+static void keep_partial(struct gather_arg *g, const struct cb_index_rec *rec)
+{
+	struct ctl_fills *fl = g->fills;
+	unsigned i;
+
+	fl->incomplete++;
+	for (i = fl->n; i > 0 && g->partial[i - 1].last_access < rec->last_access; i--)
+		if (i < CTL_FILLS_N)
+			g->partial[i] = g->partial[i - 1];
+	if (i < CTL_FILLS_N) {
+		g->partial[i] = *rec;
+		if (fl->n < CTL_FILLS_N)
+			fl->n++;
+	}
+}
 
 static int gather_one(const struct cb_index_rec *rec, void *arg)
 {
@@ -59,6 +78,8 @@ static int gather_one(const struct cb_index_rec *rec, void *arg)
 	f->objects++;
 	if (rec->flags & ST_META_COMPLETE)
 		f->objects_complete++;
+	else if (g->fills)
+		keep_partial(g, rec);
 	if (rec->shard < CFG_MAX_SHARDS) {
 		f->shard[rec->shard].cached += rec->size;
 		f->shard[rec->shard].objects++;
@@ -100,7 +121,8 @@ static double cache_percent(uint64_t from_cache, uint64_t while_filling)
 	return all ? 100.0 * (double)from_cache / (double)all : 0;
 }
 
-static void gather(struct ctl *ctl, struct ctl_figures *f, struct gather_arg *g)
+static void gather(struct ctl *ctl, struct ctl_figures *f, struct gather_arg *g,
+		   struct ctl_fills *fills)
 {
 	const struct cb_policy_live *live = cb_policy_live(ctl->pol);
 	struct cb_policy_vals pv;
@@ -110,6 +132,9 @@ static void gather(struct ctl *ctl, struct ctl_figures *f, struct gather_arg *g)
 	memset(f, 0, sizeof(*f));
 	memset(g, 0, sizeof(*g));
 	g->f = f;
+	g->fills = fills;
+	if (fills)
+		memset(fills, 0, sizeof(*fills));
 	for (unsigned i = 0; i < CB_MAX_WORKERS; i++) {
 		const struct cb_worker_stats *s = cb_index_stats(ctl->ix, i);
 
@@ -154,11 +179,16 @@ static void gather(struct ctl *ctl, struct ctl_figures *f, struct gather_arg *g)
 	ctl_disc_figures(ctl, f);
 	cb_index_foreach(ctl->ix, gather_one, g);
 	ctl_evict_counts(ctl, &f->evicted, &f->evicted_bytes);
+	f->cache_limit = ctl->cfg->storage.absolute_max_cache_size;
 	f->nshards = CB_MIN(ctl->ss.n, (unsigned)CFG_MAX_SHARDS);
 	for (unsigned i = 0; i < f->nshards; i++) {
 		struct statvfs sv;
 
+		uint64_t lim = ctl_evict_shard_limit(ctl, i, f->shard[i].cached);
+
 		f->shard[i].path = ctl->ss.s[i].path;
+		f->shard[i].limit = lim == UINT64_MAX ? 0 : lim;
+		f->cached_bytes += f->shard[i].cached;
 		if (statvfs(ctl->ss.s[i].path, &sv) == 0) {
 			f->shard[i].fs_size = (uint64_t)sv.f_blocks * sv.f_frsize;
 			f->shard[i].fs_free = (uint64_t)sv.f_bavail * sv.f_frsize;
@@ -166,15 +196,19 @@ static void gather(struct ctl *ctl, struct ctl_figures *f, struct gather_arg *g)
 	}
 }
 
-int verb_stats(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen)
+/*
+ * The figures of stats, /metrics and the status page, the top objects with
+ * their keys; fills (may be NULL) gets the incomplete objects touched last.
+ * ctl->lock held for reading. 0 or -ENOMEM; ctl_figures_fini(f) and
+ * ctl_fills_fini(fills) after.
+ */
+int ctl_stats_collect(struct ctl *ctl, struct ctl_figures *f, struct ctl_fills *fills)
 {
-	struct ctl_figures *f = malloc(sizeof(*f));
 	struct gather_arg *g = malloc(sizeof(*g));
-	int ret = -ENOMEM;
 
-	if (!f || !g)
-		goto out;
-	gather(ctl, f, g);
+	if (!g)
+		return -ENOMEM;
+	gather(ctl, f, g, fills);
 	f->ntop = g->ntop;
 	for (unsigned i = 0; i < g->ntop; i++) {
 		cb_hex_encode(g->top[i].id, ST_ID_LEN, f->top[i].id_hex);
@@ -182,18 +216,44 @@ int verb_stats(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *
 		f->top[i].size = g->top[i].size;
 		f->top[i].key = key_of(ctl, &g->top[i]);
 	}
-	if (req->json) {
-		ret = ctl_json_print(out, ctl_figures_json(f));
-	} else {
-		ctl_figures_text(out, f);
-		ret = 0;
+	for (unsigned i = 0; fills && i < fills->n; i++) {
+		struct ctl_fill_obj *o = &fills->o[i];
+
+		cb_hex_encode(g->partial[i].id, ST_ID_LEN, o->id_hex);
+		o->size = g->partial[i].size;
+		o->npieces = g->partial[i].npieces;
+		o->present = g->partial[i].pieces_present;
+		o->last_access = g->partial[i].last_access;
+		o->key = key_of(ctl, &g->partial[i]);
 	}
-	ctl_figures_fini(f);
-out:
+	free(g);
+	return 0;
+}
+
+void ctl_fills_fini(struct ctl_fills *fills)
+{
+	for (unsigned i = 0; i < fills->n && i < CTL_FILLS_N; i++) {
+		free(fills->o[i].key);
+		fills->o[i].key = NULL;
+	}
+}
+
+int verb_stats(struct ctl *ctl, const struct ctl_request *req, FILE *out, char *err, size_t errlen)
+{
+	struct ctl_figures *f = malloc(sizeof(*f));
+	int ret = f ? ctl_stats_collect(ctl, f, NULL) : -ENOMEM;
+
+	if (!ret) {
+		if (req->json) {
+			ret = ctl_json_print(out, ctl_figures_json(f));
+		} else {
+			ctl_figures_text(out, f);
+		}
+		ctl_figures_fini(f);
+	}
 	if (ret)
 		snprintf(err, errlen, "%s", ret == -ENOMEM ? "out of memory" : strerror(-ret));
 	free(f);
-	free(g);
 	return ret;
 }
 
@@ -233,7 +293,7 @@ void ctl_metrics_write(struct ctl *ctl, FILE *out)
 	struct gather_arg *g = malloc(sizeof(*g));
 
 	if (f && g) {
-		gather(ctl, f, g);
+		gather(ctl, f, g, NULL);
 		ctl_figures_prometheus(out, f);
 	}
 	free(f);

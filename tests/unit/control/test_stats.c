@@ -90,8 +90,11 @@ static const char *const json_keys[] = {
 	"limits",
 	"objects",
 	"objects_complete",
+	"cached_bytes",
+	"absolute_max_cache_size",
 	"evicted",
 	"evicted_bytes",
+	"storage_restarts",
 	"discovery",
 	"shards",
 	"top_objects",
@@ -99,8 +102,8 @@ static const char *const json_keys[] = {
 
 /* The keys of stats' "discovery" object, and of its "drops" object (DP_DROP_TABLE's names). */
 static const char *const discovery_keys[] = {
-	"rx",	"queries",   "offers",	    "ignored",	"announces",
-	"byes", "tx_failed", "arp_replies", "not_ours", "drops",
+	"running",   "restarts", "rx",	      "queries",     "offers",	 "ignored",
+	"announces", "byes",	 "tx_failed", "arp_replies", "not_ours", "drops",
 };
 static const char *const drop_keys[] = {
 	"invalid", "wrong_group", "unauthenticated", "bad_mac",
@@ -296,6 +299,9 @@ Test(stats, prometheus_names_unchanged)
 		"cachebox_shard_cached_bytes",
 		"cachebox_shard_free_bytes",
 		"cachebox_shard_size_bytes",
+		"cachebox_shard_limit_bytes",
+		"cachebox_cached_bytes",
+		"cachebox_cache_limit_bytes",
 		"cachebox_evicted_objects_total",
 		"cachebox_evicted_bytes_total",
 		"cachebox_storage_restarts_total",
