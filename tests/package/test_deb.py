@@ -167,7 +167,8 @@ def check_layout():
                 "shard = /var/cache/cachebox", "access_log = /var/log/cachebox/access.log",
                 "user = cachebox"):
         check(re.search(r"(?m)^%s\b" % re.escape(key), text), "the shipped config has %s" % key)
-    for page in ("cachebox.conf.5", "cacheboxctl.8", "cachebox-control.8", "cachebox-fetch.1"):
+    for page in ("cachebox.conf.5", "cacheboxctl.8", "cachebox-control.8", "cachebox-fetch.1",
+                 "cachebox-storage.8", "cachebox-dataplane.8"):
         name, sect = page.rsplit(".", 1)
         r = sh("man", "-w", sect, name, check_rc=False)
         check(r.returncode == 0 and r.stdout.strip(), "man %s %s is installed" % (sect, name))
