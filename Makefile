@@ -17,7 +17,7 @@ DEBS := build-essential meson ninja-build pkg-config clang libclang-rt-14-dev cl
 	liburing-dev libssl-dev openssl libjemalloc-dev libinih-dev libcriterion-dev libjansson-dev \
 	nginx aria2 curl wrk gnuplot-nox python3 iproute2 procps util-linux \
 	libdpdk-dev dpdk ethtool libseccomp-dev libcap-ng-dev libcurl4-openssl-dev dnsmasq-base isc-dhcp-client dhcpcd-base bsdutils \
-	squid apt-utils wget logrotate debhelper lintian fakeroot dpkg-dev systemd \
+	squid apt-utils wget logrotate debhelper lintian fakeroot dpkg-dev systemd chromium python3-websocket \
 	scdoc man-db groff-base
 
 .PHONY: all deps build install deb run test test-asan test-nodpdk test-deb bench clean
