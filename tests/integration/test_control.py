@@ -179,6 +179,10 @@ def main():
 
         # --- who may use the control socket
         sock = os.path.join(app.state, "control.sock")
+        mode = os.stat(sock).st_mode & 0o777
+        check(mode == 0o600, "the control socket is 0600 without allowed_group (%o)" % mode)
+        mode = os.stat(app.state).st_mode & 0o777
+        check(not mode & 0o022, "its directory is writable by its owner only (%o)" % mode)
         os.chmod(app.dir, 0o755)
         os.chmod(app.state, 0o755)
         os.chmod(app.conf, 0o644)
@@ -198,6 +202,9 @@ def main():
             with open(app.conf, "a") as f:
                 f.write("[control]\nallowed_group = %s\n" % GROUP)
             app.start()
+            st = os.stat(sock)
+            check(st.st_mode & 0o777 == 0o660 and st.st_gid == gid,
+                  "with allowed_group the socket is 0660, that group (%o)" % (st.st_mode & 0o777))
             os.chmod(sock, 0o666)
             r = subprocess.run([CTL, "--config", app.conf, "status"], capture_output=True,
                                text=True, timeout=10,
