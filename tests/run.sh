@@ -14,6 +14,9 @@ FUZZ=${FUZZ:-1}
 FUZZ_SECS=${FUZZ_SECS:-20}
 # leaks in libraries we do not own (tests/lsan.supp says which and why)
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+# a UBSan report ends the process that made it (a unit test, a daemon: its
+# scenario fails), instead of a line nobody reads
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 passed=0 failed=0 skipped=0
 failures=()
 
