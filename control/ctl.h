@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "cb_index.h"
@@ -160,6 +161,17 @@ int ctl_serve_metrics_socket(struct ctl *ctl);
 void ctl_serve_accept(struct ctl *ctl, int fd, enum ctl_job_kind kind);
 /* SIGHUP: reload on a thread of its own (the main thread never takes ctl->lock). */
 void ctl_serve_reload_async(struct ctl *ctl);
+/*
+ * Bounded I/O for job threads (ctl_serve.c), fd non-blocking: one read of
+ * what is there (bytes, 0 at EOF, -ETIMEDOUT at the deadline, -ECANCELED
+ * when stopping, -errno); all of a reply (0 or -errno; stopping does not
+ * cut it); bind and listen.
+ */
+ssize_t ctl_recv_some(struct ctl *ctl, int fd, char *buf, size_t cap, uint64_t deadline_ns);
+int ctl_send_all(int fd, const char *p, size_t len, uint64_t deadline_ns);
+int ctl_socket_listen(int fd, const struct sockaddr *sa, socklen_t len);
+/* A metrics connection's one request and its answer (ctl_http.c), on a job thread. */
+void ctl_http_serve(struct ctl *ctl, int fd);
 /* The eviction thread: a pass once a second, within 100 ms when a fill waits. */
 int ctl_serve_evict_start(struct ctl *ctl);
 /* Sets stopping and wakes every thread: long verbs see ctl_stopping() and end. */

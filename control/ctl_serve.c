@@ -64,10 +64,8 @@
 #define CTL_MAX_METRICS_JOBS 8
 #define CTL_CONTROL_READ_MS  5000  /* a whole cacheboxctl request */
 #define CTL_CONTROL_WRITE_MS 30000 /* a whole reply (a long `list`) */
-#define CTL_METRICS_READ_MS  2000  /* a whole HTTP request head */
-#define CTL_METRICS_WRITE_MS 2000
-#define CTL_ERR_WRITE_MS     2000 /* a one-line ERR answer */
-#define CTL_SLICE_MS	     100  /* how often a waiting job looks at `stopping` */
+#define CTL_ERR_WRITE_MS     2000  /* a one-line ERR answer */
+#define CTL_SLICE_MS	     100   /* how often a waiting job looks at `stopping` */
 #define CTL_EVICT_EVERY_NS   1000000000ull
 #define CTL_EVICT_LOOK_MS    100 /* how often the eviction thread looks for waiting fills */
 /* The largest request ctl_ipc_send writes: header, CTL_MAX_ARGS "<len>:<bytes>\n", "\n". */
@@ -169,7 +167,7 @@ static int wait_fd(struct ctl *ctl, int fd, short events, uint64_t deadline_ns)
 }
 
 /* One read of what is there (fd non-blocking): bytes, 0 at EOF, or -errno as wait_fd. */
-static ssize_t recv_some(struct ctl *ctl, int fd, char *buf, size_t cap, uint64_t deadline_ns)
+ssize_t ctl_recv_some(struct ctl *ctl, int fd, char *buf, size_t cap, uint64_t deadline_ns)
 {
 	for (;;) {
 		ssize_t r = recv(fd, buf, cap, 0);
@@ -186,7 +184,7 @@ static ssize_t recv_some(struct ctl *ctl, int fd, char *buf, size_t cap, uint64_
 }
 
 /* All len bytes, or -errno (-ETIMEDOUT at the deadline). Stopping does not cut a reply. */
-static int send_all(int fd, const char *p, size_t len, uint64_t deadline_ns)
+int ctl_send_all(int fd, const char *p, size_t len, uint64_t deadline_ns)
 {
 	while (len) {
 		ssize_t w = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -283,7 +281,7 @@ static int read_request(struct ctl *ctl, int fd, struct ctl_request *req)
 	if (!buf)
 		return -ENOMEM;
 	while (got < CTL_REQ_MAX) {
-		ssize_t r = recv_some(ctl, fd, buf + got, CTL_REQ_MAX - got, deadline);
+		ssize_t r = ctl_recv_some(ctl, fd, buf + got, CTL_REQ_MAX - got, deadline);
 
 		if (r < 0) {
 			ret = (int)r;
@@ -310,8 +308,8 @@ static void reply_err(int fd, const char *why)
 	char line[600];
 	int n = snprintf(line, sizeof(line), "ERR %s\n", why);
 
-	if (send_all(fd, line, (size_t)CB_MIN(n, (int)sizeof(line) - 1),
-		     cb_now_ns() + CTL_ERR_WRITE_MS * 1000000ull))
+	if (ctl_send_all(fd, line, (size_t)CB_MIN(n, (int)sizeof(line) - 1),
+			 cb_now_ns() + CTL_ERR_WRITE_MS * 1000000ull))
 		cb_dbg("control socket: reply not delivered");
 }
 
@@ -351,14 +349,15 @@ static void serve_control(struct ctl *ctl, int fd)
 	} else {
 		uint64_t deadline = cb_now_ns() + CTL_CONTROL_WRITE_MS * 1000000ull;
 
-		if (send_all(fd, "OK\n", 3, deadline) || send_all(fd, body, body_len, deadline))
+		if (ctl_send_all(fd, "OK\n", 3, deadline) ||
+		    ctl_send_all(fd, body, body_len, deadline))
 			cb_dbg("control socket: reply to %s not delivered", req.argv[0]);
 	}
 	ctl_request_fini(&req);
 	free(body);
 }
 
-static int socket_listen(int fd, const struct sockaddr *sa, socklen_t len)
+int ctl_socket_listen(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	if (bind(fd, sa, len) < 0 || listen(fd, 16) < 0)
 		return -errno;
@@ -383,7 +382,7 @@ int ctl_serve_control_socket(struct ctl *ctl)
 		return ret;
 	}
 	unlink(path);
-	ret = socket_listen(fd, (struct sockaddr *)&sa, sizeof(sa));
+	ret = ctl_socket_listen(fd, (struct sockaddr *)&sa, sizeof(sa));
 	if (ret) {
 		cb_err("control socket %s: %s", path, strerror(-ret));
 		close(fd);
@@ -405,153 +404,6 @@ int ctl_serve_control_socket(struct ctl *ctl)
 		return ret;
 	}
 	return fd;
-}
-
-/* ------------------------------------------------------------ metrics */
-
-/* The Prometheus endpoint: [control] metrics_listen, loopback by default. */
-int ctl_serve_metrics_socket(struct ctl *ctl)
-{
-	const struct cfg_addr *a = &ctl->cfg->control.metrics_listen;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST},
-			*ai = NULL;
-	char port[8];
-	int fd, one = 1, ret;
-
-	snprintf(port, sizeof(port), "%u", a->port);
-	if (getaddrinfo(a->host, port, &hints, &ai) != 0) {
-		cb_err("metrics_listen %s:%u: not a numeric address", a->host, a->port);
-		return -EINVAL;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		ret = -errno;
-	} else {
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		ret = socket_listen(fd, ai->ai_addr, ai->ai_addrlen);
-	}
-	if (ret) {
-		cb_err("metrics_listen %s:%u: %s", a->host, a->port, strerror(-ret));
-		if (fd >= 0)
-			close(fd);
-		fd = ret;
-	}
-	freeaddrinfo(ai);
-	return fd;
-}
-
-/* What metrics_listen answers: the Prometheus text, the status page, its data. */
-enum metrics_page { PAGE_METRICS, PAGE_HTML, PAGE_JSON, PAGE_NONE };
-
-static const struct {
-	const char *path, *type;
-} metrics_pages[] = {
-	[PAGE_METRICS] = {"/metrics", "text/plain; version=0.0.4; charset=utf-8"},
-	[PAGE_HTML] = {"/", "text/html; charset=utf-8"},
-	[PAGE_JSON] = {"/status.json", "application/json"},
-};
-
-static enum metrics_page metrics_page_of(const struct st_http_req *req)
-{
-	const char *q = memchr(req->target.p, '?', req->target.len);
-	size_t len = q ? (size_t)(q - req->target.p) : req->target.len;
-
-	for (int i = 0; i < PAGE_NONE; i++)
-		if (strlen(metrics_pages[i].path) == len &&
-		    memcmp(req->target.p, metrics_pages[i].path, len) == 0)
-			return (enum metrics_page)i;
-	return PAGE_NONE;
-}
-
-/* The body of page, ctl->lock held for reading; 0 or -ENOMEM. */
-static int metrics_body(struct ctl *ctl, enum metrics_page page, FILE *out)
-{
-	switch (page) {
-	case PAGE_METRICS:
-		ctl_metrics_write(ctl, out);
-		return 0;
-	case PAGE_HTML:
-		return fwrite(ctl_page_html, 1, ctl_page_html_len, out) == ctl_page_html_len
-			       ? 0
-			       : -ENOMEM;
-	case PAGE_JSON:
-		return ctl_json_print(out, ctl_page_json(ctl));
-	default:
-		return -ENOENT;
-	}
-}
-
-/* The answer to a parsed request: GET of a page above, else 404/405 (500: out of memory). */
-static void metrics_answer(struct ctl *ctl, int fd, const struct st_http_req *req)
-{
-	uint64_t deadline = cb_now_ns() + CTL_METRICS_WRITE_MS * 1000000ull;
-	enum metrics_page page = metrics_page_of(req);
-	char *body = NULL, head[448];
-	size_t blen = 0;
-	int status = 200, hl;
-	FILE *out = open_memstream(&body, &blen);
-
-	if (!out)
-		return;
-	if (req->method != ST_HTTP_GET && req->method != ST_HTTP_HEAD) {
-		status = 405;
-	} else if (page == PAGE_NONE) {
-		status = 404;
-	} else {
-		pthread_rwlock_rdlock(&ctl->lock);
-		if (metrics_body(ctl, page, out) < 0)
-			status = 500;
-		pthread_rwlock_unlock(&ctl->lock);
-	}
-	if (status != 200) {
-		fflush(out);
-		rewind(out);
-		fprintf(out, "%d: GET /metrics (Prometheus), / (the status page), /status.json\n",
-			status);
-	}
-	if (fclose(out) != 0) {
-		free(body);
-		return;
-	}
-	if (status != 200)
-		blen = strlen(body);
-	hl = snprintf(head, sizeof(head),
-		      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		      "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-		      /* the page loads nothing but its own data */
-		      "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "
-		      "style-src 'unsafe-inline'; connect-src 'self'\r\n"
-		      "Connection: close\r\n\r\n",
-		      status,
-		      status == 200   ? "OK"
-		      : status == 404 ? "Not Found"
-		      : status == 405 ? "Method Not Allowed"
-				      : "Internal Server Error",
-		      status == 200 ? metrics_pages[page].type : "text/plain", blen);
-	if (send_all(fd, head, (size_t)hl, deadline) == 0 && req->method != ST_HTTP_HEAD)
-		send_all(fd, body, blen, deadline);
-	free(body);
-}
-
-/* One request per connection, its head read within CTL_METRICS_READ_MS in all. */
-static void serve_metrics(struct ctl *ctl, int fd)
-{
-	uint64_t deadline = cb_now_ns() + CTL_METRICS_READ_MS * 1000000ull;
-	struct st_http_req req;
-	char in[8192];
-	size_t got = 0;
-	int n = -2, status = 0;
-
-	while (n == -2 && got < sizeof(in)) {
-		ssize_t r = recv_some(ctl, fd, in + got, sizeof(in) - got, deadline);
-
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-		n = st_http_parse_request(in, got, &req, &status);
-	}
-	if (n >= 0)
-		metrics_answer(ctl, fd, &req);
 }
 
 /* -------------------------------------------------------------- jobs */
@@ -576,7 +428,7 @@ static void *job_main(void *arg)
 		serve_control(ctl, j->fd);
 		break;
 	case CTL_JOB_METRICS:
-		serve_metrics(ctl, j->fd);
+		ctl_http_serve(ctl, j->fd);
 		break;
 	case CTL_JOB_RELOAD:
 		pthread_rwlock_wrlock(&ctl->lock);

@@ -52,20 +52,33 @@ struct gather_arg {
 	struct cb_index_rec partial[CTL_FILLS_N];
 };
 
-/* Keeps the CTL_FILLS_N incomplete objects touched last, newest first. */
-static void keep_partial(struct gather_arg *g, const struct cb_index_rec *rec)
+static int64_t by_hits(const struct cb_index_rec *r)
 {
-	struct ctl_fills *fl = g->fills;
+	return (int64_t)CB_MIN(r->hits, (uint64_t)INT64_MAX);
+}
+
+static int64_t by_last_access(const struct cb_index_rec *r)
+{
+	return r->last_access;
+}
+
+/*
+ * Keeps the cap records ranked highest by rank, highest first, in arr
+ * (*n of them so far): an insertion, one record at a time.
+ */
+static void keep_ranked(struct cb_index_rec *arr, unsigned *n, unsigned cap,
+			const struct cb_index_rec *rec,
+			int64_t (*rank)(const struct cb_index_rec *))
+{
 	unsigned i;
 
-	fl->incomplete++;
-	for (i = fl->n; i > 0 && g->partial[i - 1].last_access < rec->last_access; i--)
-		if (i < CTL_FILLS_N)
-			g->partial[i] = g->partial[i - 1];
-	if (i < CTL_FILLS_N) {
-		g->partial[i] = *rec;
-		if (fl->n < CTL_FILLS_N)
-			fl->n++;
+	for (i = *n; i > 0 && rank(&arr[i - 1]) < rank(rec); i--)
+		if (i < cap)
+			arr[i] = arr[i - 1];
+	if (i < cap) {
+		arr[i] = *rec;
+		if (*n < cap)
+			(*n)++;
 	}
 }
 
@@ -73,28 +86,22 @@ static int gather_one(const struct cb_index_rec *rec, void *arg)
 {
 	struct gather_arg *g = arg;
 	struct ctl_figures *f = g->f;
-	unsigned i;
 
 	f->objects++;
-	if (rec->flags & ST_META_COMPLETE)
+	if (rec->flags & ST_META_COMPLETE) {
 		f->objects_complete++;
-	else if (g->fills)
-		keep_partial(g, rec);
+	} else if (g->fills) {
+		/* the incomplete objects touched last, for the status page */
+		g->fills->incomplete++;
+		keep_ranked(g->partial, &g->fills->n, CTL_FILLS_N, rec, by_last_access);
+	}
 	if (rec->shard < CFG_MAX_SHARDS) {
 		f->shard[rec->shard].cached += rec->size;
 		f->shard[rec->shard].objects++;
 	}
 	if (!rec->hits)
 		return 0;
-	/* Keep the CTL_TOP_N most requested, sorted, by insertion. */
-	for (i = g->ntop; i > 0 && g->top[i - 1].hits < rec->hits; i--)
-		if (i < CTL_TOP_N)
-			g->top[i] = g->top[i - 1];
-	if (i < CTL_TOP_N) {
-		g->top[i] = *rec;
-		if (g->ntop < CTL_TOP_N)
-			g->ntop++;
-	}
+	keep_ranked(g->top, &g->ntop, CTL_TOP_N, rec, by_hits); /* the most requested */
 	return 0;
 }
 

@@ -51,6 +51,16 @@ def finish():
     sys.exit(1 if checks["failed"] or checks["passed"] == 0 else 0)
 
 
+def proc_status(pid):
+    """/proc/PID/status as {field: value} (Uid, CapEff, NoNewPrivs, Seccomp...)."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            k, _, v = ln.partition(":")
+            out[k] = v.strip()
+    return out
+
+
 def wait_until(predicate, timeout, what, interval=0.05):
     """Polls predicate() until it returns something true, for at most timeout
     seconds (and at most timeout / interval + 1 tries). Counts one check,

@@ -24,22 +24,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cbtest import (CONTROL, CTL, Appliance, check, curl, finish, make_file,  # noqa: E402
-                    wait_until)
+                    proc_status, wait_until)
 from origins import make_test_certs  # noqa: E402
 
 NOBODY = 65534
 NET_BIND_SERVICE = 1 << 10
 IPC_LOCK = 1 << 14
-
-
-def status(pid):
-    """/proc/PID/status as {field: value}."""
-    out = {}
-    with open("/proc/%d/status" % pid) as f:
-        for ln in f:
-            k, _, v = ln.partition(":")
-            out[k] = v.strip()
-    return out
 
 
 def pid_of(app, name):
@@ -51,7 +41,7 @@ def pid_of(app, name):
 
 
 def check_daemon(name, pid, uid, cap_eff, seccomp, cap_amb=0):
-    st = status(pid)
+    st = proc_status(pid)
     check(int(st["Uid"].split()[1]) == uid, "%s runs as uid %d: Uid %s" % (name, uid, st["Uid"]))
     check(int(st["CapEff"], 16) == cap_eff,
           "%s: CapEff %s, want %x" % (name, st["CapEff"], cap_eff))
@@ -118,7 +108,7 @@ def root_mode():
         check_daemon("control (root mode)", app.proc.pid, 0, 0, False, IPC_LOCK)
         check_daemon("storage (root mode)", app.storage_pid(), 0, 0, True)
         dp = pid_of(app, "cachebox-dataplane")
-        wait_until(lambda: status(dp)["Seccomp"] == "2", 10, "the dataplane's filter is on")
+        wait_until(lambda: proc_status(dp)["Seccomp"] == "2", 10, "the dataplane's filter is on")
         check_daemon("dataplane (root mode)", dp, 0, 0, True)
     finally:
         app.cleanup()
@@ -140,7 +130,7 @@ def user_mode():
         dp = None
         for _ in range(100):
             dp = pid_of(app, "cachebox-dataplane")
-            if dp and status(dp)["Seccomp"] == "2":
+            if dp and proc_status(dp)["Seccomp"] == "2":
                 break
             time.sleep(0.1)
         check_daemon("control (user nobody)", app.proc.pid, NOBODY, 0, False, IPC_LOCK)

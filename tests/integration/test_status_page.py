@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -255,6 +256,17 @@ def main():
         for k in ("requests", "bytes_served", "hits", "objects", "top_objects", "shards"):
             check(page_json["stats"][k] == s3[k], "/status.json's %s is stats --json's" % k)
         check(len(page_json["history"]["samples"]) >= 2, "the history holds samples")
+        for method, path, want in (("GET", "/nope", 404), ("POST", "/", 405)):
+            req = urllib.request.Request(base + path, method=method, data=b"" if
+                                         method == "POST" else None)
+            try:
+                urllib.request.urlopen(req, timeout=5)
+                got, body = 200, b""
+            except urllib.error.HTTPError as e:
+                got, body = e.code, e.read()
+            check(got == want and body.startswith(b"%d: GET /metrics" % want),
+                  "%s %s: %d and a line saying what there is (%d %r)"
+                  % (method, path, want, got, body[:60]))
 
         shot = os.environ.get("STATUS_SHOT") or os.path.join(app.dir, "status-page.png")
         png = browser.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)

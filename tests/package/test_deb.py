@@ -29,7 +29,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from cbtest import check, finish, make_file, wait_until  # noqa: E402
+from cbtest import check, finish, make_file, proc_status, wait_until  # noqa: E402
 from origins import Nginx  # noqa: E402
 
 DEBDIR = os.environ.get("DEBDIR", os.path.join(ROOT, "build-deb"))
@@ -79,16 +79,6 @@ def debs():
             sys.exit("test_deb: no %s_*.deb in %s: run make deb first" % (name, DEBDIR))
         found[name] = got[-1]
     return found
-
-
-def status_of(pid):
-    """The fields of /proc/PID/status that say what a process may do."""
-    out = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            key, _, val = line.partition(":")
-            out[key] = val.strip()
-    return out
 
 
 def pid_of(exe):
@@ -192,7 +182,7 @@ def check_privileges():
         pid = pid_of(exe)
         if not check(pid, "%s runs (once)" % exe):
             continue
-        st = status_of(pid)
+        st = proc_status(pid)
         uid = pwd.getpwnam("cachebox").pw_uid
         check(st["Uid"].split() == [str(uid)] * 4, "%s: uid cachebox (%s)" % (exe, st["Uid"]))
         check(int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0,
