@@ -18,7 +18,7 @@ DEBS := build-essential meson ninja-build pkg-config clang libclang-rt-14-dev cl
 	nginx aria2 curl wrk gnuplot-nox python3 iproute2 procps util-linux \
 	libdpdk-dev dpdk ethtool libseccomp-dev libcap-ng-dev libcurl4-openssl-dev dnsmasq-base isc-dhcp-client dhcpcd-base bsdutils \
 	squid apt-utils wget logrotate debhelper lintian fakeroot dpkg-dev systemd chromium python3-websocket \
-	scdoc man-db groff-base
+	scdoc man-db groff-base python3-h11 slowhttptest testssl.sh strace
 
 .PHONY: all deps build install deb run test test-asan test-nodpdk test-deb bench clean
 
