@@ -17,12 +17,51 @@ export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPT
 # a UBSan report ends the process that made it (a unit test, a daemon: its
 # scenario fails), instead of a line nobody reads
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+# Every ASan and LSan report, from whichever process made it (a unit test, a
+# daemon, cacheboxctl, a fuzz target, a child whose stderr a test captured
+# and dropped), lands as a file in one directory, world-writable because
+# daemons drop to the cachebox user; after each step any new file fails that
+# step and is shown. (A fatal UBSan report ignores log_path and goes to
+# stderr.) So outputs are also scanned for the sanitizer markers and for
+# "internal error" (cb_assert's line): the unit test log, each scenario's
+# output (the daemons' logs are scanned by the scenario itself, cbtest.py).
+SANLOG=$(mktemp -d /tmp/cbx-sanlog.XXXXXX)
+chmod 1777 "$SANLOG"
+mkdir -p "$SANLOG/seen"
+trap 'rm -rf "$SANLOG"' EXIT
+for v in ASAN_OPTIONS LSAN_OPTIONS; do
+	export "$v=${!v:+${!v}:}log_path=$SANLOG/asan"
+done
+export PYTHONUNBUFFERED=1
+BAD_MARKERS='AddressSanitizer|UndefinedBehaviorSanitizer|LeakSanitizer|runtime error:|internal error'
 passed=0 failed=0 skipped=0
 failures=()
 
 note() { printf '\n== %s\n' "$*"; }
 pass() { passed=$((passed + 1)); }
 fail() { failed=$((failed + 1)); failures+=("$1"); }
+# clean STEP [OUTPUT...]: 0 if no sanitizer file appeared since the last call
+# and no OUTPUT file holds a marker line; else shows them and returns 1.
+clean() {
+	local step=$1 ok=0 f
+	shift
+	for f in "$SANLOG"/*.*; do
+		[ -f "$f" ] || continue
+		echo "sanitizer report during $step ($f):"
+		head -n 40 "$f"
+		mv "$f" "$SANLOG/seen/"
+		ok=1
+	done
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		if grep -aE "$BAD_MARKERS" "$f" | head -n 5 | grep -q .; then
+			echo "marker lines in the output of $step:"
+			grep -aE "$BAD_MARKERS" "$f" | head -n 5
+			ok=1
+		fi
+	done
+	return $ok
+}
 
 note "unit tests (meson test -C $BUILD)"
 if meson test -C "$BUILD" --suite unit --print-errorlogs --num-processes 2; then
@@ -35,6 +74,8 @@ else
 for l in open(sys.argv[1]):
     t = json.loads(l); print(t["name"], t["result"])' "$BUILD/meson-logs/testlog.json")
 fi
+
+clean "unit tests" "$BUILD/meson-logs/testlog.txt" || fail "unit: sanitizer report or internal error (above)"
 
 note "static checks (clang-format, cppcheck)"
 mapfile -t csrc < <(git ls-files '*.c' '*.h' 2>/dev/null || find common config storage control bench tests -name '*.[ch]')
@@ -72,8 +113,11 @@ for t in tests/integration/test_*.py; do
 		[ "$hit" = 1 ] || continue
 	fi
 	echo "-- $t"
-	timeout 600 python3 "$t"
-	rc=$?
+	out=$(mktemp)
+	timeout 600 python3 "$t" 2>&1 | tee "$out"
+	rc=${PIPESTATUS[0]}
+	clean "$t" "$out" || rc=1
+	rm -f "$out"
 	case $rc in
 	0) pass ;;
 	77) skipped=$((skipped + 1)); echo "skipped: $t" ;;

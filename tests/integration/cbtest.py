@@ -171,6 +171,19 @@ def read_file(path):
         return f.read()
 
 
+def run_ctl(argv, **kw):
+    """subprocess.run of a cacheboxctl command line (argv[0] may be setpriv
+    or sudo), output captured as text; a sanitizer report or an internal
+    error in what it printed fails the scenario (a fatal UBSan report goes
+    to stderr, which the caller would otherwise drop)."""
+    kw.setdefault("timeout", 120)
+    r = subprocess.run(argv, capture_output=True, text=True, **kw)
+    bad = [m for m in BAD_LOG_MARKERS if m in r.stdout + r.stderr]
+    check(not bad, "cacheboxctl %s: no sanitizer report or internal error (%s)"
+          % (" ".join(argv[1:3]), r.stderr[-2000:] if bad else ""))
+    return r
+
+
 def daemon_logs(log_path, state_dir):
     """The text of a box's control log and access log (whichever exist), for
     scanning with BAD_LOG_MARKERS."""
@@ -276,8 +289,7 @@ class Appliance:
             print("kept " + self.dir + " for inspection")
 
     def ctl(self, *args, check_rc=True):
-        r = subprocess.run([CTL, "--config", self.conf] + list(args), capture_output=True,
-                           text=True, timeout=120)
+        r = run_ctl([CTL, "--config", self.conf] + list(args))
         if check_rc and r.returncode != 0:
             raise RuntimeError("cacheboxctl %s: %s" % (args, r.stderr))
         return r

@@ -29,7 +29,7 @@ import tempfile
 import time
 
 from cbtest import (BAD_LOG_MARKERS, CONTROL, CTL, access_log_lines,  # noqa: E402
-                    daemon_logs)
+                    daemon_logs, run_ctl)
 
 WAN_NET, LAN_NET = "10.231.0", "10.231.1"
 ORIGIN_IP, ROUTER_WAN_IP, ROUTER_LAN_IP = WAN_NET + ".1", WAN_NET + ".2", LAN_NET + ".1"
@@ -266,7 +266,10 @@ class Box:
         return "http://%s/%s?cacheHostOrigin=%s" % (self.addr, name, ORIGIN_NAME)
 
     def ctl(self, *args, check=True):
-        return sh(CTL, "--config", self.conf, *args, check=check, timeout=120)
+        r = run_ctl([CTL, "--config", self.conf] + [str(a) for a in args])
+        if check and r.returncode != 0:
+            raise RuntimeError("cacheboxctl %s: %s" % (" ".join(map(str, args)), r.stderr.strip()))
+        return r
 
     def access_log(self):
         return access_log_lines(self.state)

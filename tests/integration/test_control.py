@@ -21,7 +21,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbtest import (CTL, Appliance, check, curl, finish, make_file,  # noqa: E402
+from cbtest import (CTL, Appliance, check, curl, finish, make_file, run_ctl,  # noqa: E402
                     read_file, wait_until)
 
 SIZE = 4 * 1024 * 1024
@@ -187,10 +187,9 @@ def main():
         os.chmod(app.state, 0o755)
         os.chmod(app.conf, 0o644)
         os.chmod(sock, 0o666)  # as if the mode were wrong: SO_PEERCRED still decides
-        r = subprocess.run([CTL, "--config", app.conf, "evict", "dl.example.com/obj.bin"],
-                           capture_output=True, text=True, timeout=10,
-                           preexec_fn=lambda: (os.setgroups([]), os.setgid(65534),
-                                               os.setuid(65534)))
+        r = run_ctl([CTL, "--config", app.conf, "evict", "dl.example.com/obj.bin"],
+                    timeout=10, preexec_fn=lambda: (os.setgroups([]), os.setgid(65534),
+                                        os.setuid(65534)))
         check(r.returncode != 0 and "permission denied" in r.stderr,
               "uid nobody refused: rc %d %s %s" % (r.returncode, r.stdout, r.stderr.strip()))
         app.wait_log("refused uid 65534")  # control logs the refusal
@@ -206,10 +205,9 @@ def main():
             check(st.st_mode & 0o777 == 0o660 and st.st_gid == gid,
                   "with allowed_group the socket is 0660, that group (%o)" % (st.st_mode & 0o777))
             os.chmod(sock, 0o666)
-            r = subprocess.run([CTL, "--config", app.conf, "status"], capture_output=True,
-                               text=True, timeout=10,
-                               preexec_fn=lambda: (os.setgroups([gid]), os.setgid(65534),
-                                                   os.setuid(65534)))
+            r = run_ctl([CTL, "--config", app.conf, "status"], timeout=10,
+                        preexec_fn=lambda: (os.setgroups([gid]), os.setgid(65534),
+                                            os.setuid(65534)))
             check(r.returncode == 0, "a member of allowed_group is let in: %s" % r.stderr)
         else:
             check(False, "groupadd %s failed" % GROUP)

@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbtest import BUILD, CTL, ROOT, check, finish  # noqa: E402
+from cbtest import BUILD, CTL, ROOT, check, finish, run_ctl  # noqa: E402
 
 MAN_SRC = os.path.join(ROOT, "appliance", "man")
 MAN_OUT = os.path.join(BUILD, "appliance", "man")
@@ -105,8 +105,8 @@ def main():
                       page, err.strip()[:300]))
 
     # cacheboxctl(8): every verb and limits option of the usage text.
-    r = subprocess.run([CTL, "--help"], capture_output=True, timeout=30)
-    usage = r.stdout.decode()
+    r = run_ctl([CTL, "--help"], timeout=30)
+    usage = r.stdout
     verbs_part = usage.split("verbs:\n", 1)[-1].split("\n\n", 1)[0]
     verbs = re.findall(r"(?m)^  ([a-z]+)(?: |$)", verbs_part)
     limits_part = usage.split("limits options:\n", 1)[-1]

@@ -23,7 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbtest import (CONTROL, CTL, Appliance, check, curl, finish, make_file,  # noqa: E402
+from cbtest import (CONTROL, CTL, Appliance, check, curl, finish, make_file, run_ctl,  # noqa: E402
                     proc_status, wait_until)
 from origins import make_test_certs  # noqa: E402
 
@@ -157,7 +157,7 @@ def user_mode():
                                                 "--clear-groups"], False)):
             cmd = ([CTL, "--config", app.conf, "status"] if not args else
                    ["setpriv"] + args + [CTL, "--config", app.conf, "status"])
-            rc = subprocess.run(cmd, capture_output=True, text=True, timeout=30).returncode
+            rc = run_ctl(cmd, timeout=30).returncode
             check((rc == 0) == ok, "cacheboxctl status as %s: exit %d" % (who, rc))
         mode = os.stat(os.path.join(app.state, "control.sock")).st_mode & 0o777
         check(mode == 0o660, "the control socket is 0660: %o" % mode)
