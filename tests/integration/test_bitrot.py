@@ -9,7 +9,8 @@ be exactly 50, each one the piece that was damaged; no damaged byte is ever
 served (every complete download is sha256-exact, a cut one is a prefix of
 the origin's bytes), the origin's log shows each damaged piece fetched
 again (and the damaged metadata's objects whole), and a last verify finds
-nothing. test_damage.py covers the single cases without an origin."""
+nothing; `cacheboxctl stats` and /metrics count 50 corrupt pieces.
+test_damage.py covers the single cases without an origin."""
 import glob
 import hashlib
 import os
@@ -19,7 +20,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbtest import Appliance, check, content_id, curl, finish, make_file  # noqa: E402
+from cbtest import (Appliance, check, content_id, curl, finish, make_file,  # noqa: E402
+                    wait_until)
 from origins import nginx_origin, www_file  # noqa: E402
 
 PIECE = 64 * 1024
@@ -134,6 +136,9 @@ def main():
         check(found == DAMAGED and r["corrupt"] == len(got_verify),
               "detections: %d on read + %d by verify = %d (%d damaged)"
               % (len(got_read), r["corrupt"], found, DAMAGED))
+        wait_until(lambda: app.stats().get("corrupt_pieces") == DAMAGED and
+                   app.metrics().get(("cachebox_corrupt_pieces_total", ())) == DAMAGED,
+                   3, "stats corrupt_pieces and the metric say %d" % DAMAGED)
 
         # Every object exact now; the origin was asked again for the damaged pieces
         # and for the damaged metadata's objects, nothing else.
@@ -150,6 +155,7 @@ def main():
               "the dropped objects: %s" % sorted((k, sorted(v)) for k, v in again.items()
                                                    if want_again.get(k) != v))
         r = app.ctl_json("verify")
+        check(app.stats().get("corrupt_pieces") == DAMAGED, "a clean verify adds nothing")
         check(r["corrupt"] == 0 and r["objects"] == len(names) and
               r["pieces"] == len(names) * PIECES, "a last verify finds nothing: %s"
               % {k: r[k] for k in ("objects", "pieces", "corrupt")})
