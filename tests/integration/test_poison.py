@@ -15,7 +15,8 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbtest import Appliance, check, exchange, finish, parse_responses  # noqa: E402
+from cbtest import (Appliance, check, exchange, finish, parse_responses,  # noqa: E402
+                    wait_until)
 from origins import HeaderOrigin, body_of  # noqa: E402
 
 SIZE = 100000  # two pieces of 64 KiB
@@ -109,6 +110,10 @@ def main():
                   % (name, st, len(body)))
             origin_saw_only_ours(origin, path, name)
         check(not origin.requests_for("/ok/evil"), "X-Original-URL never fetched /ok/evil")
+        # The ranged request's fill goes on in the background: let it end.
+        wait_until(lambda: app.listing().get("origin.test/ok/loop", {}).get("complete"), 10,
+                   "the ranged request's fill completes")
+        origin_saw_only_ours(origin, "/ok/loop", "loop, whole")
 
         # Host variants: an unconfigured name fetches nothing; X-Forwarded-Host and a
         # duplicate Host never pick another origin.
