@@ -4,13 +4,13 @@ stopped, one bit is flipped in each of 50 random pieces of 20 filled
 objects, and four metadata files are damaged (a flipped byte, cut in half,
 emptied, overwritten). At start the four are dropped; half of the damaged
 objects are then read (the damage is found on read, up to the first
-damaged piece each read meets), and `cacheboxctl verify` finds the rest. Every piece found adds one to the count, which must
-be exactly 50, each one the piece that was damaged; no damaged byte is ever
-served (every complete download is sha256-exact, a cut one is a prefix of
-the origin's bytes), the origin's log shows each damaged piece fetched
-again (and the damaged metadata's objects whole), and a last verify finds
-nothing; `cacheboxctl stats` and /metrics count 50 corrupt pieces.
-test_damage.py covers the single cases without an origin."""
+damaged piece each read meets), and `cacheboxctl verify` finds the rest.
+Each damaged piece is found exactly once, 50 in all, and nothing else; no
+damaged byte is ever served (every complete download is sha256-exact, a
+cut one is a prefix of the origin's bytes); the origin's log shows each
+damaged piece fetched again (and the damaged metadata's objects whole); a
+last verify finds nothing; `cacheboxctl stats` and /metrics count 50
+corrupt pieces. test_damage.py covers the single cases without an origin."""
 import glob
 import hashlib
 import os
