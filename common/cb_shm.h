@@ -144,7 +144,7 @@ _Static_assert(CB_ID_LEN >= 12, "the table hashes id bytes 8..11");
 /* ---- policy.shm: one struct, rewritten afresh on a layout change ---- */
 
 #define CB_POLICY_MAGIC	    0x31594c4f50584243ull /* "CBXPOLY1" */
-#define CB_POLICY_LAYOUT    3
+#define CB_POLICY_LAYOUT    4
 #define CB_POLICY_VALS_SIZE 56
 #define CB_POLICY_FILE_SIZE 896
 
@@ -177,6 +177,7 @@ struct cb_policy_live {
 	uint64_t origin_requests;
 	uint64_t origin_retries;
 	uint64_t fills_started, fills_done, fills_failed;
+	uint64_t corrupt_pieces; /* pieces read back that failed their SHA-256, since start */
 	/*
 	 * Space per shard, for fills to stay under the cache limits: control
 	 * publishes the limit and the bytes its last pass counted (object

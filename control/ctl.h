@@ -98,6 +98,7 @@ struct ctl {
 	bool stopping;	  /* set once, on SIGTERM/SIGINT; read with ctl_stopping() */
 	bool sync_ready;  /* lock, jobs_mu and jobs_cv are initialised */
 	pthread_t evict_thread;
+	uint64_t verify_corrupt; /* atomic: pieces `verify` found corrupt since control started */
 	bool evict_running;
 	struct ctl_history hist; /* the status page's bandwidth samples (ctl_page.c) */
 };

@@ -43,6 +43,7 @@ struct ctl_figures {
 	uint64_t conns_open, conns_total;
 	uint64_t conns_refused_max, conns_refused_client, accept_failures;
 	uint64_t origin_requests, origin_retries, fills_started, fills_done, fills_failed;
+	uint64_t corrupt_pieces; /* failed their SHA-256: on read (storage) + by verify (control) */
 	uint64_t clients_active, clients_queued, clients_max;
 	uint64_t rejected_busy, rejected_cap, throttled;
 	uint64_t month, month_bytes, monthly_cap, cap_reached; /* month: YYYYMM */

@@ -165,6 +165,8 @@ static void gather(struct ctl *ctl, struct ctl_figures *f, struct gather_arg *g,
 	f->fills_started = live->fills_started;
 	f->fills_done = live->fills_done;
 	f->fills_failed = live->fills_failed;
+	f->corrupt_pieces =
+		live->corrupt_pieces + __atomic_load_n(&ctl->verify_corrupt, __ATOMIC_RELAXED);
 	f->clients_active = live->active_clients;
 	f->clients_queued = live->queued_clients;
 	f->rejected_busy = live->rejected_busy;

@@ -156,6 +156,8 @@ int verb_verify(struct ctl *ctl, const struct ctl_request *req, FILE *out, char 
 	} else {
 		ret = cb_index_foreach(ctl->ix, scrub_one, arg);
 	}
+	/* Counted even when stopped early: what was found has been dropped. */
+	__atomic_add_fetch(&ctl->verify_corrupt, sc.corrupt, __ATOMIC_RELAXED);
 	if (ret == -ECANCELED) {
 		cb_warn("verify: stopped after %llu objects: cachebox-control is stopping",
 			(unsigned long long)sc.objects);

@@ -42,7 +42,16 @@ struct fetcher {
 
 static int status_of(long err)
 {
-	return err == -ENOENT ? 404 : err == -ETIMEDOUT ? 504 : 502;
+	switch (err) {
+	case -ENOENT:
+		return 404;
+	case -EACCES:
+		return 403;
+	case -ETIMEDOUT:
+		return 504;
+	default:
+		return 502;
+	}
 }
 
 /*
@@ -108,8 +117,8 @@ static long fetch_range(struct fetcher *ft, struct st_fill *f, uint64_t first, u
 					  &reusable, err, sizeof(ft->err));
 		if (got < 0 || !reusable)
 			conn_drop(ft);
-		if (got >= 0 || got == -ENOENT)
-			return got;
+		if (got >= 0 || got == -ENOENT || got == -EACCES)
+			return got; /* an answer: trying again would get the same */
 		cb_warn("fill %s bytes %llu-%llu: %s (try %d of %d)", f->key,
 			(unsigned long long)first, (unsigned long long)last, err, attempt + 1,
 			FILL_TRIES);

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -299,6 +300,15 @@ int main(int argc, char **argv)
 		open(cfg->appliance.access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	if (sc.access_fd < 0) {
 		cb_err("access log %s: %s", cfg->appliance.access_log, strerror(errno));
+		goto out;
+	}
+	/*
+	 * OpenSSL reads its configuration file on first use, which would be the
+	 * first fill's hash, while serving: read it now, so that the serving
+	 * process opens only shard and state files.
+	 */
+	if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1) {
+		cb_err("OpenSSL did not initialise");
 		goto out;
 	}
 	signals_block(&set);

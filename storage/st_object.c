@@ -28,6 +28,7 @@ struct st_objcache {
 	const struct st_shards *ss;
 	struct cb_index *ix;
 	unsigned max_open, nopen;
+	uint64_t corrupt_pieces; /* atomic: drop_piece's count */
 	struct st_obj *tab[BUCKETS];
 };
 
@@ -281,9 +282,15 @@ static void drop_piece(struct st_objcache *oc, struct st_obj *o, uint32_t p)
 
 	cb_hex_encode(o->id, ST_ID_LEN, hex);
 	bit_set(o->bad, p);
+	__atomic_add_fetch(&oc->corrupt_pieces, 1, __ATOMIC_RELAXED);
 	/* Replaced meanwhile: the new version has its own pieces. */
 	st_meta_update(oc->ss, oc->ix, o->id, o->gen, clear_piece, &p);
 	cb_err("object %s: piece %u failed its SHA-256 check: dropped, treated as missing", hex, p);
+}
+
+uint64_t st_objcache_corrupt_pieces(struct st_objcache *oc)
+{
+	return __atomic_load_n(&oc->corrupt_pieces, __ATOMIC_RELAXED);
 }
 
 int st_obj_verify(struct st_objcache *oc, struct st_obj *o, uint64_t first, uint64_t last,

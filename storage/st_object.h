@@ -59,6 +59,9 @@ void st_objcache_sweep(struct st_objcache *oc);
 /* Drops a reference from st_obj_get; the last one of a stale object closes it. */
 void st_obj_put(struct st_objcache *oc, struct st_obj *o);
 
+/* Pieces that failed their SHA-256 when read back, since the file server started. */
+uint64_t st_objcache_corrupt_pieces(struct st_objcache *oc);
+
 /*
  * Makes sure every piece overlapping bytes [first, last] is present and
  * verified, hashing those not yet verified in this process (scratch must

@@ -419,9 +419,17 @@ long st_origin_get_range(struct st_origin_conn *c, const char *target, const cha
 		char what[64];
 
 		snprintf(what, sizeof(what), "answered %d to a range request", resp.status);
-		/* Not found at the origin is an answer, not a fault: no retry, a 404. */
+		/*
+		 * Not found or refused at the origin is an answer, not a fault: no
+		 * retry, and the client gets 404 or 403, not a 502 for a gateway
+		 * that worked (RFC 9110 §15.5.4, §15.5.5, RFC 7725).
+		 */
 		return fail(err, errlen,
-			    resp.status == 404 || resp.status == 410 ? -ENOENT : -EPROTO, h, what);
+			    resp.status == 404 || resp.status == 410 ? -ENOENT
+			    : resp.status == 401 || resp.status == 403 || resp.status == 451
+				    ? -EACCES
+				    : -EPROTO,
+			    h, what);
 	}
 	if (resp.chunked || !resp.has_content_length || !resp.content_range.len ||
 	    st_range_parse_content_range(resp.content_range.p, resp.content_range.len, &cf, &cl,

@@ -69,6 +69,8 @@ void st_srv_slots_tick(struct worker *w)
 		__atomic_store_n(&live->fills_started, fs.fills_started, __ATOMIC_RELAXED);
 		__atomic_store_n(&live->fills_done, fs.fills_done, __ATOMIC_RELAXED);
 		__atomic_store_n(&live->fills_failed, fs.fills_failed, __ATOMIC_RELAXED);
+		__atomic_store_n(&live->corrupt_pieces, st_objcache_corrupt_pieces(w->srv->conf.oc),
+				 __ATOMIC_RELAXED);
 	}
 }
 

@@ -205,6 +205,7 @@ void st_srv_resp_fill_failed(struct worker *w, struct conn *c, int status, bool 
 	st_fill_why(w->srv->fm, c->fill, why, sizeof(why));
 	snprintf(body, sizeof(body), "%d %s: %s\n", status,
 		 status == 404	 ? "not at the origin"
+		 : status == 403 ? "refused by the origin"
 		 : status == 503 ? "cache full"
 				 : "origin failed",
 		 why);

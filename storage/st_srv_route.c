@@ -283,7 +283,7 @@ static struct st_obj *request_miss(struct worker *w, struct conn *c, const uint8
 		o = st_obj_get(w->srv->conf.oc, rec);
 	if (!o) {
 		c->result = RESULT_MISS;
-		if (fstatus >= 404 && c->fill)
+		if (fstatus >= 403 && c->fill)
 			st_srv_resp_fill_failed(w, c, fstatus, head);
 		else
 			st_srv_resp_simple(w, c, 404, "cachebox; fwd=miss",

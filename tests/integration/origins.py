@@ -1,6 +1,7 @@
 """Origins for the fill scenarios: Debian's nginx on loopback, a scripted
-misbehaving origin whose faults are chosen by the request path, a forward
-proxy, and a scripted cache host that corrupts one piece."""
+misbehaving origin whose faults are chosen by the request path, an origin
+that records every header it receives, a forward proxy, and a scripted cache
+host that corrupts one piece."""
 import os
 import random
 import re
@@ -294,6 +295,76 @@ class BadOrigin:
             sock.sendall(body)
             return True
         raise RuntimeError("unknown mode " + mode)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class HeaderOrigin:
+    """A scripted origin that records every request it receives whole: the
+    request line and each header as sent, in order (self.seen, a list of
+    (request line, [(name, value)])). GET /ok/<name> serves body_of(path,
+    size) (206 for a Range, 200 without); GET /status/<code>/<name> answers
+    <code> with a small page, unless the path is in self.fixed, then it is
+    served like /ok/. One request per connection is enough for the box, but
+    keep-alive is honoured."""
+
+    def __init__(self, size):
+        self.size = size
+        self.seen = []
+        self.fixed = set()
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                self.request.settimeout(10)
+                buf = b""
+                for _ in range(10000):
+                    try:
+                        head, buf = read_head(self.request, buf)
+                        if head is None or not outer.answer(self.request, head):
+                            return
+                    except OSError:
+                        return
+
+        self.server, self.port = serve_threaded(Handler)
+
+    def requests_for(self, path):
+        """[(request line, headers)] for the path (query aside)."""
+        with self.lock:
+            return [r for r in self.seen if r[0].split(" ")[1].split("?")[0] == path]
+
+    def answer(self, sock, head):
+        lines = head.decode("latin-1").split("\r\n")
+        headers = [tuple(x.strip() for x in ln.split(":", 1)) for ln in lines[1:]]
+        with self.lock:
+            self.seen.append((lines[0], headers))
+        path = lines[0].split(" ")[1].split("?")[0]
+        parts = path.split("/")
+        if len(parts) > 3 and parts[1] == "status" and path not in self.fixed:
+            page = b"error page %s\n" % parts[2].encode()
+            sock.sendall(b"HTTP/1.1 %s Scripted\r\nContent-Length: %d\r\n"
+                         b"Cache-Control: max-age=3600\r\nETag: \"e\"\r\n\r\n%s"
+                         % (parts[2].encode(), len(page), page))
+            return True
+        if parts[1] not in ("ok", "status"):
+            sock.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            return True
+        data = body_of(path, self.size)
+        rng = [v for k, v in headers if k.lower() == "range"]
+        m = re.match(r"bytes=(\d+)-(\d+)$", rng[0]) if rng else None
+        if m:
+            first, last = int(m.group(1)), min(int(m.group(2)), self.size - 1)
+            body = data[first:last + 1]
+            sock.sendall(b"HTTP/1.1 206 Partial Content\r\nContent-Length: %d\r\n"
+                         b"Content-Range: bytes %d-%d/%d\r\nETag: \"v1\"\r\n\r\n"
+                         % (len(body), first, last, self.size) + body)
+        else:
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nETag: \"v1\"\r\n\r\n"
+                         % self.size + data)
+        return True
 
     def stop(self):
         self.server.shutdown()
