@@ -19,6 +19,12 @@ import tempfile
 import time
 import urllib.request
 
+try:
+    import h11
+except ImportError:  # Debian's python3-h11, when python3 is not Debian's
+    sys.path.append("/usr/lib/python3/dist-packages")
+    import h11
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
 CONTROL = os.path.join(BUILD, "control", "cachebox-control")
@@ -383,23 +389,113 @@ def recv_all(s, timeout=10):
     return b"".join(chunks)
 
 
-def parse_responses(data, head=False):
-    """Parses consecutive responses from data: [(status, headers, body), ...]."""
+def expect_close(s, within=1.0, first=5.0):
+    """Reads s to its end: up to `first` seconds for the first byte, then the
+    peer must close (EOF) or reset the connection within `within` seconds of
+    the last byte that came. Returns (data, closed): closed is False when a
+    wait ran out instead, i.e. the server kept a connection open that it
+    should have closed. At most 10 000 reads."""
+    chunks = []
+    s.settimeout(first)
+    for _ in range(10000):
+        try:
+            b = s.recv(1 << 16)
+        except socket.timeout:
+            return b"".join(chunks), False
+        except ConnectionResetError:
+            return b"".join(chunks), True
+        if not b:
+            return b"".join(chunks), True
+        chunks.append(b)
+        s.settimeout(within)
+    return b"".join(chunks), False
+
+
+def exchange_eof(port, raw, within=1.0, timeout=5):
+    """Like exchange(), but returns (data, closed): whether the server closed
+    the connection within `within` seconds of its last byte (expect_close)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        try:
+            s.sendall(raw)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed before it read everything: what came back still counts
+        return expect_close(s, within, timeout)
+    finally:
+        s.close()
+
+
+# Pipelined behind a rejected request by expect_rejected: never to be answered.
+FOLLOW = b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def expect_rejected(port, raw, status, what, follow=FOLLOW, method="GET", within=1.0):
+    """Sends raw with follow pipelined behind it and checks that the answer is
+    exactly one strictly parsed response with `status`, marked Connection:
+    close, and that the server closes within `within` seconds of it (so
+    follow is never answered). Returns the parsed responses."""
+    data, closed = exchange_eof(port, raw + follow, within)
+    got = parse_responses(data, methods=[method])
+    check([g[0] for g in got] == [status], "%s: exactly one %d: %s %r"
+          % (what, status, [g[0] for g in got], data[:80]))
+    check(len(got) == 1 and got[0][1].get("connection") == "close",
+          "%s: the answer says Connection: close" % what)
+    check(closed, "%s: the server closed within %.1f s of its answer" % (what, within))
+    return got
+
+
+def parse_responses(data, head=False, methods=None, partial=False):
+    """Parses consecutive responses from data with h11, a strict HTTP/1.1
+    client parser: [(status, headers, body), ...], headers a dict with
+    lower-case names. methods names the request method of each response in
+    turn (HEAD responses have no body); past its end, or without it, every
+    request was GET, or HEAD if head. Interim (1xx) responses are skipped.
+    A protocol error (bad framing, a bad field line, a 101 nobody asked for,
+    bytes after a response that closes the connection) or a last response
+    cut short counts as a failed check and ends the list; partial=True
+    accepts a last response cut short in its body (a reader that stopped
+    reading) and returns it with the body that came."""
     out = []
-    while data:
-        end = data.find(b"\r\n\r\n")
-        if end < 0:
-            break
-        lines = data[:end].decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        headers = {}
-        for ln in lines[1:]:
-            k, v = ln.split(":", 1)
-            headers[k.strip().lower()] = v.strip()
-        body_len = 0 if head else int(headers.get("content-length", "0"))
-        body = data[end + 4:end + 4 + body_len]
-        out.append((status, headers, body))
-        data = data[end + 4 + body_len:]
+    conn = h11.Connection(our_role=h11.CLIENT)
+    if data:
+        conn.receive_data(bytes(data))  # (b"" would tell h11 the connection closed)
+    cur = None
+    try:
+        for i in range(100000):
+            method = methods[i] if methods and i < len(methods) else "HEAD" if head else "GET"
+            conn.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
+            conn.send(h11.EndOfMessage())
+            cur, ended = None, False
+            for _ in range(1 << 20):
+                ev = conn.next_event()
+                if ev is h11.NEED_DATA or ev is h11.PAUSED:
+                    break
+                if isinstance(ev, h11.Response):
+                    cur = (ev.status_code, {k.decode("latin-1"): v.decode("latin-1")
+                                            for k, v in ev.headers}, [])
+                elif isinstance(ev, h11.Data):
+                    cur[2].append(bytes(ev.data))
+                elif isinstance(ev, h11.EndOfMessage):
+                    out.append((cur[0], cur[1], b"".join(cur[2])))
+                    cur, ended = None, True
+                    break
+            if not ended and (cur is not None or conn.trailing_data[0]):
+                break  # cut short: NEED_DATA in the middle of a response
+            if not conn.trailing_data[0]:
+                return out
+            if conn.their_state is not h11.DONE:
+                raise h11.RemoteProtocolError("bytes after a response that closes: %r"
+                                              % conn.trailing_data[0][:60])
+            conn.start_next_cycle()
+    except h11.ProtocolError as e:
+        check(False, "strict HTTP/1.1 parse (h11): %s, after %d responses in %r"
+              % (e, len(out), data[:300]))
+        return out
+    if cur is not None and partial and conn.their_state is h11.SEND_BODY:
+        out.append((cur[0], cur[1], b"".join(cur[2])))
+    elif cur is not None or conn.trailing_data[0]:
+        check(False, "strict HTTP/1.1 parse (h11): response %d cut short in %r"
+              % (len(out) + 1, data[-200:]))
     return out
 
 
