@@ -2,7 +2,8 @@
 """Framing corners of the file server's HTTP/1.1 (RFC 9112, RFC 9110) that
 test_http_raw.py does not cover: odd chunk sizes and extensions, malformed
 versions and methods, transfer codings it does not decode, HTTP/2 attempts
-(Upgrade: h2c, the PRI preface), HEAD with Range, and refused methods.
+(Upgrade: h2c, the PRI preface), HEAD with Range, refused methods, and
+large heads pipelined past the server's input buffer.
 Every rejection must be exactly one strictly parsed answer, marked close,
 then EOF within 1 s; the request pipelined behind it is never answered.
 What is not rejected must be served as plain HTTP/1.1, never upgraded."""
@@ -113,6 +114,26 @@ def head_range(app, target, data):
     check(got[4][2] == b"ok\n", "the request behind the HEADs is answered in order")
 
 
+def pipelined_big_heads(app, target, data):
+    """Heads of 1 to 14 KB pipelined back to back (several fit in the
+    server's input buffer, none twice): every request answered, in order,
+    exact. A receive that took more than the buffer had room for would lose
+    bytes and parse what follows the hole as requests."""
+    raw, want = b"", []
+    for i in range(40):
+        first = i * 211
+        pad = b"p" * ((i * 3677) % 14000 + 1000)
+        raw += (("GET %s HTTP/1.1\r\nHost: x\r\nRange: bytes=%d-%d\r\nX-Pad: "
+                 % (target, first, first + 99)).encode() + pad + b"\r\n" +
+                (b"Connection: close\r\n" if i == 39 else b"") + b"\r\n")
+        want.append(data[first:first + 100])
+    out = exchange(app.port, raw, 10)
+    got = parse_responses(out)
+    check([g[0] for g in got] == [206] * 40 and [g[2] for g in got] == want,
+          "40 pipelined heads of 1-14 KB (%d bytes): 40 exact 206s in order: %s"
+          % (len(raw), [g[0] for g in got]))
+
+
 def main():
     app = Appliance()
     t0 = time.monotonic()
@@ -133,6 +154,7 @@ def main():
                         FOLLOW)
         h2c_upgrade(app, target, data)
         head_range(app, target, data)
+        pipelined_big_heads(app, target, data)
         # Still serving normally after all that.
         st, _, body = app.request("GET", target)
         check(st == 200 and body == data, "a plain GET afterwards: 200, exact")
