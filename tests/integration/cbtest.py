@@ -340,8 +340,11 @@ class Appliance:
         with open(os.path.join(self.state, "box-id")) as f:
             return f.read().strip()
 
-    def request(self, method, path, headers=None, timeout=10):
-        """One request on its own connection; returns (status, headers, body)."""
+    def request(self, method, path, headers=None, timeout=10, partial=False):
+        """One request on its own connection; returns (status, headers, body),
+        the response strictly parsed. partial=True: a body cut short (the
+        server closed mid-transfer) is returned as far as it came instead of
+        failing a check (parse_responses)."""
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
         try:
             h = {"Host": "127.0.0.1"}
@@ -353,7 +356,7 @@ class Appliance:
             data = recv_all(s, timeout)
         finally:
             s.close()
-        got = parse_responses(data, method == "HEAD")
+        got = parse_responses(data, method == "HEAD", partial=partial)
         return got[0] if got else (0, {}, b"")
 
 
@@ -444,22 +447,42 @@ def expect_rejected(port, raw, status, what, follow=FOLLOW, method="GET", within
     return got
 
 
+def strict_head(h):
+    """What h11 lets pass in a response head h (its status line to its empty
+    line): every line ends in CRLF, no CR elsewhere, no obs-fold (RFC 9112
+    §2.2, §5.2). Raises h11.RemoteProtocolError."""
+    lines = h.split(b"\r\n")
+    if not h.endswith(b"\r\n\r\n") or any(b"\r" in ln or b"\n" in ln for ln in lines):
+        raise h11.RemoteProtocolError("a bare CR or LF in the head %r" % h[:200])
+    if any(ln[:1] in (b" ", b"\t") for ln in lines[1:]):
+        raise h11.RemoteProtocolError("obs-fold or leading whitespace in the head %r" % h[:200])
+
+
+def unread(conn):
+    """How many received bytes h11 has not turned into events yet (its
+    buffer's length: trailing_data would copy the buffer every time)."""
+    buf = getattr(conn, "_receive_buffer", None)
+    return len(buf) if buf is not None else len(conn.trailing_data[0])
+
+
 def parse_responses(data, head=False, methods=None, partial=False):
     """Parses consecutive responses from data with h11, a strict HTTP/1.1
     client parser: [(status, headers, body), ...], headers a dict with
     lower-case names. methods names the request method of each response in
     turn (HEAD responses have no body); past its end, or without it, every
     request was GET, or HEAD if head. Interim (1xx) responses are skipped.
-    A protocol error (bad framing, a bad field line, a 101 nobody asked for,
-    bytes after a response that closes the connection) or a last response
+    A protocol error (bad framing, a bad field line, a bare CR or LF,
+    obs-fold, a 101 nobody asked for, bytes after a response that closes
+    the connection) or a last response
     cut short counts as a failed check and ends the list; partial=True
     accepts a last response cut short in its body (a reader that stopped
     reading) and returns it with the body that came."""
     out = []
+    data = bytes(data)
     conn = h11.Connection(our_role=h11.CLIENT)
     if data:
-        conn.receive_data(bytes(data))  # (b"" would tell h11 the connection closed)
-    cur = None
+        conn.receive_data(data)  # (b"" would tell h11 the connection closed)
+    cur, mark = None, 0
     try:
         for i in range(100000):
             method = methods[i] if methods and i < len(methods) else "HEAD" if head else "GET"
@@ -470,18 +493,25 @@ def parse_responses(data, head=False, methods=None, partial=False):
                 ev = conn.next_event()
                 if ev is h11.NEED_DATA or ev is h11.PAUSED:
                     break
+                if isinstance(ev, (h11.Response, h11.InformationalResponse)):
+                    # h11 reads a bare LF as a line end and unfolds obs-fold:
+                    # RFC 9112 §2.2 and §5.2 say a sender never sends either.
+                    off = len(data) - unread(conn)
+                    strict_head(data[mark:off])
+                    mark = off
                 if isinstance(ev, h11.Response):
                     cur = (ev.status_code, {k.decode("latin-1"): v.decode("latin-1")
                                             for k, v in ev.headers}, [])
                 elif isinstance(ev, h11.Data):
                     cur[2].append(bytes(ev.data))
                 elif isinstance(ev, h11.EndOfMessage):
+                    mark = len(data) - unread(conn)  # past chunked framing too
                     out.append((cur[0], cur[1], b"".join(cur[2])))
                     cur, ended = None, True
                     break
-            if not ended and (cur is not None or conn.trailing_data[0]):
+            if not ended and (cur is not None or unread(conn)):
                 break  # cut short: NEED_DATA in the middle of a response
-            if not conn.trailing_data[0]:
+            if not unread(conn):
                 return out
             if conn.their_state is not h11.DONE:
                 raise h11.RemoteProtocolError("bytes after a response that closes: %r"
@@ -493,7 +523,7 @@ def parse_responses(data, head=False, methods=None, partial=False):
         return out
     if cur is not None and partial and conn.their_state is h11.SEND_BODY:
         out.append((cur[0], cur[1], b"".join(cur[2])))
-    elif cur is not None or conn.trailing_data[0]:
+    elif cur is not None or unread(conn):
         check(False, "strict HTTP/1.1 parse (h11): response %d cut short in %r"
               % (len(out) + 1, data[-200:]))
     return out
