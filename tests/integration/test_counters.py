@@ -27,8 +27,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbtest import (Appliance, check, finish, make_file, parse_responses,  # noqa: E402
-                    recv_all, seed_of, wait_until)
+from cbtest import (Appliance, check, expect_close, finish, make_file,  # noqa: E402
+                    parse_responses, recv_all, seed_of, wait_until)
 from origins import nginx_origin  # noqa: E402
 
 SMALL = 300 * 1000
@@ -117,10 +117,12 @@ def busy_phase(app, big_url):
         waiters.append(s)
     codes = []
     for s in waiters:
-        got = parse_responses(recv_all(s, 5))
-        codes.append(got[0][0] if got else 0)
+        data, closed = expect_close(s, 1.0, 5)
+        got = parse_responses(data)
+        codes.append((got[0][0] if len(got) == 1 else [g[0] for g in got], closed))
         s.close()
-    check(codes == [503] * 4, "4 waiters turned away after the queue wait: %s" % codes)
+    check(codes == [(503, True)] * 4, "4 waiters turned away after the queue wait, each one "
+          "503 then closed within 1 s: %s" % codes)
     holder.close()  # a reset mid-body: an aborted download from the cache
 
 
