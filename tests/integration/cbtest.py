@@ -447,6 +447,12 @@ def expect_rejected(port, raw, status, what, follow=FOLLOW, method="GET", within
     return got
 
 
+# Response fields that are not lists (RFC 9110 §5.3: a second line is an
+# error, whichever one a client would pick).
+SINGLETONS = ("content-length", "content-range", "content-type", "etag", "last-modified",
+              "date", "retry-after", "location")
+
+
 def strict_head(h):
     """What h11 lets pass in a response head h (its status line to its empty
     line): every line ends in CRLF, no CR elsewhere, no obs-fold (RFC 9112
@@ -468,7 +474,8 @@ def unread(conn):
 def parse_responses(data, head=False, methods=None, partial=False):
     """Parses consecutive responses from data with h11, a strict HTTP/1.1
     client parser: [(status, headers, body), ...], headers a dict with
-    lower-case names. methods names the request method of each response in
+    lower-case names (a repeated list field's values joined by ", ", a
+    repeated singleton field an error). methods names the request method of each response in
     turn (HEAD responses have no body); past its end, or without it, every
     request was GET, or HEAD if head. Interim (1xx) responses are skipped.
     A protocol error (bad framing, a bad field line, a bare CR or LF,
@@ -500,8 +507,15 @@ def parse_responses(data, head=False, methods=None, partial=False):
                     strict_head(data[mark:off])
                     mark = off
                 if isinstance(ev, h11.Response):
-                    cur = (ev.status_code, {k.decode("latin-1"): v.decode("latin-1")
-                                            for k, v in ev.headers}, [])
+                    names = [k.decode("latin-1") for k, _ in ev.headers]
+                    twice = [n for n in SINGLETONS if names.count(n) > 1]
+                    if twice:
+                        raise h11.RemoteProtocolError("%s more than once" % twice)
+                    fields = {}
+                    for k, v in ev.headers:  # repeated list fields combine (§5.3)
+                        k, v = k.decode("latin-1"), v.decode("latin-1")
+                        fields[k] = fields[k] + ", " + v if k in fields else v
+                    cur = (ev.status_code, fields, [])
                 elif isinstance(ev, h11.Data):
                     cur[2].append(bytes(ev.data))
                 elif isinstance(ev, h11.EndOfMessage):
