@@ -96,6 +96,7 @@ struct head_state {
 	bool te; /* Transfer-Encoding present */
 	bool te_last_chunked, te_unknown;
 	unsigned te_chunked; /* how often chunked was applied */
+	unsigned te_codings; /* how many codings were applied in all */
 	bool conn_close, conn_keep_alive;
 };
 
@@ -155,6 +156,7 @@ static int parse_transfer_encoding(const struct st_http_str *v, struct head_stat
 	while (list_next(v, &pos, &el)) {
 		bool found = false;
 
+		hs->te_codings++;
 		for (size_t i = 0; i < el.len; i++) {
 			if (!is_tchar(el.p[i]))
 				return 400;
@@ -483,6 +485,13 @@ static int head_complete(struct st_http_req *req, const struct head_state *hs)
 			return 501;
 		if (!hs->te_last_chunked || hs->te_chunked != 1)
 			return 400;
+		/*
+		 * §6.1: a server SHOULD answer 501 to a transfer coding it does not
+		 * understand. The file server decodes none but chunked, so a body
+		 * framed by chunked but also gzip'ed (say) is not understood either.
+		 */
+		if (hs->te_codings != 1)
+			return 501;
 		req->chunked = true;
 	}
 	/* RFC 9112 §9.3: persistence defaults by version, overridden by Connection. */

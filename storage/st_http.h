@@ -60,7 +60,8 @@ struct st_http_req {
  * Range or If-Range, a target neither in origin-form nor an http or https
  * absolute-form with a host and no userinfo, but any target for CONNECT), 414 (target
  * longer than ST_HTTP_MAX_URI), 431 (head over ST_HTTP_MAX_HEADER_BYTES or
- * more than ST_HTTP_MAX_HEADERS fields), 501 (unknown Transfer-Encoding),
+ * more than ST_HTTP_MAX_HEADERS fields), 501 (an unknown transfer coding, or
+ * any coding besides a final chunked: none is decoded),
  * 505 (version other than HTTP/1.0 or 1.1). An incomplete head that is
  * already too long returns -1 with 414/431, so the caller never buffers
  * without bound.

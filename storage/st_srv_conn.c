@@ -182,7 +182,13 @@ void st_srv_recv_arm(struct worker *w, struct conn *c)
 	if (c->ssl) {
 		io_uring_prep_recv(sqe, c->fd, c->tls_raw, TLS_RAW, 0);
 	} else {
-		io_uring_prep_recv(sqe, c->fd, NULL, RBUF_SIZE, 0);
+		/*
+		 * No more than c->in has room for: while an answer goes out the
+		 * client may pipeline on, and what a provided buffer holds past
+		 * that room could not be kept (the next requests would be parsed
+		 * from a stream with a hole in it).
+		 */
+		io_uring_prep_recv(sqe, c->fd, NULL, CB_MIN(RBUF_SIZE, IN_CAP - c->in_len), 0);
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = 0;
 	}
@@ -455,13 +461,11 @@ static bool recv_take(struct worker *w, struct conn *c, struct io_uring_cqe *cqe
 		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 		uint8_t *buf = w->rbufs + (size_t)bid * RBUF_SIZE;
 
-		if (res > 0 && !c->closing) {
-			size_t take = CB_MIN((size_t)res, IN_CAP - c->in_len);
-
-			if (c->state != CS_LINGER)
-				memcpy(c->in + c->in_len, buf, take);
-			if (c->state != CS_LINGER)
-				c->in_len += take;
+		if (res > 0 && !c->closing && c->state != CS_LINGER) {
+			/* c->in only shrinks between the arming and here */
+			CB_ASSERT((size_t)res <= IN_CAP - c->in_len);
+			memcpy(c->in + c->in_len, buf, (size_t)res);
+			c->in_len += (size_t)res;
 		}
 		io_uring_buf_ring_add(w->br, buf, RBUF_SIZE, (unsigned short)bid,
 				      io_uring_buf_ring_mask(RBUF_COUNT), 0);

@@ -294,6 +294,24 @@ static struct st_obj *request_miss(struct worker *w, struct conn *c, const uint8
 	return o;
 }
 
+/*
+ * RFC 9110 §9.1: a method the server knows but the target does not
+ * support is 405 (with Allow), one it does not recognise is 501. Method
+ * names are case-sensitive, so "get" is unrecognised. Known: the methods
+ * of RFC 9110 §9.3 and PATCH (RFC 5789).
+ */
+static bool method_known(const struct st_http_str *m)
+{
+	static const char *const known[] = {"POST",    "PUT",	"DELETE", "CONNECT",
+					    "OPTIONS", "TRACE", "PATCH"};
+
+	for (size_t i = 0; i < CB_ARRAY_SIZE(known); i++) {
+		if (m->len == strlen(known[i]) && memcmp(m->p, known[i], m->len) == 0)
+			return true;
+	}
+	return false;
+}
+
 void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_http_req *req)
 {
 	struct cb_index *ix = w->srv->conf.ix;
@@ -306,8 +324,11 @@ void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_htt
 
 	request_begin(c, req);
 	if (req->method == ST_HTTP_OTHER || req->method == ST_HTTP_CONNECT) {
-		/* After a CONNECT the client may send a tunnel's bytes: never read them as HTTP. */
-		st_srv_resp_error(w, c, 405, req->method == ST_HTTP_CONNECT);
+		/*
+		 * After a CONNECT the client may send a tunnel's bytes, after a PUT
+		 * or an unknown method whatever it meant: never read them as HTTP.
+		 */
+		st_srv_resp_error(w, c, method_known(&req->method_str) ? 405 : 501, true);
 		return;
 	}
 	if (st_loop_seen(req, w->srv->conf.box_id)) {

@@ -19,6 +19,12 @@ import tempfile
 import time
 import urllib.request
 
+try:
+    import h11
+except ImportError:  # Debian's python3-h11, when python3 is not Debian's
+    sys.path.append("/usr/lib/python3/dist-packages")
+    import h11
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
 CONTROL = os.path.join(BUILD, "control", "cachebox-control")
@@ -346,8 +352,11 @@ class Appliance:
         with open(os.path.join(self.state, "box-id")) as f:
             return f.read().strip()
 
-    def request(self, method, path, headers=None, timeout=10):
-        """One request on its own connection; returns (status, headers, body)."""
+    def request(self, method, path, headers=None, timeout=10, partial=False):
+        """One request on its own connection; returns (status, headers, body),
+        the response strictly parsed. partial=True: a body cut short (the
+        server closed mid-transfer) is returned as far as it came instead of
+        failing a check (parse_responses)."""
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
         try:
             h = {"Host": "127.0.0.1"}
@@ -359,7 +368,7 @@ class Appliance:
             data = recv_all(s, timeout)
         finally:
             s.close()
-        got = parse_responses(data, method == "HEAD")
+        got = parse_responses(data, method == "HEAD", partial=partial)
         return got[0] if got else (0, {}, b"")
 
 
@@ -395,23 +404,154 @@ def recv_all(s, timeout=10):
     return b"".join(chunks)
 
 
-def parse_responses(data, head=False):
-    """Parses consecutive responses from data: [(status, headers, body), ...]."""
+def expect_close(s, within=1.0, first=5.0):
+    """Reads s to its end: up to `first` seconds for the first byte, then the
+    peer must close (EOF) or reset the connection within `within` seconds of
+    the last byte that came. Returns (data, closed): closed is False when a
+    wait ran out instead, i.e. the server kept a connection open that it
+    should have closed. At most 10 000 reads."""
+    chunks = []
+    s.settimeout(first)
+    for _ in range(10000):
+        try:
+            b = s.recv(1 << 16)
+        except socket.timeout:
+            return b"".join(chunks), False
+        except ConnectionResetError:
+            return b"".join(chunks), True
+        if not b:
+            return b"".join(chunks), True
+        chunks.append(b)
+        s.settimeout(within)
+    return b"".join(chunks), False
+
+
+def exchange_eof(port, raw, within=1.0, timeout=5):
+    """Like exchange(), but returns (data, closed): whether the server closed
+    the connection within `within` seconds of its last byte (expect_close)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        try:
+            s.sendall(raw)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed before it read everything: what came back still counts
+        return expect_close(s, within, timeout)
+    finally:
+        s.close()
+
+
+# Pipelined behind a rejected request by expect_rejected: never to be answered.
+FOLLOW = b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def expect_rejected(port, raw, status, what, follow=FOLLOW, method="GET", within=1.0):
+    """Sends raw with follow pipelined behind it and checks that the answer is
+    exactly one strictly parsed response with `status`, marked Connection:
+    close, and that the server closes within `within` seconds of it (so
+    follow is never answered). Returns the parsed responses."""
+    data, closed = exchange_eof(port, raw + follow, within)
+    got = parse_responses(data, methods=[method])
+    check([g[0] for g in got] == [status], "%s: exactly one %d: %s %r"
+          % (what, status, [g[0] for g in got], data[:80]))
+    check(len(got) == 1 and got[0][1].get("connection") == "close",
+          "%s: the answer says Connection: close" % what)
+    check(closed, "%s: the server closed within %.1f s of its answer" % (what, within))
+    return got
+
+
+# Response fields that are not lists (RFC 9110 §5.3: a second line is an
+# error, whichever one a client would pick).
+SINGLETONS = ("content-length", "content-range", "content-type", "etag", "last-modified",
+              "date", "retry-after", "location")
+
+
+def strict_head(h):
+    """What h11 lets pass in a response head h (its status line to its empty
+    line): every line ends in CRLF, no CR elsewhere, no obs-fold (RFC 9112
+    §2.2, §5.2). Raises h11.RemoteProtocolError."""
+    lines = h.split(b"\r\n")
+    if not h.endswith(b"\r\n\r\n") or any(b"\r" in ln or b"\n" in ln for ln in lines):
+        raise h11.RemoteProtocolError("a bare CR or LF in the head %r" % h[:200])
+    if any(ln[:1] in (b" ", b"\t") for ln in lines[1:]):
+        raise h11.RemoteProtocolError("obs-fold or leading whitespace in the head %r" % h[:200])
+
+
+def unread(conn):
+    """How many received bytes h11 has not turned into events yet (its
+    buffer's length: trailing_data would copy the buffer every time)."""
+    buf = getattr(conn, "_receive_buffer", None)
+    return len(buf) if buf is not None else len(conn.trailing_data[0])
+
+
+def parse_responses(data, head=False, methods=None, partial=False):
+    """Parses consecutive responses from data with h11, a strict HTTP/1.1
+    client parser: [(status, headers, body), ...], headers a dict with
+    lower-case names (a repeated list field's values joined by ", ", a
+    repeated singleton field an error). methods names the request method of each response in
+    turn (HEAD responses have no body); past its end, or without it, every
+    request was GET, or HEAD if head. Interim (1xx) responses are skipped.
+    A protocol error (bad framing, a bad field line, a bare CR or LF,
+    obs-fold, a 101 nobody asked for, bytes after a response that closes
+    the connection) or a last response
+    cut short counts as a failed check and ends the list; partial=True
+    accepts a last response cut short in its body (a reader that stopped
+    reading) and returns it with the body that came."""
     out = []
-    while data:
-        end = data.find(b"\r\n\r\n")
-        if end < 0:
-            break
-        lines = data[:end].decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        headers = {}
-        for ln in lines[1:]:
-            k, v = ln.split(":", 1)
-            headers[k.strip().lower()] = v.strip()
-        body_len = 0 if head else int(headers.get("content-length", "0"))
-        body = data[end + 4:end + 4 + body_len]
-        out.append((status, headers, body))
-        data = data[end + 4 + body_len:]
+    data = bytes(data)
+    conn = h11.Connection(our_role=h11.CLIENT)
+    if data:
+        conn.receive_data(data)  # (b"" would tell h11 the connection closed)
+    cur, mark = None, 0
+    try:
+        for i in range(100000):
+            method = methods[i] if methods and i < len(methods) else "HEAD" if head else "GET"
+            conn.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
+            conn.send(h11.EndOfMessage())
+            cur, ended = None, False
+            for _ in range(1 << 20):
+                ev = conn.next_event()
+                if ev is h11.NEED_DATA or ev is h11.PAUSED:
+                    break
+                if isinstance(ev, (h11.Response, h11.InformationalResponse)):
+                    # h11 reads a bare LF as a line end and unfolds obs-fold:
+                    # RFC 9112 §2.2 and §5.2 say a sender never sends either.
+                    off = len(data) - unread(conn)
+                    strict_head(data[mark:off])
+                    mark = off
+                if isinstance(ev, h11.Response):
+                    names = [k.decode("latin-1") for k, _ in ev.headers]
+                    twice = [n for n in SINGLETONS if names.count(n) > 1]
+                    if twice:
+                        raise h11.RemoteProtocolError("%s more than once" % twice)
+                    fields = {}
+                    for k, v in ev.headers:  # repeated list fields combine (§5.3)
+                        k, v = k.decode("latin-1"), v.decode("latin-1")
+                        fields[k] = fields[k] + ", " + v if k in fields else v
+                    cur = (ev.status_code, fields, [])
+                elif isinstance(ev, h11.Data):
+                    cur[2].append(bytes(ev.data))
+                elif isinstance(ev, h11.EndOfMessage):
+                    mark = len(data) - unread(conn)  # past chunked framing too
+                    out.append((cur[0], cur[1], b"".join(cur[2])))
+                    cur, ended = None, True
+                    break
+            if not ended and (cur is not None or unread(conn)):
+                break  # cut short: NEED_DATA in the middle of a response
+            if not unread(conn):
+                return out
+            if conn.their_state is not h11.DONE:
+                raise h11.RemoteProtocolError("bytes after a response that closes: %r"
+                                              % conn.trailing_data[0][:60])
+            conn.start_next_cycle()
+    except h11.ProtocolError as e:
+        check(False, "strict HTTP/1.1 parse (h11): %s, after %d responses in %r"
+              % (e, len(out), data[:300]))
+        return out
+    if cur is not None and partial and conn.their_state is h11.SEND_BODY:
+        out.append((cur[0], cur[1], b"".join(cur[2])))
+    elif cur is not None or unread(conn):
+        check(False, "strict HTTP/1.1 parse (h11): response %d cut short in %r"
+              % (len(out) + 1, data[-200:]))
     return out
 
 

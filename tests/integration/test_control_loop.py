@@ -23,7 +23,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbtest import Appliance, check, curl, finish, recv_all  # noqa: E402
+from cbtest import Appliance, check, curl, finish, parse_responses, recv_all  # noqa: E402
 from origins import body_of, serve_threaded  # noqa: E402
 
 PIECE = 64 * 1024
@@ -106,7 +106,9 @@ def get_metrics(app):
             data = recv_all(s, 10)
         finally:
             s.close()
-        return data.startswith(b"HTTP/1.1 200") and b"cachebox_requests_total" in data
+        got = parse_responses(data)
+        return ([g[0] for g in got] == [200] and got[0][1].get("connection") == "close" and
+                b"cachebox_requests_total" in got[0][2])
     return run
 
 
@@ -201,8 +203,10 @@ def metrics_cap(app):
             s.close()
             if busy.startswith(b"HTTP/1.1 503"):
                 break
-        check(busy.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in busy and b"busy" in busy,
-              "a ninth metrics client while 8 are held: 503 busy: %r" % busy[:60])
+        got = parse_responses(busy)
+        check([g[0] for g in got] == [503] and got[0][1].get("retry-after") == "1" and
+              b"busy" in got[0][2], "a ninth metrics client while 8 are held: 503 busy: %r"
+              % busy[:60])
         ok, took = timed(ctl_ok(app, "status"))
         check(ok and took <= ANSWER_S, "the control socket is unaffected (%.2f s)" % took)
     finally:

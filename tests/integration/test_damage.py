@@ -68,7 +68,7 @@ def main():
                                   {"Range": "bytes=%d-%d" % (2 * PIECE, 2 * PIECE + 10)})
         check(st in (404, 502) and data[2 * PIECE:2 * PIECE + 11] not in body,
               "flip: damaged piece not served (%d)" % st)
-        st, h, body = app.request("GET", target)
+        st, h, body = app.request("GET", target, partial=True)  # cut short is fine here
         check(st in (404, 502) or (st == 200 and len(body) <= 2 * PIECE and
                                    body == data[:len(body)]),
               "flip: whole object never served complete (%d, %d bytes)" % (st, len(body)))

@@ -9,8 +9,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cbtest  # noqa: E402
-from cbtest import (Appliance, check, content_id, finish, make_file,  # noqa: E402
-                    parse_responses, read_file, recv_all, wait_until)
+from cbtest import (Appliance, check, content_id, expect_close, expect_rejected,  # noqa: E402
+                    finish, make_file, parse_responses, read_file, recv_all, wait_until)
 
 
 def exchange(app, raw, timeout=5):
@@ -64,28 +64,24 @@ def expect_checks(app):
     check(rest.endswith(cont), "the next request on the connection gets its own 100: %r"
           % rest[-40:])
     s.sendall(b"hi")
-    last = recv_all(s, 3)
+    last, closed = expect_close(s, 1.0, 3)
     s.close()
-    check(last.startswith(b"HTTP/1.1 200") and [g[0] for g in parse_responses(last)] == [200],
-          "and its final answer after its body: %r" % last[:40])
+    check([g[0] for g in parse_responses(last)] == [200] and closed,
+          "and its final answer after its body, then the close it asked for: %r" % last[:40])
     check(time.monotonic() - t0 < 4, "no request waited for a 100 that never came")
 
     # The body already there: no 100, the final answer at once; the token is case-insensitive.
     raw = (b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
            b"Expect: 100-Continue\r\nConnection: close\r\n\r\nhello")
     out = exchange(app, raw)
-    check(out.startswith(b"HTTP/1.1 200") and b" 100 " not in out,
+    check(out.startswith(b"HTTP/1.1 200") and [g[0] for g in parse_responses(out)] == [200],
           "body sent with the head: final answer at once: %r" % out[:40])
 
     # Any other expectation: 417 and close; nothing pipelined behind is answered.
-    follow = b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\n\r\n"
     for value in (b"something-else", b"100-continue, x-tra", b"100-continue=1"):
         raw = (b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
                b"Expect: " + value + b"\r\n\r\n")
-        got = parse_responses(exchange(app, raw + b"hello" + follow))
-        check([g[0] for g in got] == [417] and
-              got[0][1].get("connection") == "close",
-              "Expect: %s: 417 and close: %s" % (value.decode(), [g[0] for g in got]))
+        expect_rejected(app.port, raw + b"hello", 417, "Expect: %s" % value.decode())
 
     # HTTP/1.0: the expectation is ignored (no 100); answered once the body is in.
     s = socket.create_connection(("127.0.0.1", app.port), timeout=5)
@@ -95,7 +91,8 @@ def expect_checks(app):
     s.sendall(b"hello")
     late = recv_all(s, 3)
     s.close()
-    check(early == b"" and late.startswith(b"HTTP/1.1 200"),
+    check(early == b"" and late.startswith(b"HTTP/1.1 200") and
+          [g[0] for g in parse_responses(late)] == [200],
           "HTTP/1.0 with Expect: no 100, the answer after the body: %r %r"
           % (early, late[:20]))
 
@@ -145,10 +142,7 @@ def main():
             "space before colon": b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
         }
         for name, raw in bad.items():
-            got = parse_responses(exchange(app, raw + follow))
-            check(len(got) == 1 and got[0][0] == 400, "%s: one 400 (%s)" % (
-                name, [g[0] for g in got]))
-            check(len(got) < 2, "%s: nothing pipelined behind answered" % name)
+            expect_rejected(app.port, raw, 400, name, follow)
 
         # A GET with a well-framed body is answered, and so is the next request.
         raw = (b"GET /_cachebox/health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" +
@@ -160,19 +154,18 @@ def main():
         expect_checks(app)
 
         # Limits: long URI 414, many or huge headers 431, then close.
-        got = parse_responses(exchange(app, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"))
-        check(got and got[0][0] == 414, "long URI: 414")
+        expect_rejected(app.port, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                        414, "long URI", follow)
         raw = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(
             b"X-%d: y\r\n" % i for i in range(100)) + b"\r\n"
-        got = parse_responses(exchange(app, raw))
-        check(got and got[0][0] == 431, "100 headers: 431")
+        expect_rejected(app.port, raw, 431, "100 headers", follow)
         raw = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20000 + b"\r\n\r\n"
-        got = parse_responses(exchange(app, raw))
-        check(got and got[0][0] == 431, "20 kB header: 431")
-        got = parse_responses(exchange(app, b"GET / HTTP/2.0\r\nHost: x\r\n\r\n"))
-        check(got and got[0][0] == 505, "HTTP/2.0 request line: 505")
-        got = parse_responses(exchange(app, b"POST /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
-        check(got and got[0][0] == 405 and "GET" in got[0][1].get("allow", ""), "POST: 405")
+        expect_rejected(app.port, raw, 431, "20 kB header", follow)
+        expect_rejected(app.port, b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505,
+                        "HTTP/2.0 request line", follow)
+        got = expect_rejected(app.port, b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                              b"\r\nhi", 405, "POST", follow)
+        check(got and got[0][1].get("allow") == "GET, HEAD", "POST: 405 with Allow: GET, HEAD")
 
         # Path tricks never reach outside the shards: 400 or an ordinary miss.
         for p in ["/../../etc/passwd?cacheHostOrigin=dl.example.com",

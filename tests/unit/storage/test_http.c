@@ -225,15 +225,33 @@ Test(http, chunked_request)
 {
 	int st;
 
-	cr_assert_gt(parse("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n",
-			   &req, &st),
-		     0);
+	cr_assert_gt(
+		parse("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n", &req, &st),
+		0);
 	cr_assert(req.chunked);
-	cr_assert_gt(parse("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n"
+	cr_assert_gt(parse("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,\r\n"
 			   "Transfer-Encoding: ,chunked\r\n\r\n",
 			   &req, &st),
 		     0);
 	cr_assert(req.chunked);
+}
+
+/* RFC 9112 §6.1: a coding the server does not decode is 501, even ahead of a final chunked. */
+Test(http, transfer_coding_not_decoded_is_501)
+{
+	static const char *const heads[] = {
+		"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: deflate,chunked\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n"
+		"Transfer-Encoding: ,chunked\r\n\r\n",
+	};
+	int st;
+
+	for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+		cr_assert_eq(parse(heads[i], &req, &st), -1, "%s", heads[i]);
+		cr_assert_eq(st, 501, "%s: %d", heads[i], st);
+	}
 }
 
 Test(http, leading_empty_lines_ignored)
@@ -417,6 +435,8 @@ ParameterizedTestParameters(http, refused)
 		BAD("GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400),
 		BAD("GET / HTTP/1.10\r\nHost: a\r\n\r\n", 400),
 		BAD("GET / HTTP/11\r\nHost: a\r\n\r\n", 400),
+		BAD("GET / HTTP/11.1\r\nHost: a\r\n\r\n", 400),
+		BAD("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400), /* the HTTP/2 preface: '*' first */
 		BAD("GET / HTTP/1.x\r\nHost: a\r\n\r\n", 400),
 		BAD("GET / HTTP/1.1\r\r\nHost: a\r\n\r\n", 400),
 		BAD("GETGETGETGETGETGETGETGETGETGETGET / HTTP/1.1\r\n\r\n", 400),
@@ -725,6 +745,9 @@ ParameterizedTestParameters(http, chunked_refused)
 		CHUNK("5;a\x00"
 		      "b\r\n"), /* NUL in an extension */
 		CHUNK("5;a\nb\r\n"),
+		CHUNK("5;a\rb\r\nhello\r\n0\r\n\r\n"), /* CR inside an extension */
+		CHUNK("0_2e\r\n\r\n"),		       /* not a hex size (nor a Python int) */
+		CHUNK("0_2e\r\n"),
 		CHUNK("0\r\n x: a\r\n\r\n"), /* obs-fold / leading space in trailers */
 		CHUNK("0\r\nX-A b\r\n\r\n"), /* no colon */
 		CHUNK("0\r\nX-A : b\r\n\r\n"),
