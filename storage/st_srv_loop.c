@@ -302,6 +302,23 @@ static void arm_wake(struct worker *w)
 	io_uring_sqe_set_data64(sqe, st_srv_ud_make(&w->efd_val, OP_EVENT));
 }
 
+/*
+ * A response that timed out (a reader that stalled, or one that reads a few
+ * bytes a second through a tiny window) ends with a reset, not a FIN: a FIN
+ * waits behind the unsent bytes in the socket's send buffer, so the client
+ * would not see the close for as long as it takes to drain them, and the
+ * kernel would keep the orphaned socket and its buffer (up to the send
+ * buffer's size per connection) meanwhile. What it was sent is a truncated
+ * response either way. nginx's reset_timedout_connection does the same.
+ */
+static void conn_abort(struct conn *c)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	if (setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0)
+		cb_dbg("%s: SO_LINGER: %s", c->peer, strerror(errno));
+}
+
 /* Closes connections past their deadline: header, idle, slow reader, linger. */
 static void sweep_timeouts(struct worker *w)
 {
@@ -323,6 +340,8 @@ static void sweep_timeouts(struct worker *w)
 		if (c->closing || !c->deadline_ns || now < c->deadline_ns)
 			continue;
 		cb_dbg("%s: timed out in state %d", c->peer, c->state);
+		if (c->state == CS_SEND)
+			conn_abort(c);
 		st_srv_conn_close_idle(w, c);
 	}
 }
