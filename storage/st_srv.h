@@ -337,8 +337,9 @@ void st_srv_notify(void *arg);
 
 /*
  * A connection for accepted socket fd, reading. NULL (fd is the caller's)
- * with errno ENOMEM, or EUSERS when its address holds
- * max_connections_per_client connections already.
+ * with errno ENOMEM, EUSERS when its address holds
+ * max_connections_per_client connections already, or ENOTCONN when the
+ * peer reset it before it was accepted.
  */
 struct conn *st_srv_conn_new(struct worker *w, int fd);
 /* Starts closing c; freed when its last operation completes. */
