@@ -22,6 +22,7 @@ flight and the slots meet."""
 import hashlib
 import os
 import random
+import re
 import socket
 import subprocess
 import struct
@@ -188,6 +189,13 @@ def main():
         # Every client leaves within CLIENT_READ_S[1] s, before queue_timeout: a
         # 503 after the whole queue wait went to a client that had left (one
         # that half-closed while queued was kept waiting, before the fix).
+        # A client that reset its connection while it waited to be accepted is
+        # not served: every access log line names its client (an empty field
+        # before the fix, those requests answered to no one).
+        nameless = [ln for ln in app.access_log()
+                    if not re.match(r"\S+ \d+\.\d+\.\d+\.\d+:\d+ ", ln)]
+        check(not nameless, "every access log line names its client: %d do not, e.g. %s"
+              % (len(nameless), nameless[:2]))
         late = [ln for ln in app.access_log() if " BUSY " in ln
                 and float(ln.split()[-1].rstrip("ms")) >= 2900]
         check(not late, "no client that left while queued is kept until the queue wait "
