@@ -74,7 +74,14 @@
  */
 #define CONN_LOG_INTERVAL_NS 10000000000ull
 /*
- * At stop, completions are reaped this many times at most while closed
+ * At stop (SIGTERM), responses in flight get this long to finish while the
+ * listener is shut and idle connections are closed; what is still running
+ * then is cut short. It fits well inside control's STOP_GRACE_MS (5 s),
+ * after which control kills the file server.
+ */
+#define STOP_DRAIN_MS 3000ull
+/*
+ * Then completions are reaped this many times at most while closed
  * connections drain their operations: a bound, should one never complete.
  */
 #define STOP_DRAIN_ROUNDS 1000
@@ -227,7 +234,9 @@ struct worker {
 	int ffd; /* eventfd: a fill made progress */
 	uint64_t ffd_val;
 	struct __kernel_timespec tick;
-	bool stopping;
+	bool stopping; /* stop requested: accept nothing more */
+	bool draining; /* ... and responses in flight run on until drain_until */
+	uint64_t drain_until;
 	struct io_uring_buf_ring *br;
 	uint8_t *rbufs;
 	uint8_t *zc_mem;	 /* ZC_BUFS registered buffers of ZC_BUF_SIZE */
@@ -337,8 +346,9 @@ void st_srv_notify(void *arg);
 
 /*
  * A connection for accepted socket fd, reading. NULL (fd is the caller's)
- * with errno ENOMEM, or EUSERS when its address holds
- * max_connections_per_client connections already.
+ * with errno ENOMEM, EUSERS when its address holds
+ * max_connections_per_client connections already, or ENOTCONN when the
+ * peer reset it before it was accepted.
  */
 struct conn *st_srv_conn_new(struct worker *w, int fd);
 /* Starts closing c; freed when its last operation completes. */

@@ -69,7 +69,7 @@ static bool conn_peer(struct conn *c)
 struct conn *st_srv_conn_new(struct worker *w, int fd)
 {
 	struct conn *c;
-	int one = 1;
+	int one = 1, ret;
 
 	c = aligned_alloc(CONN_ALIGN, (sizeof(*c) + CONN_ALIGN - 1) & ~(size_t)(CONN_ALIGN - 1));
 	if (!c) {
@@ -80,18 +80,27 @@ struct conn *st_srv_conn_new(struct worker *w, int fd)
 	c->magic = CONN_MAGIC;
 	c->fd = fd;
 	c->pipe[0] = c->pipe[1] = -1;
-	if (conn_peer(c)) {
-		/* The per-client limit; a peer already gone is not counted. */
-		int ret = st_peers_take(w->srv->peers, c->addr);
-
-		if (ret < 0) {
-			c->magic = 0;
-			free(c);
-			errno = -ret;
-			return NULL;
-		}
-		c->peer_counted = ret > 0;
+	if (!conn_peer(c)) {
+		/*
+		 * The peer reset the connection while it waited in the listen
+		 * queue: nothing can be answered. Served anyway, its request
+		 * would start fills for no one, share the all-zero client slot
+		 * with every other such ghost and log an empty client address.
+		 */
+		c->magic = 0;
+		free(c);
+		errno = ENOTCONN;
+		return NULL;
 	}
+	ret = st_peers_take(w->srv->peers, c->addr);
+
+	if (ret < 0) {
+		c->magic = 0;
+		free(c);
+		errno = -ret;
+		return NULL;
+	}
+	c->peer_counted = ret > 0;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	conn_link(w, c);
 	w->stats->conns_open++;
@@ -515,7 +524,18 @@ void st_srv_on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
 	}
 	if (res <= 0) {
 		if (res == 0 && c->state == CS_SEND) {
-			c->peer_eof = true; /* half-close: finish the answers first */
+			/*
+			 * A half-close: finish the answers first, unless none of
+			 * this one has been sent yet because it still waits for
+			 * a client slot or for its fill to begin. Then the client
+			 * has given up (nginx reads it so too, its 499): waiting
+			 * on, it would keep its place in the queue until
+			 * queue_timeout, be granted a slot it cannot use and
+			 * start fills for no one.
+			 */
+			c->peer_eof = true;
+			if (c->park == PARK_SLOT || c->park == PARK_REQ)
+				st_srv_conn_close(w, c);
 			return;
 		}
 		if (res == 0 && c->in_len) {

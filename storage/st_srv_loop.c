@@ -168,7 +168,7 @@ static void on_accept(struct worker *w, struct io_uring_cqe *cqe)
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		w->accept_armed = false;
 	if (fd < 0) {
-		if (fd != -ECANCELED)
+		if (fd != -ECANCELED && !w->stopping) /* at stop: the listener was shut */
 			accept_error(w, -fd);
 	} else if (w->stopping) {
 		close(fd);
@@ -302,6 +302,23 @@ static void arm_wake(struct worker *w)
 	io_uring_sqe_set_data64(sqe, st_srv_ud_make(&w->efd_val, OP_EVENT));
 }
 
+/*
+ * A response that timed out (a reader that stalled, or one that reads a few
+ * bytes a second through a tiny window) ends with a reset, not a FIN: a FIN
+ * waits behind the unsent bytes in the socket's send buffer, so the client
+ * would not see the close for as long as it takes to drain them, and the
+ * kernel would keep the orphaned socket and its buffer (up to the send
+ * buffer's size per connection) meanwhile. What it was sent is a truncated
+ * response either way. nginx's reset_timedout_connection does the same.
+ */
+static void conn_abort(struct conn *c)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	if (setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0)
+		cb_dbg("%s: SO_LINGER: %s", c->peer, strerror(errno));
+}
+
 /* Closes connections past their deadline: header, idle, slow reader, linger. */
 static void sweep_timeouts(struct worker *w)
 {
@@ -323,6 +340,8 @@ static void sweep_timeouts(struct worker *w)
 		if (c->closing || !c->deadline_ns || now < c->deadline_ns)
 			continue;
 		cb_dbg("%s: timed out in state %d", c->peer, c->state);
+		if (c->state == CS_SEND)
+			conn_abort(c);
 		st_srv_conn_close_idle(w, c);
 	}
 }
@@ -399,11 +418,11 @@ static void worker_event(struct worker *w, uint64_t ud)
 	if (p == &w->efd_val) {
 		w->stopping = true;
 	} else if (p == &w->ffd_val) {
-		if (!w->stopping) {
+		if (!w->stopping || w->draining) {
 			arm_fill_wake(w);
 			resume_parked(w);
 		}
-	} else if (!w->stopping) {
+	} else if (!w->stopping || w->draining) {
 		arm_tick(w);
 	}
 }
@@ -439,7 +458,61 @@ static void worker_tick(struct worker *w)
 		st_objcache_sweep(w->srv->conf.oc);
 }
 
-/* Stop: close every connection and drain their operations. */
+/* Whether a response is still in flight (lingering closes do not count). */
+static bool worker_busy(const struct worker *w)
+{
+	for (const struct conn *c = w->conns; c; c = c->next)
+		if (!c->closing && c->state == CS_SEND)
+			return true;
+	return false;
+}
+
+/*
+ * Serves until stop is asked; when draining, until no response is in
+ * flight or drain_until has passed.
+ */
+static void worker_loop(struct worker *w)
+{
+	uint64_t last_sweep = cb_now_ns();
+
+	while (w->draining ? worker_busy(w) && cb_now_ns() < w->drain_until : !w->stopping) {
+		if (worker_wait(w) < 0)
+			break;
+		worker_reap(w);
+		st_srv_bw_resume(w);
+		if (cb_now_ns() - last_sweep >= TICK_NS) {
+			last_sweep = cb_now_ns();
+			worker_tick(w);
+		}
+	}
+}
+
+/*
+ * Stop, first step: no new connection (the listener is shut, so new SYNs
+ * are refused; with SO_REUSEPORT each worker shuts its own), idle and
+ * half-read connections and requests still queued for a slot are closed,
+ * and responses in flight (sending, or waiting for their fill) go on for
+ * up to STOP_DRAIN_MS, each closing its connection when done (it says
+ * Connection: close if its head is not out yet). The fills they wait for
+ * run on meanwhile: the fetch threads stop after the workers.
+ */
+static void worker_drain_start(struct worker *w)
+{
+	shutdown(w->lfd, SHUT_RDWR);
+	w->draining = true;
+	w->drain_until = cb_now_ns() + STOP_DRAIN_MS * 1000000ull;
+	for (struct conn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->closing)
+			continue;
+		if (c->state != CS_SEND || c->park == PARK_SLOT)
+			st_srv_conn_close_idle(w, c);
+		else
+			c->want_close = true;
+	}
+}
+
+/* Stop, last step: close every connection and drain their operations. */
 static void worker_drain(struct worker *w)
 {
 	close(w->lfd);
@@ -469,25 +542,17 @@ static void worker_drain(struct worker *w)
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	uint64_t last_sweep;
 
 	ST_SRV_CHECK_OBJ(w, WORKER_MAGIC);
-	last_sweep = cb_now_ns();
 	accept_arm(w);
 	st_srv_policy_refresh(w);
 	arm_tick(w);
 	arm_wake(w);
 	arm_fill_wake(w);
-	while (!w->stopping) {
-		if (worker_wait(w) < 0)
-			break;
-		worker_reap(w);
-		st_srv_bw_resume(w);
-		if (cb_now_ns() - last_sweep >= TICK_NS) {
-			last_sweep = cb_now_ns();
-			worker_tick(w);
-		}
-	}
+	worker_loop(w);
+	worker_drain_start(w);
+	worker_loop(w);
+	w->draining = false;
 	worker_drain(w);
 	return NULL;
 }
