@@ -342,6 +342,12 @@ struct io_uring_sqe *st_srv_conn_sqe_buf(struct worker *w, struct conn *c, enum 
 /* Called by fetch threads (arg: the st_server): wakes every worker. */
 void st_srv_notify(void *arg);
 
+/* st_srv_accept.c: the listener, the multishot accept and its pauses. */
+int st_srv_listen_socket(const struct cfg_addr *a);
+void st_srv_accept_arm(struct worker *w);
+void st_srv_on_accept(struct worker *w, struct io_uring_cqe *cqe);
+void st_srv_accept_tick(struct worker *w, uint64_t now);
+
 /* ------------------------------------------- st_srv_conn.c: the connection */
 
 /*

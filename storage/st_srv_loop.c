@@ -5,9 +5,7 @@
  * workers but the index (lock-free reads), the open-object cache and the
  * slot table. This file starts and stops the workers, runs each one's
  * loop (submit, reap completions in batches, dispatch each by the op kind
- * packed in its user_data), accepts connections (pausing while file
- * descriptors are short, refusing those over max_connections and
- * max_connections_per_client, st_peers.h), and on a 200 ms tick
+ * packed in its user_data; accepting is st_srv_accept.c), and on a 200 ms tick
  * refreshes the policy, frees idle slots, closes connections past their
  * deadline and flushes the access log. Fetch threads wake the workers
  * through an eventfd when a fill made progress.
@@ -18,8 +16,6 @@
 #include "st_slots.h"
 
 #include <errno.h>
-#include <netdb.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -58,142 +54,7 @@ struct io_uring_sqe *st_srv_conn_sqe(struct worker *w, struct conn *c, enum op o
 
 /* ------------------------------------------------------------ connections */
 
-/* ---------------------------------------------------------------- sending */
-
-/* --------------------------------------------------------------- requests */
-
 /* ------------------------------------------------------------ completions */
-
-/* Accepts on the worker's listener, multishot: one submission, a completion per connection. */
-static void accept_arm(struct worker *w)
-{
-	struct io_uring_sqe *sqe = st_srv_sqe_get(w);
-
-	io_uring_prep_multishot_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
-	io_uring_sqe_set_data64(sqe, st_srv_ud_make(w, OP_ACCEPT));
-	w->accept_armed = true;
-}
-
-/*
- * The lines about failed accepts and refused connections: at most one of
- * each per CONN_LOG_INTERVAL_NS, counting what happened since the last
- * (called when it happens, and from the tick for what is left).
- */
-static void accept_log(struct worker *w, uint64_t now)
-{
-	const struct cfg *cfg = w->srv->conf.cfg;
-
-	if (w->accept_failed &&
-	    (!w->last_accept_log || now - w->last_accept_log >= CONN_LOG_INTERVAL_NS)) {
-		cb_warn("worker %u: accept: %s: %llu failed since the last report (each a %llu ms "
-			"pause unless the error was one connection's)",
-			w->idx, strerror(w->accept_err), (unsigned long long)w->accept_failed,
-			(unsigned long long)(ACCEPT_BACKOFF_NS / 1000000ull));
-		w->accept_failed = 0;
-		w->last_accept_log = now;
-	}
-	if ((w->refused_max || w->refused_client) &&
-	    (!w->last_refuse_log || now - w->last_refuse_log >= CONN_LOG_INTERVAL_NS)) {
-		cb_warn("worker %u: connections refused since the last report: %llu at "
-			"max_connections %u, %llu at max_connections_per_client %u",
-			w->idx, (unsigned long long)w->refused_max, cfg->server.max_connections,
-			(unsigned long long)w->refused_client,
-			cfg->server.max_connections_per_client);
-		w->refused_max = w->refused_client = 0;
-		w->last_refuse_log = now;
-	}
-}
-
-/*
- * Errors of one connection that accept(2) passes on (the peer reset it,
- * a network error pending on it): the next accept may well succeed.
- * Anything else, descriptors or memory short above all, pauses accepting.
- */
-static bool accept_err_transient(int err)
-{
-	switch (err) {
-	case ECONNABORTED:
-	case EINTR:
-	case EAGAIN:
-	case EPERM:
-	case EPROTO:
-	case ENETDOWN:
-	case ENOPROTOOPT:
-	case EHOSTDOWN:
-	case ENONET:
-	case EHOSTUNREACH:
-	case EOPNOTSUPP:
-	case ENETUNREACH:
-		return true;
-	default:
-		return false;
-	}
-}
-
-static void accept_error(struct worker *w, int err)
-{
-	uint64_t now = cb_now_ns();
-
-	w->stats->accept_failures++;
-	w->accept_failed++;
-	w->accept_err = err;
-	if (!accept_err_transient(err))
-		w->accept_resume = now + ACCEPT_BACKOFF_NS;
-	accept_log(w, now);
-}
-
-/* A connection closed at once: the worker's cap, or its address's. */
-static void accept_refused(struct worker *w, int fd, bool per_client)
-{
-	close(fd);
-	if (per_client) {
-		w->stats->conns_refused_client++;
-		w->refused_client++;
-	} else {
-		w->stats->conns_refused_max++;
-		w->refused_max++;
-	}
-	accept_log(w, cb_now_ns());
-}
-
-/*
- * A completion of the multishot accept. Without IORING_CQE_F_MORE the
- * accept is over (every failure ends it) and is re-armed exactly once:
- * here, or from the tick when accepting is paused.
- */
-static void on_accept(struct worker *w, struct io_uring_cqe *cqe)
-{
-	int fd = cqe->res;
-
-	if (!(cqe->flags & IORING_CQE_F_MORE))
-		w->accept_armed = false;
-	if (fd < 0) {
-		if (fd != -ECANCELED && !w->stopping) /* at stop: the listener was shut */
-			accept_error(w, -fd);
-	} else if (w->stopping) {
-		close(fd);
-	} else if (w->nconns >= w->srv->conf.cfg->server.max_connections) {
-		accept_refused(w, fd, false);
-	} else if (!st_srv_conn_new(w, fd)) {
-		if (errno == EUSERS)
-			accept_refused(w, fd, true);
-		else
-			close(fd);
-	}
-	if (!w->accept_armed && !w->accept_resume && !w->stopping)
-		accept_arm(w);
-}
-
-/* From the tick: a paused accept is re-armed when its pause is over. */
-static void accept_tick(struct worker *w, uint64_t now)
-{
-	if (w->accept_resume && now >= w->accept_resume) {
-		w->accept_resume = 0;
-		if (!w->accept_armed && !w->stopping)
-			accept_arm(w);
-	}
-	accept_log(w, now);
-}
 
 static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
 {
@@ -203,7 +64,7 @@ static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
 
 	if (op == OP_ACCEPT) {
 		CB_ASSERT(st_srv_ud_ptr(ud) == w);
-		on_accept(w, cqe);
+		st_srv_on_accept(w, cqe);
 		return;
 	}
 	if (op == OP_EVENT)
@@ -449,7 +310,7 @@ static void worker_reap(struct worker *w)
 /* Every TICK_NS: the policy, the slots, the deadlines, the log, the object cache. */
 static void worker_tick(struct worker *w)
 {
-	accept_tick(w, cb_now_ns());
+	st_srv_accept_tick(w, cb_now_ns());
 	st_srv_policy_refresh(w);
 	st_srv_slots_tick(w);
 	sweep_timeouts(w);
@@ -544,7 +405,7 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 
 	ST_SRV_CHECK_OBJ(w, WORKER_MAGIC);
-	accept_arm(w);
+	st_srv_accept_arm(w);
 	st_srv_policy_refresh(w);
 	arm_tick(w);
 	arm_wake(w);
@@ -555,40 +416,6 @@ static void *worker_main(void *arg)
 	w->draining = false;
 	worker_drain(w);
 	return NULL;
-}
-
-/* A bound, listening SO_REUSEPORT socket for a; fd or -errno (logged). */
-static int listen_socket(const struct cfg_addr *a)
-{
-	struct addrinfo hints = {0}, *res = NULL;
-	char port[8];
-	int fd = -1, one = 1, ret;
-
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%u", a->port);
-	ret = getaddrinfo(a->host[0] ? a->host : NULL, port, &hints, &res);
-	if (ret) {
-		cb_err("listen %s:%u: %s", a->host, a->port, gai_strerror(ret));
-		return -EINVAL;
-	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0)
-		goto fail;
-	freeaddrinfo(res);
-	return fd;
-fail:
-	ret = -errno;
-	cb_err("listen %s:%u: %s", a->host, a->port, strerror(-ret));
-	if (fd >= 0)
-		close(fd);
-	freeaddrinfo(res);
-	return ret;
 }
 
 /*
@@ -636,7 +463,7 @@ static int worker_init(struct st_server *srv, struct worker *w, unsigned i)
 	w->lfd = w->efd = w->ffd = -1;
 	w->rng = cb_wall_ns() ^ ((uint64_t)i << 32) ^ 0x9e3779b97f4a7c15ull;
 	w->stats = cb_index_stats(conf->ix, i);
-	w->lfd = listen_socket(&conf->cfg->server.listen);
+	w->lfd = st_srv_listen_socket(&conf->cfg->server.listen);
 	if (w->lfd < 0) {
 		ret = w->lfd;
 		w->lfd = -1;
