@@ -9,6 +9,7 @@
 #include "st_fill_priv.h"
 
 #include "cb_common.h"
+#include "cb_failpoint.h"
 #include "cb_io.h"
 #include "cb_log.h"
 #include "cb_policy.h"
@@ -404,6 +405,7 @@ static int open_new(struct fetcher *ft, struct st_fill *f, struct cb_index_rec *
 	if (f->fd < 0 || ftruncate(f->fd, (off_t)m->size) < 0 ||
 	    cb_pwrite_all(f->fd, ft->buf, (size_t)*got, 0))
 		return -EIO;
+	CB_FAILPOINT("fill-first-written");
 	SHA256(ft->buf, (size_t)*got, m->hashes);
 	m->present[0] |= 1;
 	if (!m->etag[0])
@@ -517,6 +519,7 @@ static void do_piece(struct fetcher *ft, struct st_fill *f, uint32_t p)
 		fill_fail(fm, f, 502, false, "cannot write to the shard");
 		return;
 	}
+	CB_FAILPOINT("fill-piece-written");
 	memcpy(m->hashes + (size_t)p * 32, sum, 32);
 	piece_landed(fm, f, p, (uint64_t)got);
 }

@@ -13,6 +13,7 @@
 #include "st_format.h"
 
 #include "cb_common.h"
+#include "cb_failpoint.h"
 #include "cb_io.h"
 
 #include <errno.h>
@@ -246,6 +247,20 @@ int st_meta_read_key(const char *shard_path, const uint8_t id[ST_ID_LEN], char *
 	return ret;
 }
 
+#ifdef CB_FAILPOINTS
+/* A torn in-place write: the first half of the new encoding over the old file. */
+static void meta_write_torn(const char *path, const uint8_t *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+	if (fd >= 0) {
+		if (cb_pwrite_all(fd, buf, len / 2, 0) == 0)
+			fsync(fd);
+		close(fd);
+	}
+}
+#endif
+
 int st_meta_write(const char *path, const struct st_meta *m)
 {
 	size_t len = st_meta_encoded_size(m);
@@ -260,6 +275,7 @@ int st_meta_write(const char *path, const struct st_meta *m)
 	if (!buf)
 		return -ENOMEM;
 	st_meta_encode(m, buf);
+	CB_FAILPOINT_DO("meta-torn", meta_write_torn(path, buf, len));
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		ret = -errno;
@@ -268,10 +284,17 @@ int st_meta_write(const char *path, const struct st_meta *m)
 	ret = cb_write_all(fd, buf, len);
 	if (ret)
 		goto out;
-	if (fsync(fd) < 0 || rename(tmp, path) < 0) {
+	CB_FAILPOINT("meta-written");
+	if (fsync(fd) < 0) {
 		ret = -errno;
 		goto out;
 	}
+	CB_FAILPOINT("meta-synced");
+	if (rename(tmp, path) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	CB_FAILPOINT("meta-renamed");
 	ret = 0;
 out:
 	if (fd >= 0)
