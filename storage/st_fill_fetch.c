@@ -122,8 +122,8 @@ static long fetch_range(struct fetcher *ft, struct st_fill *f, uint64_t first, u
 static void meta_sync(struct st_fill_mgr *fm, struct st_fill *f, bool complete)
 {
 	char path[CB_PATH_TMP];
-
 	struct cb_index_rec cur;
+	int ret;
 
 	st_path_meta(fm->ss->s[f->shard].path, f->id, path, sizeof(path));
 	cb_index_lock(fm->ix);
@@ -138,9 +138,15 @@ static void meta_sync(struct st_fill_mgr *fm, struct st_fill *f, bool complete)
 		f->rec.flags |= ST_META_COMPLETE;
 	}
 	pthread_mutex_unlock(&fm->lock);
-	if (st_meta_write(path, &f->m) == 0 && complete)
+	ret = st_meta_write(path, &f->m);
+	if (ret == 0 && complete)
 		cb_index_put(fm->ix, &f->rec);
 	cb_index_unlock(fm->ix);
+	/* Not fatal: the pieces it would have recorded are fetched again after a restart. */
+	if (ret)
+		cb_warn("fill %s: writing its metadata: %s; %s", f->key, strerror(-ret),
+			complete ? "not recorded complete (the next request resumes it)"
+				 : "its last pieces are not recorded yet");
 }
 
 /* Drops a partial version that can no longer be completed as is. */
