@@ -78,6 +78,8 @@ def one_run(www, nginx_port, ca, fail, what):
             check(st == 200 and got == want, "%s: a final download of %s is exact (%d, %d of "
                   "%d bytes)" % (what, name, st, len(got), len(want)))
         log = app.logs()
+        if os.environ.get("CBTEST_VERBOSE"):
+            print("\n".join(ln for ln in log.splitlines() if "health" not in ln))
         died = [ln for ln in log.splitlines()
                 if "cachebox-storage (pid" in ln and "killed by signal" in ln]
         check(not died, "%s: no file server died of a signal: %s" % (what, died))
@@ -128,6 +130,10 @@ def main():
     for name, size in OBJS.items():
         make_file(os.path.join(www, name), size, seed=seed_of(name))
     try:
+        only = os.environ.get("TORTURE_ONLY")  # kind:k, one run (with CBTEST_VERBOSE: its log)
+        if only:
+            check(one_run(www, port, ca, only, only) == 1, "%s injected" % only)
+            return
         counts = one_run(www, port, ca, None, "counting run")
         print("calls in cachebox-storage over the script: %s" % counts, flush=True)
         check(all(counts.get(k, 0) > 0 for k in KINDS),
@@ -155,7 +161,7 @@ def main():
             for d in dirs:
                 os.rmdir(os.path.join(root, d))
         os.rmdir(odir)
-    finish()
+        finish()
 
 
 main()

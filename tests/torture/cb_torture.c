@@ -9,7 +9,8 @@
  *   CBT_PROC=name     count only in the process of that name
  *                     (program_invocation_short_name; default cachebox-storage)
  *   CBT_FAIL=kind:k   fail the k-th call of kind (malloc, open, write, fsync,
- *                     rename, ssl): NULL/ENOMEM, EIO/ENOSPC, or an SSL error
+ *                     rename, ssl): NULL/ENOMEM, EIO/EMFILE/ENOSPC, or the
+ *                     TLS connection broken under the call
  *   CBT_ONCE=path     inject only if path can be created (O_EXCL): a process
  *                     restarted after the failure runs without one
  *   CBT_LOG=path      each injection is appended there (and said on stderr)
@@ -21,7 +22,8 @@
  * the real allocator is known: those few bytes come from a static
  * bootstrap buffer that free() recognises and ignores.
  */
-/* Both names of each call are wrapped: the daemons, built with 64-bit offsets, call the *64 ones. */
+/* Both names of each call are wrapped: the daemons, built with 64-bit offsets, call the *64 ones.
+ */
 #undef _FILE_OFFSET_BITS
 #include <dlfcn.h>
 #include <errno.h>
@@ -32,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -379,10 +382,11 @@ int rename(const char *from, const char *to)
 /* ------------------------------------------------------------ OpenSSL */
 
 /*
- * OpenSSL's own functions, failed as a broken connection would fail them:
- * -1 with the error queue empty, which SSL_get_error reports as
- * SSL_ERROR_SYSCALL (errno ECONNRESET). Declared here so that the shim
- * needs no OpenSSL headers.
+ * OpenSSL's I/O, failed as a connection that breaks at that instant fails
+ * it: the socket is shut down, then the real call runs and fails on its
+ * own, so the SSL object's state (what SSL_get_error reports) is what
+ * OpenSSL makes of a dead peer, not something the shim made up. Declared
+ * here so that the shim needs no OpenSSL headers.
  */
 typedef struct ssl_st SSL;
 
@@ -390,32 +394,38 @@ int SSL_read(SSL *s, void *buf, int n);
 int SSL_write(SSL *s, const void *buf, int n);
 int SSL_connect(SSL *s);
 
+static void ssl_break(SSL *s)
+{
+	static int (*get_fd)(const SSL *);
+	int fd;
+
+	if (!get_fd)
+		get_fd = (int (*)(const SSL *))dlsym(RTLD_NEXT, "SSL_get_fd");
+	fd = get_fd ? get_fd(s) : -1;
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
 int SSL_read(SSL *s, void *buf, int n)
 {
 	REAL(int, SSL_read, SSL *, void *, int)
-	if (should_fail(K_ssl)) {
-		errno = ECONNRESET;
-		return -1;
-	}
+	if (should_fail(K_ssl))
+		ssl_break(s);
 	return real_SSL_read(s, buf, n);
 }
 
 int SSL_write(SSL *s, const void *buf, int n)
 {
 	REAL(int, SSL_write, SSL *, const void *, int)
-	if (should_fail(K_ssl)) {
-		errno = ECONNRESET;
-		return -1;
-	}
+	if (should_fail(K_ssl))
+		ssl_break(s);
 	return real_SSL_write(s, buf, n);
 }
 
 int SSL_connect(SSL *s)
 {
 	REAL(int, SSL_connect, SSL *)
-	if (should_fail(K_ssl)) {
-		errno = ECONNRESET;
-		return -1;
-	}
+	if (should_fail(K_ssl))
+		ssl_break(s);
 	return real_SSL_connect(s);
 }
