@@ -20,7 +20,7 @@ from origins import Nginx, make_test_certs  # noqa: E402
 
 SHIM = os.path.join(BUILD, "tests", "torture", "cb_torture.so")
 KINDS = ("malloc", "open", "write", "fsync", "rename", "ssl")
-PER_KIND = int(os.environ.get("TORTURE_PER_KIND", "4"))
+PER_KIND = int(os.environ.get("TORTURE_PER_KIND", "10"))
 PIECE = 64 * 1024
 OBJS = {"a.bin": 6 * PIECE + 321, "b.bin": 4 * PIECE + 5}
 
