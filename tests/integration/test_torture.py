@@ -87,7 +87,9 @@ def one_run(www, nginx_port, ca, fail, what):
         if fail:
             injected = read_file(os.path.join(run_dir, "injected")).decode() if os.path.exists(
                 os.path.join(run_dir, "injected")) else ""
-            return injected.count("cb_torture: failing")
+            n = injected.count("cb_torture: failing")
+            check(n <= 1, "%s: one failure injected, not %d: %s" % (what, n, injected))
+            return n
         with open(os.path.join(run_dir, "counts")) as f:
             for ln in f:
                 kind, n, _ = ln.split()
@@ -146,7 +148,6 @@ def main():
                 runs += 1
                 injected += n > 0
                 hit += n
-                check(n <= 1, "%s:%d: one failure injected, not %d" % (kind, k, n))
             check(hit > 0, "failures of %s were injected (%d)" % (kind, hit))
         # threads make the counts vary a little from run to run: a k near the
         # end may not be reached, but nearly all must be
