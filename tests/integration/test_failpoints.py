@@ -60,6 +60,17 @@ def failpoint_names():
     return re.findall(r'X\("([a-z0-9-]+)"', body)
 
 
+def documented_names():
+    """The names in docs/storage.md's failpoint table (checked against the header)."""
+    with open(os.path.join(ROOT, "docs", "storage.md")) as f:
+        text = f.read()
+    body = text.split("### Failpoints and torture", 1)[-1].split("\n\n", 3)[2]
+    return re.findall(r"^\| `([a-z0-9-]+)` \|", body, re.M)
+
+
+RESTARTS = []
+
+
 def sha(b):
     return hashlib.sha256(b).hexdigest()
 
@@ -138,6 +149,7 @@ def run_fill(nginx, www, name, hit, obj):
         app.wait_log("cachebox-storage (pid %d) killed by signal 9" % spid, 5)
         back = wait_until(lambda: restarted(app, spid), 10, "%s: restarted" % what)
         took = time.time() - t_crash
+        RESTARTS.append(took)
         check(back and took < 5, "%s: the file server is back in %.2f s" % (what, took))
         time.sleep(0.2)  # nginx logs a request once it has answered it
         had = meta_present(app.shard, "origin.test/" + obj)
@@ -179,6 +191,7 @@ def run_import(name, hit):
         app.start()  # returns on the stale socket file: wait for an answer
         wait_until(app.ctl_answers, 5, "%s: the restarted control answers" % what)
         took = time.time() - t_crash
+        RESTARTS.append(took)
         check(took < 5, "%s: control is back in %.2f s" % (what, took))
         path = "/_cachebox/content/" + cid
         w1, w2 = read_file(v1), read_file(v2)
@@ -205,6 +218,8 @@ def main():
     check(len(names) >= 8 and set(names) == {c[0] for c in CASES},
           "every failpoint of cb_failpoint.h has a case here: %s" % sorted(
               set(names) ^ {c[0] for c in CASES}))
+    check(documented_names() == names,
+          "docs/storage.md's table lists the header's failpoints: %s" % documented_names())
     odir = tempfile.mkdtemp(prefix="cbx-fp-origin-")
     www = os.path.join(odir, "www")
     os.makedirs(www)
@@ -222,7 +237,8 @@ def main():
     finally:
         nginx.stop()
         subprocess.run(["rm", "-rf", odir])
-    print("test_failpoints: %.1f s" % (time.time() - t0))
+    print("test_failpoints: %d crashes, restarts %.2f-%.2f s, %.1f s" % (
+        len(RESTARTS), min(RESTARTS, default=0), max(RESTARTS, default=0), time.time() - t0))
     finish()
 
 
