@@ -20,7 +20,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -412,7 +411,7 @@ static int open_new(struct fetcher *ft, struct st_fill *f, struct cb_index_rec *
 	    cb_pwrite_all(f->fd, ft->buf, (size_t)*got, 0))
 		return -EIO;
 	CB_FAILPOINT("fill-first-written");
-	SHA256(ft->buf, (size_t)*got, m->hashes);
+	st_sha256(ft->buf, (size_t)*got, m->hashes);
 	m->present[0] |= 1;
 	if (!m->etag[0])
 		snprintf(m->etag, sizeof(m->etag), "\"cbx-%016llx\"", (unsigned long long)m->gen);
@@ -518,7 +517,7 @@ static void do_piece(struct fetcher *ft, struct st_fill *f, uint32_t p)
 		fill_fail(fm, f, 502, true, ft->err);
 		return;
 	}
-	SHA256(ft->buf, (size_t)got, sum);
+	st_sha256(ft->buf, (size_t)got, sum);
 	ret = cb_pwrite_all(f->fd, ft->buf, (size_t)got, first);
 	if (ret) {
 		cb_err("fill %s: writing piece %u: %s", f->key, p, strerror(-ret));

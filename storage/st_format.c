@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -121,7 +120,7 @@ size_t st_meta_encode(const struct st_meta *m, uint8_t *buf)
 	off += (size_t)m->npieces * 32;
 	memcpy(buf + off, m->present, (m->npieces + 7) / 8);
 	off += (m->npieces + 7) / 8;
-	SHA256(buf, off, buf + off);
+	st_sha256(buf, off, buf + off);
 	return off + 32;
 }
 
@@ -135,7 +134,7 @@ int st_meta_decode(const uint8_t *buf, size_t len, struct st_meta *m)
 	if (len < HDR_LEN + 32 || memcmp(buf, ST_META_MAGIC, 8) != 0 ||
 	    get_u32(buf + 8) != ST_META_VERSION || get_u32(buf + 12) != HDR_LEN)
 		return -EINVAL;
-	SHA256(buf, len - 32, sum);
+	st_sha256(buf, len - 32, sum);
 	if (memcmp(sum, buf + len - 32, 32) != 0)
 		return -EINVAL;
 	memcpy(m->id, buf + 16, 32);
@@ -310,7 +309,7 @@ void st_meta_content_etag(struct st_meta *m)
 	uint8_t top[32];
 	char hex[65];
 
-	SHA256(m->hashes, (size_t)m->npieces * 32, top);
+	st_sha256(m->hashes, (size_t)m->npieces * 32, top);
 	cb_hex_encode(top, 16, hex);
 	snprintf(m->etag, sizeof(m->etag), "\"%s\"", hex);
 }

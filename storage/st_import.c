@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -264,7 +263,7 @@ static int import_copy(int in, int out, struct st_meta *m, const char *src, cons
 			snprintf(err, errlen, "copying %s: %s", src, strerror(-ret));
 			goto out;
 		}
-		SHA256(buf, got, m->hashes + (size_t)p * 32);
+		st_sha256(buf, got, m->hashes + (size_t)p * 32);
 		m->present[p >> 3] |= (uint8_t)(1u << (p & 7));
 		off += got;
 	}
