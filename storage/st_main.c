@@ -12,6 +12,7 @@
 #include "cb_sandbox.h"
 #include "cfg.h"
 #include "st_object.h"
+#include "st_origin.h"
 #include "st_policy_cfg.h"
 #include "st_rebuild.h"
 #include "st_server.h"
@@ -299,6 +300,10 @@ int main(int argc, char **argv)
 		open(cfg->appliance.access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	if (sc.access_fd < 0) {
 		cb_err("access log %s: %s", cfg->appliance.access_log, strerror(errno));
+		goto out;
+	}
+	if (st_origin_tls_warm(err, sizeof(err)) < 0) {
+		cb_err("%s", err);
 		goto out;
 	}
 	signals_block(&set);

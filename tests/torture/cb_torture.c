@@ -13,7 +13,8 @@
  *                     TLS connection broken under the call
  *   CBT_ONCE=path     inject only if path can be created (O_EXCL): a process
  *                     restarted after the failure runs without one
- *   CBT_LOG=path      each injection is appended there (and said on stderr)
+ *   CBT_LOG=path      each injection is appended there (and said on stderr),
+ *                     naming the file whose code made the call
  *   CBT_COUNT=path    at exit, "kind count" lines of what was called
  *
  * The shim's own I/O goes through syscall(2) with calls the file server's
@@ -114,11 +115,28 @@ __attribute__((destructor)) static void cbt_fini(void)
 	raw_append(count_path, buf, (size_t)n);
 }
 
-/* Counts a call of kind; true when this one is to fail. */
-static bool should_fail(enum kind k)
+/* The file (binary or library) that holds code address pc, for the log. */
+static const char *caller_of(const void *pc)
+{
+	Dl_info info;
+	const char *slash;
+
+	if (!pc || !dladdr(pc, &info) || !info.dli_fname)
+		return "?";
+	slash = strrchr(info.dli_fname, '/');
+	return slash ? slash + 1 : info.dli_fname;
+}
+
+/*
+ * Counts a call of kind; true when this one is to fail. The log line names
+ * the file whose code made the call (a library's own allocation, say).
+ */
+#define should_fail(k) should_fail_from(k, __builtin_return_address(0))
+
+static bool should_fail_from(enum kind k, const void *pc)
 {
 	unsigned long n;
-	char line[160];
+	char line[240];
 	int len;
 
 	if (__atomic_load_n(&active, __ATOMIC_ACQUIRE) != 1)
@@ -134,8 +152,8 @@ static bool should_fail(enum kind k)
 			return false;
 		syscall(SYS_close, (int)fd);
 	}
-	len = snprintf(line, sizeof(line), "cb_torture: failing %s call #%lu (pid %d)\n",
-		       kind_names[k], n, (int)getpid());
+	len = snprintf(line, sizeof(line), "cb_torture: failing %s call #%lu (pid %d) from %s\n",
+		       kind_names[k], n, (int)getpid(), caller_of(pc));
 	if (len > 0) {
 		if (syscall(SYS_write, 2, line, (size_t)len) < 0)
 			len = 0;
