@@ -12,6 +12,7 @@
 #include "cb_index.h"
 
 #include "cb_common.h"
+#include "cb_failpoint.h"
 #include "cb_io.h"
 #include "cb_log.h"
 
@@ -363,6 +364,7 @@ int cb_index_put(struct cb_index *ix, const struct cb_index_rec *rec)
 			atomic_fetch_sub(&ix->hdr->tombs, 1);
 		atomic_fetch_add(&ix->hdr->count, 1);
 	}
+	CB_FAILPOINT_DO("index-put-torn", memcpy(&e->rec, rec, sizeof(*rec) / 2));
 	{
 		/* The same object again (a new version, a fill's progress): keep its count. */
 		uint64_t hits = e->state == CB_SLOT_LIVE ? e->rec.hits : 0;

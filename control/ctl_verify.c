@@ -93,7 +93,7 @@ static int scrub_one(const struct cb_index_rec *rec, void *arg)
 		sc->pieces++;
 		sc->bytes += len;
 		if (pread(fd, buf, len, (off_t)off) == (ssize_t)len) {
-			SHA256(buf, len, md);
+			st_sha256(buf, len, md);
 			if (memcmp(md, m.hashes + (size_t)p * 32, 32) == 0)
 				continue;
 		}

@@ -9,6 +9,7 @@
 #include "st_fill_priv.h"
 
 #include "cb_common.h"
+#include "cb_failpoint.h"
 #include "cb_io.h"
 #include "cb_log.h"
 #include "cb_policy.h"
@@ -19,7 +20,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -130,8 +130,8 @@ static long fetch_range(struct fetcher *ft, struct st_fill *f, uint64_t first, u
 static void meta_sync(struct st_fill_mgr *fm, struct st_fill *f, bool complete)
 {
 	char path[CB_PATH_TMP];
-
 	struct cb_index_rec cur;
+	int ret;
 
 	st_path_meta(fm->ss->s[f->shard].path, f->id, path, sizeof(path));
 	cb_index_lock(fm->ix);
@@ -146,9 +146,15 @@ static void meta_sync(struct st_fill_mgr *fm, struct st_fill *f, bool complete)
 		f->rec.flags |= ST_META_COMPLETE;
 	}
 	pthread_mutex_unlock(&fm->lock);
-	if (st_meta_write(path, &f->m) == 0 && complete)
+	ret = st_meta_write(path, &f->m);
+	if (ret == 0 && complete)
 		cb_index_put(fm->ix, &f->rec);
 	cb_index_unlock(fm->ix);
+	/* Not fatal: the pieces it would have recorded are fetched again after a restart. */
+	if (ret)
+		cb_warn("fill %s: writing its metadata: %s; %s", f->key, strerror(-ret),
+			complete ? "not recorded complete (the next request resumes it)"
+				 : "its last pieces are not recorded yet");
 }
 
 /* Drops a partial version that can no longer be completed as is. */
@@ -413,7 +419,8 @@ static int open_new(struct fetcher *ft, struct st_fill *f, struct cb_index_rec *
 	if (f->fd < 0 || ftruncate(f->fd, (off_t)m->size) < 0 ||
 	    cb_pwrite_all(f->fd, ft->buf, (size_t)*got, 0))
 		return -EIO;
-	SHA256(ft->buf, (size_t)*got, m->hashes);
+	CB_FAILPOINT("fill-first-written");
+	st_sha256(ft->buf, (size_t)*got, m->hashes);
 	m->present[0] |= 1;
 	if (!m->etag[0])
 		snprintf(m->etag, sizeof(m->etag), "\"cbx-%016llx\"", (unsigned long long)m->gen);
@@ -519,13 +526,14 @@ static void do_piece(struct fetcher *ft, struct st_fill *f, uint32_t p)
 		fill_fail(fm, f, 502, true, ft->err);
 		return;
 	}
-	SHA256(ft->buf, (size_t)got, sum);
+	st_sha256(ft->buf, (size_t)got, sum);
 	ret = cb_pwrite_all(f->fd, ft->buf, (size_t)got, first);
 	if (ret) {
 		cb_err("fill %s: writing piece %u: %s", f->key, p, strerror(-ret));
 		fill_fail(fm, f, 502, false, "cannot write to the shard");
 		return;
 	}
+	CB_FAILPOINT("fill-piece-written");
 	memcpy(m->hashes + (size_t)p * 32, sum, 32);
 	piece_landed(fm, f, p, (uint64_t)got);
 }

@@ -13,11 +13,11 @@
 #include "st_format.h"
 
 #include "cb_common.h"
+#include "cb_failpoint.h"
 #include "cb_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -120,7 +120,7 @@ size_t st_meta_encode(const struct st_meta *m, uint8_t *buf)
 	off += (size_t)m->npieces * 32;
 	memcpy(buf + off, m->present, (m->npieces + 7) / 8);
 	off += (m->npieces + 7) / 8;
-	SHA256(buf, off, buf + off);
+	st_sha256(buf, off, buf + off);
 	return off + 32;
 }
 
@@ -134,7 +134,7 @@ int st_meta_decode(const uint8_t *buf, size_t len, struct st_meta *m)
 	if (len < HDR_LEN + 32 || memcmp(buf, ST_META_MAGIC, 8) != 0 ||
 	    get_u32(buf + 8) != ST_META_VERSION || get_u32(buf + 12) != HDR_LEN)
 		return -EINVAL;
-	SHA256(buf, len - 32, sum);
+	st_sha256(buf, len - 32, sum);
 	if (memcmp(sum, buf + len - 32, 32) != 0)
 		return -EINVAL;
 	memcpy(m->id, buf + 16, 32);
@@ -246,6 +246,20 @@ int st_meta_read_key(const char *shard_path, const uint8_t id[ST_ID_LEN], char *
 	return ret;
 }
 
+#ifdef CB_FAILPOINTS
+/* A torn in-place write: the first half of the new encoding over the old file. */
+static void meta_write_torn(const char *path, const uint8_t *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+	if (fd >= 0) {
+		if (cb_pwrite_all(fd, buf, len / 2, 0) == 0)
+			fsync(fd);
+		close(fd);
+	}
+}
+#endif
+
 int st_meta_write(const char *path, const struct st_meta *m)
 {
 	size_t len = st_meta_encoded_size(m);
@@ -260,6 +274,7 @@ int st_meta_write(const char *path, const struct st_meta *m)
 	if (!buf)
 		return -ENOMEM;
 	st_meta_encode(m, buf);
+	CB_FAILPOINT_DO("meta-torn", meta_write_torn(path, buf, len));
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		ret = -errno;
@@ -268,10 +283,17 @@ int st_meta_write(const char *path, const struct st_meta *m)
 	ret = cb_write_all(fd, buf, len);
 	if (ret)
 		goto out;
-	if (fsync(fd) < 0 || rename(tmp, path) < 0) {
+	CB_FAILPOINT("meta-written");
+	if (fsync(fd) < 0) {
 		ret = -errno;
 		goto out;
 	}
+	CB_FAILPOINT("meta-synced");
+	if (rename(tmp, path) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	CB_FAILPOINT("meta-renamed");
 	ret = 0;
 out:
 	if (fd >= 0)
@@ -287,7 +309,7 @@ void st_meta_content_etag(struct st_meta *m)
 	uint8_t top[32];
 	char hex[65];
 
-	SHA256(m->hashes, (size_t)m->npieces * 32, top);
+	st_sha256(m->hashes, (size_t)m->npieces * 32, top);
 	cb_hex_encode(top, 16, hex);
 	snprintf(m->etag, sizeof(m->etag), "\"%s\"", hex);
 }

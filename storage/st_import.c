@@ -2,6 +2,7 @@
 #include "st_import.h"
 
 #include "cb_common.h"
+#include "cb_failpoint.h"
 #include "cb_io.h"
 #include "cb_log.h"
 #include "st_format.h"
@@ -10,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -118,6 +118,8 @@ int st_version_publish(const struct st_shards *ss, struct cb_index *ix, struct s
 		if (ret)
 			unlink(meta_path);
 	}
+	if (ret == 0 && have_old)
+		CB_FAILPOINT("publish-indexed");
 	if (ret == 0 && have_old && old.shard < ss->n) {
 		if (old.shard != shard) {
 			st_path_meta(ss->s[old.shard].path, m->id, old_path, sizeof(old_path));
@@ -261,10 +263,11 @@ static int import_copy(int in, int out, struct st_meta *m, const char *src, cons
 			snprintf(err, errlen, "copying %s: %s", src, strerror(-ret));
 			goto out;
 		}
-		SHA256(buf, got, m->hashes + (size_t)p * 32);
+		st_sha256(buf, got, m->hashes + (size_t)p * 32);
 		m->present[p >> 3] |= (uint8_t)(1u << (p & 7));
 		off += got;
 	}
+	CB_FAILPOINT("import-copied");
 	if (fsync(out) < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "fsync %s: %s", data, strerror(-ret));

@@ -12,6 +12,7 @@
 #include "cb_sandbox.h"
 #include "cfg.h"
 #include "st_object.h"
+#include "st_origin.h"
 #include "st_policy_cfg.h"
 #include "st_rebuild.h"
 #include "st_server.h"
@@ -305,10 +306,15 @@ int main(int argc, char **argv)
 	/*
 	 * OpenSSL reads its configuration file on first use, which would be the
 	 * first fill's hash, while serving: read it now, so that the serving
-	 * process opens only shard and state files.
+	 * process opens only shard and state files. Its lazy TLS setup is done
+	 * now too (st_origin_tls_warm): a failure there is a clean exit here.
 	 */
 	if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1) {
 		cb_err("OpenSSL did not initialise");
+		goto out;
+	}
+	if (st_origin_tls_warm(err, sizeof(err)) < 0) {
+		cb_err("%s", err);
 		goto out;
 	}
 	signals_block(&set);

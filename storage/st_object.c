@@ -15,7 +15,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
@@ -313,7 +312,7 @@ int st_obj_verify(struct st_objcache *oc, struct st_obj *o, uint64_t first, uint
 		if (ret)
 			return ret;
 		/* Short (truncated file): the hash check below fails. */
-		SHA256(scratch, got, sum);
+		st_sha256(scratch, got, sum);
 		if (got != len || memcmp(sum, o->meta.hashes + (size_t)p * 32, 32) != 0) {
 			drop_piece(oc, o, p);
 			return -ENOENT;

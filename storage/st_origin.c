@@ -65,6 +65,27 @@ static struct {
 	SSL_CTX *ctx;
 } tls_ctx[TLS_CTX_MAX];
 
+/* The settings of every origin context; 1, or 0 with OpenSSL's error queue set. */
+static int ctx_setup(SSL_CTX *ctx)
+{
+	return SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) &&
+	       SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
+}
+
+int st_origin_tls_warm(char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl = ctx && ctx_setup(ctx) ? SSL_new(ctx) : NULL;
+	int ret = ssl ? 0 : -ENOMEM;
+
+	if (ret)
+		snprintf(err, errlen, "TLS towards origins cannot be set up: %s",
+			 ERR_reason_error_string(ERR_get_error()));
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	return ret;
+}
+
 static SSL_CTX *ctx_for(const struct cfg_origin *o, char *err, size_t errlen)
 {
 	SSL_CTX *ctx = NULL;
@@ -82,8 +103,7 @@ static SSL_CTX *ctx_for(const struct cfg_origin *o, char *err, size_t errlen)
 		goto out;
 	}
 	ctx = SSL_CTX_new(TLS_client_method());
-	if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
-	    !SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") ||
+	if (!ctx || !ctx_setup(ctx) ||
 	    !(o->ca_file[0] ? SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL)
 			    : SSL_CTX_set_default_verify_paths(ctx))) {
 		snprintf(err, errlen, "origin %s: TLS set-up failed (ca_file '%s'): %s", o->host,

@@ -24,6 +24,15 @@ struct st_origin_reply {
 };
 
 /*
+ * Makes OpenSSL load what every origin context needs (its method tables,
+ * the cipher list) once, at start: OpenSSL 3 loads them on first use and
+ * an allocation failing there left every later context "no cipher match"
+ * for the life of the process. Run before serving, where a failure is a
+ * clean exit and a restart. 0 or -ENOMEM (reason in err).
+ */
+int st_origin_tls_warm(char *err, size_t errlen);
+
+/*
  * Connects to o's upstream (or its proxy). timeout_ms bounds the connect
  * and every later read or write. NULL with errno and a reason in err.
  */

@@ -114,6 +114,45 @@ static int rebuild_one(struct cb_index *ix, const struct st_shards *ss, unsigned
 	return 1;
 }
 
+int st_index_reconcile(struct cb_index *ix, const struct st_shards *ss, const uint8_t id[ST_ID_LEN])
+{
+	char path[CB_PATH_TMP], hexid[ST_ID_HEX + 1];
+	struct cb_index_rec rec, fresh;
+	struct st_meta m;
+	struct stat st;
+	bool valid = false;
+	int ret = 0;
+
+	cb_hex_encode(id, ST_ID_LEN, hexid);
+	cb_index_lock(ix);
+	if (cb_index_lookup(ix, id, &rec) != 0)
+		goto out;
+	if (rec.shard < ss->n && st_path_meta(ss->s[rec.shard].path, id, path, sizeof(path)) == 0 &&
+	    st_meta_read(path, &m) == 0) {
+		st_path_data(ss->s[rec.shard].path, id, m.gen, path, sizeof(path));
+		valid = stat(path, &st) == 0 && (uint64_t)st.st_size == m.size;
+		if (valid)
+			st_index_rec_from_meta(&fresh, &m, rec.shard);
+		st_meta_fini(&m);
+	}
+	if (valid && fresh.gen == rec.gen)
+		goto out; /* they agree: the reader's failure was something else */
+	ret = 1;
+	if (valid && cb_index_put(ix, &fresh) == 0) {
+		cb_warn("index: object %s named generation %016llx, its metadata %016llx (a writer "
+			"died between them): re-indexed from the metadata",
+			hexid, (unsigned long long)rec.gen, (unsigned long long)fresh.gen);
+		goto out;
+	}
+	cb_index_del(ix, id);
+	cb_warn("index: object %s: its metadata or data file is missing or corrupt (a writer died "
+		"mid-commit?): removed from the index, it will be fetched again",
+		hexid);
+out:
+	cb_index_unlock(ix);
+	return ret;
+}
+
 /* Removes data files of other generations and leftovers of interrupted writes. */
 static void sweep_dir(const char *dir)
 {

@@ -22,6 +22,20 @@
  */
 int st_index_rebuild(struct cb_index *ix, const struct st_shards *ss);
 
+/*
+ * One object's entry checked against its metadata, under the index lock,
+ * when a reader found them disagreeing (st_obj_get failed on an indexed
+ * object). Under the lock no live writer is between its metadata and its
+ * index update, so a disagreement means one died there (a crash after the
+ * rename, a torn metadata file): the entry is set from the metadata when
+ * that decodes and its data file has the right size, and removed when
+ * not. Files are left alone (a live writer may be making the next
+ * version's); the next start's rebuild sweeps what is stray. Returns 1 when
+ * the entry changed, 0 when it already agreed (or there is none).
+ */
+int st_index_reconcile(struct cb_index *ix, const struct st_shards *ss,
+		       const uint8_t id[ST_ID_LEN]);
+
 /* Fills rec from decoded metadata stored on shard (pieces_present from its bitmap). */
 void st_index_rec_from_meta(struct cb_index_rec *rec, const struct st_meta *m, unsigned shard);
 

@@ -13,7 +13,9 @@
 
 #include "cb_log.h"
 #include "st_format.h"
+#include "st_rebuild.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -312,6 +314,29 @@ static bool method_known(const struct st_http_str *m)
 	return false;
 }
 
+/*
+ * The indexed object, opened; NULL (and rec's lookup failed or the object
+ * cannot be opened) for a miss. An entry whose files do not open is
+ * checked against its metadata once (st_index_reconcile: a writer that
+ * died mid-commit leaves them disagreeing) and looked up again.
+ */
+static struct st_obj *lookup_obj(struct worker *w, const uint8_t id[ST_ID_LEN],
+				 struct cb_index_rec *rec)
+{
+	const struct st_server_conf *conf = &w->srv->conf;
+	struct st_obj *o;
+
+	if (cb_index_lookup(conf->ix, id, rec) < 0)
+		return NULL;
+	o = st_obj_get(conf->oc, rec);
+	if (o || errno == ENOMEM || errno == EMFILE || errno == ENFILE)
+		return o;
+	if (st_index_reconcile(conf->ix, conf->ss, id) != 1 ||
+	    cb_index_lookup(conf->ix, id, rec) < 0)
+		return NULL;
+	return st_obj_get(conf->oc, rec);
+}
+
 void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_http_req *req)
 {
 	struct cb_index *ix = w->srv->conf.ix;
@@ -354,7 +379,8 @@ void st_srv_request_handle(struct worker *w, struct conn *c, const struct st_htt
 	if (!st_srv_admit(w, c, head))
 		return;
 	cb_hex_encode(id, ST_ID_LEN, c->id_hex);
-	if (cb_index_lookup(ix, id, &rec) < 0 || !(o = st_obj_get(w->srv->conf.oc, &rec))) {
+	o = lookup_obj(w, id, &rec);
+	if (!o) {
 		o = request_miss(w, c, id, kind, head, &rec);
 		if (!o)
 			return;

@@ -13,6 +13,8 @@
 #include <limits.h>
 #include <string.h>
 
+/* SHA256_Init & co. are deprecated in OpenSSL 3, and the only SHA-256 that never allocates. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 
 #include "cb_common.h"
@@ -306,7 +308,16 @@ int st_cache_key(const char *host, size_t host_len, const char *path, size_t pat
 	return (int)w;
 }
 
+void st_sha256(const void *p, size_t len, uint8_t out[32])
+{
+	SHA256_CTX c;
+
+	SHA256_Init(&c);
+	SHA256_Update(&c, p, len);
+	SHA256_Final(out, &c);
+}
+
 void st_content_id(const char *key, size_t len, uint8_t id[ST_ID_LEN])
 {
-	SHA256((const unsigned char *)key, len, id);
+	st_sha256(key, len, id);
 }

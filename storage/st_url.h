@@ -55,4 +55,14 @@ int st_cache_key(const char *host, size_t host_len, const char *path, size_t pat
 /* content ID = SHA-256(key). */
 void st_content_id(const char *key, size_t len, uint8_t id[ST_ID_LEN]);
 
+/*
+ * SHA-256 of len bytes at p into out, which cannot fail. OpenSSL 3's
+ * one-shot SHA256() fetches the algorithm and allocates a context on each
+ * call, and when an allocation fails it returns NULL with out unwritten: a
+ * content ID or a piece hash would then be whatever the stack held (two
+ * keys could share one ID). The low-level functions used here allocate
+ * nothing.
+ */
+void st_sha256(const void *p, size_t len, uint8_t out[32]);
+
 #endif

@@ -8,33 +8,18 @@ import hashlib
 import os
 import random
 import signal
-import struct
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbtest import Appliance, check, curl, finish, make_file, read_file, seed_of  # noqa: E402
+from cbtest import (Appliance, check, curl, finish, make_file, meta_present,  # noqa: E402
+                    read_file, seed_of)
 from origins import nginx_origin  # noqa: E402
 
 PIECE = 64 * 1024
 ROUNDS = int(os.environ.get("CRASH_ROUNDS", "20"))
 OBJS = 3
-
-
-def present_pieces(shard, name_key):
-    """Pieces the metadata on disk records as present (st_format.c layout)."""
-    cid = hashlib.sha256(name_key.encode()).hexdigest()
-    path = os.path.join(shard, "objects", cid[:2], cid + ".meta")
-    try:
-        b = open(path, "rb").read()
-    except OSError:
-        return 0
-    npieces = struct.unpack_from("<I", b, 60)[0]
-    key_len, etag_len = struct.unpack_from("<HH", b, 92)
-    off = 96 + key_len + etag_len + npieces * 32
-    bitmap = b[off:off + (npieces + 7) // 8]
-    return sum(bin(x).count("1") for x in bitmap)
 
 
 def kill9(app):
@@ -72,7 +57,7 @@ def main():
             for c in clients:
                 c.wait(30)
             before = {n: origin_count(n) for n in names}
-            had = {n: present_pieces(app.shard, "origin.test/" + n) for n in names}
+            had = {n: len(meta_present(app.shard, "origin.test/" + n)) for n in names}
             t0 = time.time()
             app.start()
             check(time.time() - t0 < 5, "round %d: back in %.1f s" % (rnd_no, time.time() - t0))

@@ -167,3 +167,61 @@ Test(rebuild, meta_update_changes_metadata_and_entry_of_one_version)
 	st_meta_fini(&m);
 	cb_index_close(ix);
 }
+
+/*
+ * A writer that died between renaming its metadata and updating the index
+ * (test_failpoints' meta-renamed): the entry names generation 3, the
+ * metadata and its data file generation 4. Reconciling re-indexes from the
+ * metadata; a second call finds them agreeing.
+ */
+Test(rebuild, reconcile_reindexes_an_entry_its_metadata_outran)
+{
+	const uint32_t all[] = {0, 1, 2};
+	struct cb_index *ix = cb_index_create(ixpath, 1024);
+	char path[CB_PATH_TMP];
+	struct cb_index_rec r;
+	struct st_meta m;
+	int fd;
+
+	cr_assert_not_null(ix);
+	store("h/replaced", 3, all, 3, -1, &m);
+	cr_assert_eq(st_index_rebuild(ix, &ss), 1);
+	m.gen = 4;
+	cr_assert_eq(st_path_data(ss.s[0].path, m.id, m.gen, path, sizeof(path)), 0);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, (off_t)m.size), 0);
+	close(fd);
+	cr_assert_eq(st_path_meta(ss.s[0].path, m.id, path, sizeof(path)), 0);
+	cr_assert_eq(st_meta_write(path, &m), 0);
+	cr_assert_eq(cb_index_lookup(ix, m.id, &r), 0);
+	cr_assert_eq(r.gen, 3);
+	cr_assert_eq(st_index_reconcile(ix, &ss, m.id), 1);
+	cr_assert_eq(cb_index_lookup(ix, m.id, &r), 0);
+	cr_assert_eq(r.gen, 4);
+	cr_assert_neq(r.flags & CB_INDEX_COMPLETE, 0);
+	cr_assert_eq(st_index_reconcile(ix, &ss, m.id), 0);
+	st_meta_fini(&m);
+	cb_index_close(ix);
+}
+
+/* A torn metadata file (test_failpoints' meta-torn): the entry goes; no entry, no change. */
+Test(rebuild, reconcile_drops_an_entry_whose_metadata_is_torn)
+{
+	const uint32_t all[] = {0, 1, 2};
+	struct cb_index *ix = cb_index_create(ixpath, 1024);
+	char path[CB_PATH_TMP];
+	struct cb_index_rec r;
+	struct st_meta m;
+
+	cr_assert_not_null(ix);
+	store("h/torn-meta", 3, all, 3, -1, &m);
+	cr_assert_eq(st_index_rebuild(ix, &ss), 1);
+	cr_assert_eq(st_path_meta(ss.s[0].path, m.id, path, sizeof(path)), 0);
+	cr_assert_eq(truncate(path, 50), 0);
+	cr_assert_eq(st_index_reconcile(ix, &ss, m.id), 1);
+	cr_assert_eq(cb_index_lookup(ix, m.id, &r), -ENOENT);
+	cr_assert_eq(st_index_reconcile(ix, &ss, m.id), 0);
+	st_meta_fini(&m);
+	cb_index_close(ix);
+}
