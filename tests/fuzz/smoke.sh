@@ -17,7 +17,7 @@
 # Prints "PASS fuzz: ..." / "FAIL fuzz: ..." per check (run.sh counts them),
 # ends with "fuzz smoke done"; exits 0 only when nothing failed.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 FUZZ_SECS=${FUZZ_SECS:-20}
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
@@ -58,7 +58,7 @@ for d in tests/fuzz/regressions/*/; do
 	[[ " ${targets[*]} " == *" ${d##*/} "* ]] || bad "$d has no target fuzz_${d##*/}"
 done
 if [ -n "${FUZZ_TARGETS:-}" ]; then
-	targets=($FUZZ_TARGETS)
+	read -ra targets <<<"$FUZZ_TARGETS"
 fi
 
 for name in "${targets[@]}"; do
