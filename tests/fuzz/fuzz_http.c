@@ -225,15 +225,20 @@ static void split_pass(const char *buf, size_t size, unsigned nr, const size_t *
 	free(req);
 }
 
-/* Segment lengths from the input's bytes, last byte first: short ones mostly, long ones too. */
+/*
+ * Segment lengths from the input's bytes, last byte first: short ones mostly,
+ * long ones too, in units that grow with the input so that a head near the
+ * 16 KiB limit is cut about a hundred times, not a thousand (each cut
+ * re-parses the pending head: the work is cuts x head length).
+ */
 static unsigned cuts_from_input(const uint8_t *data, size_t size, size_t *cuts)
 {
+	size_t unit = size / 1024 + 1, at = 0;
 	unsigned nc = 0;
-	size_t at = 0;
 
 	for (size_t i = 0; at < size; i++) {
 		uint8_t b = data[size - 1 - i % size];
-		size_t seg = b < 0xc0 ? 1 + b % 24u : 1 + (size_t)(b & 0x3f) * 97;
+		size_t seg = unit * (b < 0xc0 ? 1 + b % 24u : 1 + (size_t)(b & 0x3f) * 97);
 
 		at = CB_MIN(size, at + seg);
 		cuts[nc++] = at;

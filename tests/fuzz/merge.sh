@@ -26,7 +26,7 @@ for f in build-fuzz/tests/fuzz/fuzz_*; do
 	regs=()
 	[ -d "tests/fuzz/regressions/$name" ] && regs=("tests/fuzz/regressions/$name")
 	before=$(find "tests/fuzz/corpus/$name" -type f | wc -l)
-	if ! "$f" -max_total_time="$FUZZ_SECS" -timeout=10 -rss_limit_mb=2048 \
+	if ! "$f" -max_total_time="$FUZZ_SECS" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
 		-artifact_prefix="$work/" "$work/new" "tests/fuzz/corpus/$name" "${regs[@]}" \
 		>"$work/fuzz.log" 2>&1; then
 		tail -n 30 "$work/fuzz.log"
