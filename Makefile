@@ -2,6 +2,8 @@
 # configures meson into build/ and compiles before doing its job:
 #   make run   start the appliance in the foreground on config/cachebox.conf
 #   make test  every test: unit, integration, fuzz smoke
+#   make soak  the long runs, hours (docs/testing.md): 200 kill -9 rounds, 10 min per
+#              fuzz target, recovery of 10,000 pieces, slowloris at 3,000 connections
 # CI (.ci/run) also runs `make test-asan` (ASan+UBSan, -Dwerror=true),
 # `make test-nodpdk` (built with -Ddpdk=disabled: the socket backend alone) and
 # `make test-deb` (the Debian packages installed, run and purged).
@@ -20,7 +22,7 @@ DEBS := build-essential meson ninja-build pkg-config clang libclang-rt-14-dev cl
 	squid apt-utils wget logrotate debhelper lintian fakeroot dpkg-dev systemd chromium python3-websocket \
 	scdoc man-db groff-base python3-h11 slowhttptest testssl.sh strace
 
-.PHONY: all deps build install deb run test test-asan test-nodpdk test-deb bench clean
+.PHONY: all deps build install deb run test test-asan test-nodpdk test-deb soak fuzz-merge bench clean
 
 all: build
 
@@ -80,6 +82,16 @@ test-asan:
 test-nodpdk:
 	$(MAKE) build BUILD=build-nodpdk MESON_OPTS="-Ddpdk=disabled -Dwerror=true"
 	BUILD=build-nodpdk FUZZ=0 ONLY="discovery dpdk_pcap" tests/run.sh
+
+# Not part of make test; SOAK_ROUNDS, SOAK_FUZZ_SECS, SOAK_PIECES, SOAK_CONNS and
+# SOAK_ONLY shorten or pick (tests/soak/run.sh).
+soak: build
+	BUILD=$(BUILD) tests/soak/run.sh
+
+# Grows tests/fuzz/corpus/: fuzzes each target FUZZ_SECS (default 20) from its
+# corpus and regressions, then keeps only inputs that add coverage (-merge=1).
+fuzz-merge:
+	tests/fuzz/merge.sh
 
 bench: build
 	bench/compare.sh

@@ -126,36 +126,22 @@ for t in tests/integration/test_*.py; do
 done
 
 if [ "$FUZZ" = 1 ]; then
-	note "fuzz smoke (${FUZZ_SECS}s per target)"
-	if command -v clang >/dev/null; then
-		if [ ! -f build-fuzz/build.ninja ]; then
-			CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled \
-				-Db_sanitize=address,undefined -Db_lundef=false \
-				-Dc_args=-fsanitize=fuzzer-no-link >/dev/null
-		fi
-		if ninja -C build-fuzz >/dev/null; then
-			for f in build-fuzz/tests/fuzz/fuzz_*; do
-				[ -f "$f" ] && [ -x "$f" ] || continue
-				name=${f##*/fuzz_}
-				work=$(mktemp -d)
-				[ -d "tests/fuzz/corpus/$name" ] && cp -r "tests/fuzz/corpus/$name/." "$work/"
-				echo "-- fuzz_$name"
-				if "$f" -max_total_time="$FUZZ_SECS" -timeout=10 -rss_limit_mb=2048 \
-					-print_final_stats=0 "$work" >"$work.log" 2>&1; then
-					pass
-					tail -n 1 "$work.log"
-				else
-					tail -n 30 "$work.log"
-					fail "fuzz: $name"
-				fi
-				rm -rf "$work" "$work.log"
-			done
-		else
-			fail "fuzz: build-fuzz does not build"
-		fi
-	else
-		fail "fuzz: clang not installed"
-	fi
+	# tests/fuzz/smoke.sh on build-fuzz/ (clang, libFuzzer, ASan+UBSan): each
+	# target replays every file of tests/fuzz/corpus/<name>/ and
+	# tests/fuzz/regressions/<name>/ once (a crash fails), then fuzzes
+	# FUZZ_SECS seconds (FUZZ_SECS=0: the replay alone). FUZZ=0 skips both:
+	# test-asan and test-nodpdk set it, the plain make test has replayed.
+	note "fuzz smoke (replay, then ${FUZZ_SECS}s per target)"
+	fuzz_end=0
+	while IFS= read -r line; do
+		case $line in
+		"PASS fuzz: "*) pass ;;
+		"FAIL fuzz: "*) fail "${line#FAIL }" ;;
+		"fuzz smoke done") fuzz_end=1 ;;
+		esac
+		printf '%s\n' "$line"
+	done < <(FUZZ_SECS="$FUZZ_SECS" tests/fuzz/smoke.sh 2>&1)
+	[ $fuzz_end = 1 ] || fail "fuzz: tests/fuzz/smoke.sh ended early"
 fi
 
 echo

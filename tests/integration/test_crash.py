@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""kill -9 of the appliance at random instants during fills, 20 rounds:
+"""kill -9 of the appliance at random instants during fills, 20 rounds
+(CRASH_ROUNDS; make soak runs 200, CRASH_SEED picks the instants):
 afterwards every object read through the box matches the origin's
 SHA-256, partial objects resume from the pieces their metadata records,
 and the box is back within 5 s."""
