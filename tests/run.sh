@@ -140,8 +140,9 @@ if [ "$FUZZ" = 1 ]; then
 		"fuzz smoke done") fuzz_end=1 ;;
 		esac
 		printf '%s\n' "$line"
-	done < <(FUZZ_SECS="$FUZZ_SECS" tests/fuzz/smoke.sh 2>&1)
+	done < <(FUZZ_SECS="$FUZZ_SECS" tests/fuzz/smoke.sh 2>&1 | tee "$SANLOG/seen/fuzz-output")
 	[ $fuzz_end = 1 ] || fail "fuzz: tests/fuzz/smoke.sh ended early"
+	clean "fuzz smoke" "$SANLOG/seen/fuzz-output" || fail "fuzz: sanitizer report or internal error (above)"
 fi
 
 echo
