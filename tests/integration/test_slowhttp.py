@@ -77,8 +77,10 @@ def probe(app, want):
 
 def established(port):
     """The established TCP connections of port, as two sets of the attacker's
-    (address, port): the server's side (sport) and the client's (dport)."""
-    r = subprocess.run(["ss", "-tnH", "state", "established",
+    (address, port, socket inode): the server's side (sport) and the
+    client's (dport). The inode tells apart connections of slowhttptest's
+    reruns that reuse an ephemeral port."""
+    r = subprocess.run(["ss", "-tneH", "state", "established",
                         "( sport = :%d or dport = :%d )" % (port, port)],
                        capture_output=True, text=True, timeout=10)
     server, client = set(), set()
@@ -87,10 +89,11 @@ def established(port):
         if len(cols) < 4:
             continue
         local, peer = cols[2].rpartition(":"), cols[3].rpartition(":")
+        ino = next((f[4:] for f in cols[4:] if f.startswith("ino:")), "")
         if local[2] == str(port):
-            server.add((peer[0], int(peer[2])))
+            server.add((peer[0], int(peer[2]), ino))
         elif peer[2] == str(port):
-            client.add((local[0], int(local[2])))
+            client.add((local[0], int(local[2]), ino))
     drop = {c for c in server | client if c[0] == PROBE_HOST}
     return server - drop, client - drop
 
