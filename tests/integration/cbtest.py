@@ -280,7 +280,9 @@ class Appliance:
                 raise RuntimeError("cachebox-control exited: " + self.logs())
             try:
                 st, _, _ = self.request("GET", "/_cachebox/health")
-                if st == 200 and os.path.exists(os.path.join(self.state, "control.sock")):
+                # control answering, not only its socket file there: one that
+                # replaces a killed control finds the old file in place
+                if st == 200 and self.ctl_answers():
                     return
             except OSError:
                 pass

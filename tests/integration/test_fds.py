@@ -129,12 +129,10 @@ def low_fd_control(app):
 def scenario_fd_exhaustion():
     app = Appliance(workers=2)
     long_header_timeout(app)
-    real_control = cbtest.CONTROL
-    cbtest.CONTROL = low_fd_control(app)
+    app.control = low_fd_control(app)
     idle = []
     try:
         app.start()
-        cbtest.CONTROL = real_control
         pid = app.storage_pid()
         check(resource.prlimit(pid, resource.RLIMIT_NOFILE) == (FD_LIMIT, FD_LIMIT),
               "the file server runs under a %d fd limit" % FD_LIMIT)
@@ -216,7 +214,6 @@ def scenario_fd_exhaustion():
         check(after >= failures > 0, "the failed accepts stay counted after the release: "
               "%d, then %d" % (failures, after))
     finally:
-        cbtest.CONTROL = real_control
         for s in idle:
             s.close()
         app.cleanup()

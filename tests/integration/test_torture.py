@@ -51,11 +51,11 @@ def script(app, quiet):
     not checked here), the box must not."""
     a = "/a.bin?cacheHostOrigin=tls.test"
     steps = [
-        lambda: app.request("GET", a, timeout=15),
+        lambda: app.request("GET", a, timeout=15, partial=True),
         lambda: app.ctl("prestage", "https://tls.test/b.bin", check_rc=False),
         lambda: app.ctl("verify", check_rc=False),
         lambda: app.ctl("evict", "https://tls.test/a.bin", check_rc=False),
-        lambda: app.request("GET", a, timeout=15),
+        lambda: app.request("GET", a, timeout=15, partial=True),
     ]
     for s in steps:
         try:

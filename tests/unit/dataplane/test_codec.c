@@ -12,9 +12,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "../guarded.h"
 #include "dp_auth.h"
 #include "dp_codec.h"
 
@@ -34,16 +33,10 @@ TestSuite(codec, .description = "PROTOCOL.md discovery datagrams", .init = setup
 /* dp_decode of len bytes copied to the end of a page followed by an unmapped one. */
 static enum dp_drop decode_guarded(const uint8_t *buf, size_t len, struct dp_msg *out)
 {
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	enum dp_drop r;
-	uint8_t *map;
+	struct guarded g = guard(buf, len);
+	enum dp_drop r = dp_decode((const uint8_t *)g.buf, len, out);
 
-	map = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert(map != MAP_FAILED);
-	cr_assert(mprotect(map + pg, pg, PROT_NONE) == 0);
-	memcpy(map + pg - len, buf, len);
-	r = dp_decode(map + pg - len, len, out);
-	munmap(map, 2 * pg);
+	unguard(&g);
 	return r;
 }
 

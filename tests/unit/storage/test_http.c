@@ -1,8 +1,10 @@
 /*
- * Unit tests for st_http: the strict request-head parser, the chunked body
- * decoder and IMF-fixdate. Besides the happy paths they cover every
+ * Unit tests for st_http: the strict request-head parser and the origin
+ * response-head parser (the chunked decoder is test_http_chunked.c,
+ * IMF-fixdate test_http_date.c). Besides the happy paths they cover every
  * "framing" and "limits" row of QUALITY.md, and run each input from the end
- * of a page whose successor is unmapped, so a read past len faults.
+ * of a page whose successor is unmapped (guarded.h), so a read past len
+ * faults.
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -10,41 +12,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "../guarded.h"
 #include "st_http.h"
-
-/*
- * Copies s[0..len) so that it ends exactly at an unmapped page: any read of
- * buf[len] is a SIGSEGV (picohttpparser's test trick). Free with unguard().
- */
-struct guarded {
-	char *map, *buf;
-	size_t maplen;
-};
-
-static struct guarded guard(const char *s, size_t len)
-{
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	size_t data = (len + pg - 1) / pg * pg;
-	struct guarded g;
-
-	if (data == 0)
-		data = pg;
-	g.maplen = data + pg;
-	g.map = mmap(NULL, g.maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert(g.map != MAP_FAILED);
-	cr_assert(mprotect(g.map + data, pg, PROT_NONE) == 0);
-	g.buf = g.map + data - len;
-	memcpy(g.buf, s, len);
-	return g;
-}
-
-static void unguard(struct guarded *g)
-{
-	munmap(g->map, g->maplen);
-}
 
 /* The last guarded copy stays mapped: the parser's outputs point into it. */
 static struct guarded last_copy;
@@ -69,7 +39,7 @@ static bool str_is(struct st_http_str s, const char *lit)
 
 static struct st_http_req req;
 
-TestSuite(http, .description = "RFC 9112 request head, chunked framing, IMF-fixdate");
+TestSuite(http, .description = "RFC 9112 request and response heads");
 
 /* ---- request heads that parse ------------------------------------------ */
 
@@ -585,286 +555,6 @@ Test(http, header_bytes_limit)
 		memcpy(big + n, "\r\n", 2);
 	cr_assert_eq(parse_n(big, n, &req, &st), -1);
 	cr_assert_eq(st, 431);
-}
-
-/* ---- chunked bodies ----------------------------------------------------- */
-
-static long feed_all(const char *s, size_t len, struct st_http_chunked *c, bool *done)
-{
-	struct guarded g = guard(s, len);
-	long ret;
-
-	st_http_chunked_init(c);
-	ret = st_http_chunked_feed(c, g.buf, len, done);
-	unguard(&g);
-	return ret;
-}
-
-Test(http, chunked_simple)
-{
-	static const char body[] =
-		"5\r\nhello\r\n1A;ext=\"q;v\" ; x\r\nabcdefghijklmnopqrstuvwxyz\r\n"
-		"0\r\n\r\n";
-	struct st_http_chunked c;
-	bool done = false;
-
-	cr_assert_eq(feed_all(body, sizeof(body) - 1, &c, &done), (long)sizeof(body) - 1);
-	cr_assert(done);
-	cr_assert_eq(c.total, 31);
-	/* after the end nothing more is consumed */
-	cr_assert_eq(st_http_chunked_feed(&c, "5\r\n", 3, &done), 0);
-	cr_assert(done);
-}
-
-Test(http, chunked_byte_by_byte)
-{
-	static const char body[] = "a\r\n0123456789\r\n3 ; e\r\nabc\r\n000\r\nX-Sum: 1\r\n"
-				   "X-Other:two \r\n\r\n";
-	struct st_http_chunked c;
-	bool done = false;
-
-	st_http_chunked_init(&c);
-	for (size_t i = 0; i < sizeof(body) - 1; i++) {
-		cr_assert_not(done, "done early at %zu", i);
-		cr_assert_eq(st_http_chunked_feed(&c, body + i, 1, &done), 1, "byte %zu", i);
-	}
-	cr_assert(done);
-	cr_assert_eq(c.total, 13);
-}
-
-Test(http, chunked_stops_at_end_of_body)
-{
-	static const char body[] = "3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n";
-	struct st_http_chunked c;
-	bool done = false;
-
-	cr_assert_eq(feed_all(body, sizeof(body) - 1, &c, &done),
-		     (long)(strstr(body, "GET") - body));
-	cr_assert(done);
-}
-
-Test(http, chunked_size_limits)
-{
-	struct st_http_chunked c;
-	bool done;
-
-	/* 2^62 is the largest chunk accepted; the data itself need not arrive here */
-	cr_assert_eq(feed_all("4000000000000000\r\n", 18, &c, &done), 18);
-	cr_assert_eq(c.remaining, 1ull << 62);
-	cr_assert_eq(feed_all("4000000000000001\r\n", 18, &c, &done), -1);
-	cr_assert_eq(feed_all("10000000000000000\r\n", 19, &c, &done), -1);
-	cr_assert_eq(feed_all("ffffffffffffffffffff\r\n", 22, &c, &done), -1);
-	/* leading zeros are fine, up to the line cap */
-	cr_assert_eq(feed_all("00000000000000000001\r\nx\r\n0\r\n\r\n", 30, &c, &done), 30);
-	cr_assert(done);
-}
-
-Test(http, chunked_total_capped)
-{
-	struct st_http_chunked c;
-	bool done;
-
-	/* pretend one byte already went by: a chunk of 2^62 would take the body past 2^62 */
-	st_http_chunked_init(&c);
-	c.total = 1;
-	cr_assert_eq(st_http_chunked_feed(&c, "4000000000000000\r\n", 18, &done), -1);
-	st_http_chunked_init(&c);
-	c.total = 1;
-	cr_assert_eq(st_http_chunked_feed(&c, "3fffffffffffffff\r\n", 18, &done), 18);
-}
-
-Test(http, chunked_long_lines)
-{
-	static char buf[8192];
-	struct st_http_chunked c;
-	bool done;
-	size_t n;
-
-	/* a size line of 4096 bytes is accepted, 4097 is not */
-	memset(buf, '0', sizeof(buf));
-	memcpy(buf + 4094, "\r\n\r\n", 4);
-	cr_assert_eq(feed_all(buf, 4098, &c, &done), 4098);
-	cr_assert(done);
-	memset(buf, '0', sizeof(buf));
-	cr_assert_eq(feed_all(buf, sizeof(buf), &c, &done), -1);
-
-	/* long extension */
-	n = (size_t)sprintf(buf, "1;");
-	memset(buf + n, 'e', 5000);
-	cr_assert_eq(feed_all(buf, n + 5000, &c, &done), -1);
-
-	/* long trailer line */
-	n = (size_t)sprintf(buf, "0\r\nX-T: ");
-	memset(buf + n, 'v', 5000);
-	cr_assert_eq(feed_all(buf, n + 5000, &c, &done), -1);
-}
-
-Test(http, chunked_too_many_trailers)
-{
-	static char buf[4096];
-	struct st_http_chunked c;
-	bool done;
-	size_t n = (size_t)sprintf(buf, "0\r\n");
-
-	for (int i = 0; i < ST_HTTP_MAX_HEADERS; i++)
-		n += (size_t)sprintf(buf + n, "T%d: v\r\n", i);
-	memcpy(buf + n, "\r\n", 2);
-	cr_assert_eq(feed_all(buf, n + 2, &c, &done), (long)n + 2);
-	cr_assert(done);
-	n += (size_t)sprintf(buf + n, "T: v\r\n\r\n");
-	cr_assert_eq(feed_all(buf, n, &c, &done), -1);
-}
-
-struct chunk_case {
-	char body[64];
-	size_t len;
-};
-
-#define CHUNK(s)                                                                                   \
-	{                                                                                          \
-		s, sizeof(s) - 1                                                                   \
-	}
-
-ParameterizedTestParameters(http, chunked_refused)
-{
-	static struct chunk_case cases[] = {
-		CHUNK("\r\n"), /* no size */
-		CHUNK("g\r\n"),
-		CHUNK("-1\r\n"),
-		CHUNK("+5\r\nhello\r\n"),
-		CHUNK("0x5\r\nhello\r\n"),
-		CHUNK(" 5\r\nhello\r\n"),
-		CHUNK("5 \r\nhello\r\n"), /* BWS only before ';' */
-		CHUNK("5\t\r\nhello\r\n"),
-		CHUNK("5 5\r\n"),
-		CHUNK("5\nhello\r\n"),	  /* bare LF */
-		CHUNK("5\rhello\r\n"),	  /* bare CR */
-		CHUNK("5\r\nhelloX\r\n"), /* data longer than announced */
-		CHUNK("5\r\nhello\n0\r\n\r\n"),
-		CHUNK("5\r\nhello\r\r\n"),
-		CHUNK("5;a\x00"
-		      "b\r\n"), /* NUL in an extension */
-		CHUNK("5;a\nb\r\n"),
-		CHUNK("5;a\rb\r\nhello\r\n0\r\n\r\n"), /* CR inside an extension */
-		CHUNK("0_2e\r\n\r\n"),		       /* not a hex size (nor a Python int) */
-		CHUNK("0_2e\r\n"),
-		CHUNK("0\r\n x: a\r\n\r\n"), /* obs-fold / leading space in trailers */
-		CHUNK("0\r\nX-A b\r\n\r\n"), /* no colon */
-		CHUNK("0\r\nX-A : b\r\n\r\n"),
-		CHUNK("0\r\n: b\r\n\r\n"),
-		CHUNK("0\r\nX: a\x00"
-		      "b\r\n\r\n"),
-		CHUNK("0\r\nX: a\rb\r\n\r\n"),
-		CHUNK("0\r\nX: a\r\n\n"),
-		CHUNK("0\r\n\r\r"),
-		CHUNK("0\r\n\n"),
-	};
-
-	return cr_make_param_array(struct chunk_case, cases, sizeof(cases) / sizeof(cases[0]));
-}
-
-ParameterizedTest(struct chunk_case *cc, http, chunked_refused)
-{
-	struct st_http_chunked c;
-	bool done = false;
-
-	cr_assert_eq(feed_all(cc->body, cc->len, &c, &done), -1, "%zu bytes", cc->len);
-	cr_assert_not(done);
-	/* errors are sticky */
-	cr_assert_eq(st_http_chunked_feed(&c, "0\r\n\r\n", 5, &done), -1);
-}
-
-/* ---- IMF-fixdate -------------------------------------------------------- */
-
-Test(http, date_format)
-{
-	char out[30];
-
-	st_http_date_format(784111777, out);
-	cr_assert_str_eq(out, "Sun, 06 Nov 1994 08:49:37 GMT");
-	st_http_date_format(0, out);
-	cr_assert_str_eq(out, "Thu, 01 Jan 1970 00:00:00 GMT");
-	st_http_date_format(951782400, out);
-	cr_assert_str_eq(out, "Tue, 29 Feb 2000 00:00:00 GMT");
-	st_http_date_format(-1, out);
-	cr_assert_str_eq(out, "Wed, 31 Dec 1969 23:59:59 GMT");
-	st_http_date_format(4102444799, out);
-	cr_assert_str_eq(out, "Thu, 31 Dec 2099 23:59:59 GMT");
-	/* clamped to what four year digits can say */
-	st_http_date_format(INT64_MAX, out);
-	cr_assert_str_eq(out, "Fri, 31 Dec 9999 23:59:59 GMT");
-	st_http_date_format(INT64_MIN, out);
-	cr_assert_str_eq(out, "Sat, 01 Jan 0000 00:00:00 GMT");
-}
-
-Test(http, date_parse)
-{
-	int64_t t = 0;
-
-	cr_assert_eq(st_http_date_parse("Sun, 06 Nov 1994 08:49:37 GMT", 29, &t), 0);
-	cr_assert_eq(t, 784111777);
-	cr_assert_eq(st_http_date_parse("Tue, 29 Feb 2000 00:00:00 GMT", 29, &t), 0);
-	cr_assert_eq(t, 951782400);
-	cr_assert_eq(st_http_date_parse("Wed, 31 Dec 1969 23:59:59 GMT", 29, &t), 0);
-	cr_assert_eq(t, -1);
-}
-
-Test(http, date_parse_refused)
-{
-	static const char *const bad[] = {
-		"Sunday, 06-Nov-94 08:49:37 GMT", /* rfc850 */
-		"Sun Nov  6 08:49:37 1994",	  /* asctime */
-		"Mon, 06 Nov 1994 08:49:37 GMT",  /* wrong weekday */
-		"sun, 06 Nov 1994 08:49:37 GMT",  /* case-sensitive */
-		"Sun, 06 nov 1994 08:49:37 GMT",
-		"Sun, 06 Nov 1994 08:49:37 gmt",
-		"Sun, 06 Nov 1994 08:49:37 UTC",
-		"Sun, 6 Nov 1994 08:49:37 GMT",
-		"Sun, 06 Nov 1994 08:49:37 GMT ",
-		" Sun, 06 Nov 1994 08:49:37 GMT",
-		"Sun, 06 Nov 1994 8:49:37 GMT ",
-		"Sun, 06 Nov 1994 24:00:00 GMT",
-		"Sun, 06 Nov 1994 08:60:00 GMT",
-		"Sun, 06 Nov 1994 08:49:60 GMT",
-		"Sun, 00 Nov 1994 08:49:37 GMT",
-		"Thu, 31 Nov 1994 08:49:37 GMT",
-		"Fri, 30 Feb 2024 00:00:00 GMT",
-		"Thu, 29 Feb 1900 00:00:00 GMT", /* 1900 is not a leap year */
-		"Sun, 06 Nov 1994 08:49:3x GMT",
-		"Sun, 06 Nov +994 08:49:37 GMT",
-		"Sun; 06 Nov 1994 08:49:37 GMT",
-		"",
-	};
-	int64_t t = 0;
-
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		cr_assert_eq(st_http_date_parse(bad[i], strlen(bad[i]), &t), -1, "%s", bad[i]);
-	/* an embedded NUL is just a bad byte */
-	cr_assert_eq(st_http_date_parse("Sun, 06 Nov 1994 08:49:37 G\0T", 29, &t), -1);
-}
-
-Test(http, date_round_trip)
-{
-	char out[30];
-	int64_t t;
-
-	/* every day for 600 years around the epoch, at varying times of day */
-	for (int64_t d = -365 * 300; d < 365 * 300; d++) {
-		int64_t secs = d * 86400 + (d * 7919) % 86400;
-
-		if (secs < d * 86400)
-			secs += 86400;
-		st_http_date_format(secs, out);
-		/* plain checks: a passing cr_assert costs a message to the runner */
-		if (strlen(out) != 29 || st_http_date_parse(out, 29, &t) != 0 || t != secs)
-			cr_assert_fail("%s for %" PRId64, out, secs);
-	}
-	st_http_date_format(253402300799, out);
-	cr_assert_eq(st_http_date_parse(out, 29, &t), 0);
-	cr_assert_eq(t, 253402300799);
-	st_http_date_format(-62167219200, out);
-	cr_assert_eq(st_http_date_parse(out, 29, &t), 0);
-	cr_assert_eq(t, -62167219200);
 }
 
 /* Response heads from origins (st_http_parse_response). */

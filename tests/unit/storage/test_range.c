@@ -10,25 +10,17 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "../guarded.h"
 #include "st_range.h"
 
 static enum st_range_result parse_n(const char *v, size_t len, uint64_t size,
 				    struct st_range out[ST_RANGE_MAX], unsigned *n)
 {
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	size_t data = (len + pg - 1) / pg * pg + pg;
-	enum st_range_result r;
-	char *map;
+	struct guarded g = guard(v, len);
+	enum st_range_result r = st_range_parse(g.buf, len, size, out, n);
 
-	map = mmap(NULL, data + pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert(map != MAP_FAILED);
-	cr_assert(mprotect(map + data, pg, PROT_NONE) == 0);
-	memcpy(map + data - len, v, len);
-	r = st_range_parse(map + data - len, len, size, out, n);
-	munmap(map, data + pg);
+	unguard(&g);
 	return r;
 }
 

@@ -10,28 +10,19 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "../guarded.h"
 #include "cb_common.h"
 #include "st_url.h"
 
-/* A copy of s[0..len) that ends at an unmapped page; stays mapped until the next call. */
+/* A guarded copy of s[0..len) (guarded.h); stays mapped until the next call. */
 static const char *guarded(const char *s, size_t len)
 {
-	static char *map;
-	static size_t maplen;
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	size_t data = (len + pg - 1) / pg * pg + pg;
+	static struct guarded g;
 
-	if (map != NULL)
-		munmap(map, maplen);
-	maplen = data + pg;
-	map = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert(map != MAP_FAILED);
-	cr_assert(mprotect(map + data, pg, PROT_NONE) == 0);
-	memcpy(map + data - len, s, len);
-	return map + data - len;
+	unguard(&g);
+	g = guard(s, len);
+	return g.buf;
 }
 
 static int normalize(const char *path, char *out, size_t cap)
