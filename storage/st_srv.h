@@ -170,6 +170,7 @@ struct conn {
 	/* the response being sent */
 	char *out;
 	size_t out_cap, out_len;
+	bool out_oom; /* growing out failed: the response is incomplete, the connection closes */
 	struct seg segs[MAX_SEGS];
 	unsigned nseg, cur;
 	uint64_t seg_done; /* bytes of segs[cur] handed to the kernel and completed */

@@ -49,6 +49,8 @@ static void out_printf(struct conn *c, const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	if (c->out_oom)
+		return;
 	for (int tries = 0; tries < 2; tries++) {
 		size_t room = c->out_cap - c->out_len;
 
@@ -60,7 +62,10 @@ static void out_printf(struct conn *c, const char *fmt, ...)
 			c->out_len += (size_t)n;
 			return;
 		}
-		CB_ASSERT(out_reserve(c, (size_t)n + 1) == 0);
+		if (out_reserve(c, (size_t)n + 1) < 0) {
+			c->out_oom = true; /* st_srv_send_next closes instead of sending */
+			return;
+		}
 	}
 }
 
@@ -404,7 +409,8 @@ void st_srv_resp_pieces(struct worker *w, struct conn *c, struct st_obj *o, bool
 	body_from = c->out_len;
 	out_printf(c, "cachebox-pieces 1\nsize %llu\npiece_size %u\npieces %u\n",
 		   (unsigned long long)o->size, o->piece_size, o->npieces);
-	CB_ASSERT(out_reserve(c, (size_t)o->npieces * 66) == 0);
+	if (out_reserve(c, (size_t)o->npieces * 66) < 0)
+		c->out_oom = true;
 	for (uint32_t p = 0; p < o->npieces; p++) {
 		if (st_obj_present(o, (uint64_t)p * o->piece_size, (uint64_t)p * o->piece_size)) {
 			cb_hex_encode(o->meta.hashes + (size_t)p * 32, 32, hex);
@@ -418,7 +424,8 @@ void st_srv_resp_pieces(struct worker *w, struct conn *c, struct st_obj *o, bool
 		char num[21];
 
 		snprintf(num, sizeof(num), "%020llu", (unsigned long long)c->body_len);
-		memcpy(c->out + len_at, num, 20);
+		if (!c->out_oom)
+			memcpy(c->out + len_at, num, 20);
 	}
 	if (head)
 		c->out_len = body_from;

@@ -176,6 +176,11 @@ void st_srv_send_next(struct worker *w, struct conn *c)
 
 	if (c->ssl && c->tls_sending)
 		return; /* on_send comes back here when the ciphertext is out */
+	if (c->out_oom) {
+		cb_warn("%s: out of memory for a response head: connection closed", c->peer);
+		st_srv_conn_close(w, c);
+		return;
+	}
 
 	while (c->cur < c->nseg && c->seg_done == c->segs[c->cur].len) {
 		c->cur++;

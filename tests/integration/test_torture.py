@@ -7,9 +7,8 @@ OpenSSL's read/write/connect), then again and again with the k-th call of
 one kind failed, for a spread of k over the counted range. Every run must
 end with: the failure injected (the shim's log), no crash (control saw
 no cachebox-storage killed by a signal; a clean error exit is fine), no
-sanitizer report, and a final download of each object byte-exact (held to
-"never a wrong byte" only when the failed call was OpenSSL's or libseccomp's
-own, see LIBS)."""
+sanitizer report, and a final download of each object byte-exact. Calls
+made by libseccomp's and OpenSSL's own code are never failed (SPARE)."""
 import os
 import sys
 import tempfile
@@ -31,11 +30,17 @@ OBJS = {"a.bin": 6 * PIECE + 321, "b.bin": 4 * PIECE + 5}
 # allowed call dies of SIGSYS; control restarts the file server). A run whose
 # failure landed in one is held to "never a wrong byte" only, and reported.
 LIBS = ("libcrypto", "libssl", "libseccomp")
+# Calls made by these libraries' own code are never failed (the shim moves the
+# failure to the next call): under ASan their allocation failures end in
+# reports of their own bugs, libseccomp's seccomp_load double-freeing on
+# ENOMEM and OpenSSL leaking what it had allocated. What is ours to test is
+# how the file server takes an OpenSSL call that fails (the "ssl" kind).
+SPARE = "libseccomp:libcrypto:libssl"
 LIB_RUNS = []
 
 
 def shim_env(run_dir, fail=None):
-    env = dict(os.environ, LD_PRELOAD=SHIM, CBT_PROC="cachebox-storage",
+    env = dict(os.environ, LD_PRELOAD=SHIM, CBT_PROC="cachebox-storage", CBT_SPARE=SPARE,
                CBT_LOG=os.path.join(run_dir, "injected"), CBT_ONCE=os.path.join(run_dir, "once"),
                CBT_COUNT=os.path.join(run_dir, "counts"))
     # the shim is preloaded ahead of the sanitizer run time of the ASan build
@@ -90,7 +95,14 @@ def one_run(www, nginx_port, ca, fail, what):
         broken = False
         for name in OBJS:
             want = read_file(os.path.join(www, name))
-            st, _, got = app.request("GET", "/%s?cacheHostOrigin=tls.test" % name, timeout=30)
+            path = "/%s?cacheHostOrigin=tls.test" % name
+            st, _, got = app.request("GET", path, timeout=30, partial=True)
+            if st != 200 or got != want:
+                # the one failure may land in this download itself (a k moved past
+                # a spared library's call): a clean cut, then the next one is exact
+                check(st == 0 or want.startswith(got), "%s: a failed final download of %s "
+                      "is cut short, not wrong (%d, %d bytes)" % (what, name, st, len(got)))
+                st, _, got = app.request("GET", path, timeout=30)
             if lib:  # the library may be broken for good: still never a wrong byte
                 broken |= st != 200 or got != want
                 check(st != 200 or got == want, "%s (in %s): a final download of %s is exact or "

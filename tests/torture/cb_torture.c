@@ -16,6 +16,10 @@
  *   CBT_LOG=path      each injection is appended there (and said on stderr),
  *                     naming the file whose code made the call
  *   CBT_COUNT=path    at exit, "kind count" lines of what was called
+ *   CBT_SPARE=a:b     never fail a call made by code in a file whose name
+ *                     starts with a or b (libseccomp, OpenSSL: their own
+ *                     allocation failures are their bugs, not ours); the
+ *                     failure moves to the next call of the kind instead
  *
  * The shim's own I/O goes through syscall(2) with calls the file server's
  * seccomp filter already allows (openat, write, close), so it neither
@@ -59,6 +63,7 @@ static unsigned long counts[K_N];
 static int active = -1; /* -1 until the environment is read */
 static int fail_kind = -1;
 static unsigned long fail_at;
+static const char *spare; /* CBT_SPARE */
 static const char *once_path, *log_path, *count_path;
 
 /* Our own output, through raw system calls (never through the wrappers). */
@@ -83,6 +88,7 @@ static void setup(void)
 	once_path = getenv("CBT_ONCE");
 	log_path = getenv("CBT_LOG");
 	count_path = getenv("CBT_COUNT");
+	spare = getenv("CBT_SPARE");
 	if (fail) {
 		const char *colon = strchr(fail, ':');
 
@@ -127,6 +133,22 @@ static const char *caller_of(const void *pc)
 	return slash ? slash + 1 : info.dli_fname;
 }
 
+/* Whether file (caller_of's answer) starts with one of CBT_SPARE's prefixes. */
+static bool spared(const char *file)
+{
+	const char *p = spare;
+
+	while (p && *p) {
+		const char *end = strchr(p, ':');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (len && strncmp(file, p, len) == 0)
+			return true;
+		p = end ? end + 1 : NULL;
+	}
+	return false;
+}
+
 /*
  * Counts a call of kind; true when this one is to fail. The log line names
  * the file whose code made the call (a library's own allocation, say).
@@ -142,8 +164,12 @@ static bool should_fail_from(enum kind k, const void *pc)
 	if (__atomic_load_n(&active, __ATOMIC_ACQUIRE) != 1)
 		return false;
 	n = __atomic_add_fetch(&counts[k], 1, __ATOMIC_RELAXED);
-	if ((int)k != fail_kind || n != fail_at)
+	if ((int)k != fail_kind || n != __atomic_load_n(&fail_at, __ATOMIC_RELAXED))
 		return false;
+	if (spare && spared(caller_of(pc))) {
+		__atomic_add_fetch(&fail_at, 1, __ATOMIC_RELAXED);
+		return false;
+	}
 	if (once_path) {
 		long fd = syscall(SYS_openat, AT_FDCWD, once_path,
 				  O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
