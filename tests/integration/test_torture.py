@@ -170,9 +170,10 @@ def main():
                 injected += n > 0
                 hit += n
             check(hit > 0, "failures of %s were injected (%d)" % (kind, hit))
-        # threads make the counts vary a little from run to run: a k near the
-        # end may not be reached, but nearly all must be
-        check(injected >= runs * 0.8, "%d of %d runs had their failure injected" % (
+        # threads make the counts vary a little from run to run, and a failure
+        # moved past a spared library's call may move past the end: a k near
+        # the end may not be reached, but most must be
+        check(injected >= runs * 0.7, "%d of %d runs had their failure injected" % (
             injected, runs))
         print("test_torture: %d runs, %d injected; %.1f s" % (runs, injected, time.time() - t0))
     finally:
